@@ -1,0 +1,129 @@
+/*  rally_client - one player's session with a Rally cluster, without a window.
+
+    The viewer and the bot share this module. It asks a broker where the
+    leader is, joins under a username, waits in the queue, follows its match
+    on the leader's PUB socket, sends paddle intents, plays again on request,
+    and, when the node it talks to goes quiet, finds the leader again and
+    resumes with its session token.
+
+    It never blocks and owns no thread: the caller polls the sockets that
+    rally_client_pollitems() lists (alongside its own, for many clients in
+    one loop), then calls rally_client_pump() with the monotonic time, which
+    reads whatever arrived and runs the session's timers. What happened comes
+    out as events, in order, from rally_client_next_event(); what to draw
+    comes from rally_client_view().
+*/
+#ifndef RALLY_CLIENT_H_INCLUDED
+#define RALLY_CLIENT_H_INCLUDED
+
+#include "rally_msg.h"
+
+typedef struct _rally_client_t rally_client_t;
+
+//  Where the session is.
+typedef enum {
+    RALLY_CLIENT_FINDING = 0,   //  asking a broker for the leader
+    RALLY_CLIENT_JOINING,       //  join (or resume) sent, no answer yet
+    RALLY_CLIENT_QUEUED,        //  waiting for an opponent
+    RALLY_CLIENT_PLAYING,       //  in a match that is not over
+    RALLY_CLIENT_ENDED,         //  match over; play again or leave
+    RALLY_CLIENT_FAILED         //  refused for good (say, a bad name)
+} rally_client_status_t;
+
+typedef enum {
+    RALLY_EVENT_JOINED = 1,     //  name, token known
+    RALLY_EVENT_QUEUED,         //  position
+    RALLY_EVENT_MATCH_START,    //  match, side, opponent
+    RALLY_EVENT_STATE,          //  match, tick, score, phase: every state
+    RALLY_EVENT_POINT,          //  match, tick, score: a point was scored
+    RALLY_EVENT_MATCH_END,      //  match, score, winner
+    RALLY_EVENT_RECONNECT,      //  gap_ms, from_node, to_node, term
+    RALLY_EVENT_ERROR           //  code, reason
+} rally_event_type_t;
+
+typedef struct {
+    rally_event_type_t type;
+    int64_t t_ms;               //  monotonic ms when it happened
+    uint32_t match;
+    uint32_t tick;
+    uint32_t phase;
+    uint32_t score[2];
+    int32_t side;               //  own side, -1 if none
+    int32_t winner;             //  side, -1 if none
+    uint32_t position;          //  place in the queue
+    int64_t gap_ms;             //  reconnect: silence until resumed
+    uint32_t from_node, to_node;
+    uint64_t term;
+    char name[RALLY_NAME_BUF];      //  own name
+    char opponent[RALLY_NAME_BUF];
+    char winner_name[RALLY_NAME_BUF];
+    char code[RALLY_CODE_BUF];
+    char reason[RALLY_REASON_BUF];
+} rally_event_t;
+
+//  What a renderer needs. prev and last are the two most recent states of
+//  the current match, received at prev_ms and last_ms; a renderer places
+//  things between them for smooth motion.
+typedef struct {
+    rally_client_status_t status;
+    bool reconnecting;          //  the serving node went quiet
+    char name[RALLY_NAME_BUF];
+    int32_t side;               //  -1 until paired
+    uint32_t position;          //  place in the queue when queued
+    uint32_t match;
+    uint32_t node;              //  node serving us, 0 if none
+    uint64_t term;
+    int64_t rtt_ms;             //  last ping round trip, -1 if unknown
+    int32_t intent;             //  own intent as last set
+    bool have_state;            //  last (and maybe prev) are valid
+    bool have_prev;
+    rally_msg_state_t prev, last;
+    int64_t prev_ms, last_ms;
+    char error[RALLY_REASON_BUF];   //  last error reason, "" if none
+} rally_view_t;
+
+typedef struct {
+    const char *broker;         //  broker endpoint, required
+    const char *name;           //  username, required
+    int64_t silence_ms;         //  quiet node after this: reconnect (800)
+    int64_t ping_ms;            //  keepalive period (200)
+    bool auto_requeue;          //  play again by itself after a match
+} rally_client_config_t;
+
+//  Fills cfg with defaults and the given broker and name.
+void rally_client_config_defaults (rally_client_config_t *cfg,
+                                   const char *broker, const char *name);
+
+//  Starts a session: connects to the broker and asks for the leader at
+//  now_ms. NULL if the name is invalid (the caller validates first) or the
+//  sockets cannot be made.
+rally_client_t *rally_client_new (const rally_client_config_t *cfg,
+                                  int64_t now_ms);
+
+//  Leaves (if joined) and closes every socket; nulls *self_p.
+void rally_client_destroy (rally_client_t **self_p);
+
+//  Fills up to max poll items (ZMQ_POLLIN) with the client's sockets;
+//  returns how many. The set changes when the client moves to another node.
+int rally_client_pollitems (rally_client_t *self, zmq_pollitem_t *items,
+                            int max);
+
+//  Milliseconds from now_ms until the client's next timer, >= 0.
+int64_t rally_client_timeout (rally_client_t *self, int64_t now_ms);
+
+//  Reads every pending message and runs due timers.
+void rally_client_pump (rally_client_t *self, int64_t now_ms);
+
+//  Pops the oldest event into ev; false if there is none.
+bool rally_client_next_event (rally_client_t *self, rally_event_t *ev);
+
+//  Sets the own paddle's intent (-1 up, 0 still, +1 down); sent at once.
+void rally_client_set_intent (rally_client_t *self, int intent);
+
+//  After a match: queue again.
+void rally_client_play_again (rally_client_t *self);
+
+//  The current picture of the session, valid until the next pump.
+const rally_view_t *rally_client_view (rally_client_t *self);
+
+#endif

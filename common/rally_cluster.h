@@ -1,0 +1,83 @@
+/*  rally_cluster - the cluster file, with flag and environment overrides.
+
+    One ZPL file (read with CZMQ's zconfig) describes a cluster: its brokers,
+    its nodes and their endpoints, and the timings. Every program reads it
+    with --config FILE; without one, the defaults describe one broker and
+    one node on loopback. The format is in config/README.md:
+
+        rally
+            broker = "tcp://127.0.0.1:5600"
+            timing
+                heartbeat_ms = 50
+            game
+                tick_hz = 60
+            node
+                id = 1
+                heartbeat = "tcp://127.0.0.1:5601"
+                game = "tcp://127.0.0.1:5602"
+                state = "tcp://127.0.0.1:5603"
+
+    Endpoints are what peers connect to. A program binds the same endpoint,
+    except that a host that is not a numeric address (a container's name)
+    is bound as "*".
+*/
+#ifndef RALLY_CLUSTER_H_INCLUDED
+#define RALLY_CLUSTER_H_INCLUDED
+
+#include "rally_msg.h"
+
+#define RALLY_CLUSTER_BROKERS_MAX 5
+#define RALLY_CLUSTER_NODES_MAX   RALLY_STATUS_NODES_MAX
+
+typedef struct {
+    uint32_t id;                            //  1..255
+    char heartbeat[RALLY_ENDPOINT_BUF];     //  PUB: heartbeats, diffs
+    char game[RALLY_ENDPOINT_BUF];          //  ROUTER: requests
+    char state[RALLY_ENDPOINT_BUF];         //  PUB: match states
+} rally_node_conf_t;
+
+typedef struct {
+    size_t broker_count;
+    char brokers[RALLY_CLUSTER_BROKERS_MAX][RALLY_ENDPOINT_BUF];
+    size_t node_count;
+    rally_node_conf_t nodes[RALLY_CLUSTER_NODES_MAX];
+    uint32_t heartbeat_ms;      //  node heartbeat period (50)
+    uint32_t liveness_ms;       //  a node unheard this long is gone (500)
+    uint32_t lease_ms;          //  broker lease duration (200)
+    uint32_t grace_ms;          //  seat kept for a lost player (10000)
+    uint32_t tick_hz;           //  game ticks per second (60)
+    uint32_t points_to_win;     //  (11)
+    uint32_t max_players;       //  players a node accepts at once (1024)
+} rally_cluster_t;
+
+//  One broker and one node (id 1) on loopback, default timings.
+void rally_cluster_defaults (rally_cluster_t *self);
+
+//  Replaces self with the file's contents on top of the defaults. Returns 0,
+//  or -1 with a reason (unreadable file, unknown key, bad value).
+int rally_cluster_load (rally_cluster_t *self, const char *path,
+                        char *reason, size_t reason_size);
+
+//  Applies RALLY_BROKER, RALLY_TICK_HZ, RALLY_POINTS_TO_WIN, RALLY_GRACE_MS,
+//  RALLY_HEARTBEAT_MS and RALLY_NODE<id>_{GAME,STATE,HEARTBEAT} from the
+//  environment. Returns 0, or -1 with a reason.
+int rally_cluster_from_env (rally_cluster_t *self, char *reason,
+                            size_t reason_size);
+
+//  The node with this id, or NULL.
+const rally_node_conf_t *rally_cluster_node (const rally_cluster_t *self,
+                                             uint32_t id);
+
+//  Adds or replaces node id's endpoints (for flags). Returns 0 or -1.
+int rally_cluster_set_node (rally_cluster_t *self,
+                            const rally_node_conf_t *node);
+
+//  Writes into buf the endpoint to bind for a peer-facing endpoint.
+void rally_cluster_bind_endpoint (const char *endpoint, char *buf,
+                                  size_t size);
+
+//  Parses a decimal unsigned value in [min, max]; 0 or -1.
+int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
+                     uint32_t *value);
+
+#endif

@@ -1,0 +1,786 @@
+/*  lobby - players, the queue and the matches of one game node.
+
+    Players live in a hash keyed by their token in hex, which owns them; two
+    more hashes find them by name (names are unique among current players)
+    and by peer address (so that any message from a player's connection
+    counts as hearing it). The queue is a list in arrival order.
+
+    Matches are two parallel arrays kept in the order they began: the rules'
+    pong_match_t, contiguous so that one pong_tick() steps them all, and the
+    lobby's own slot for each (id, players, names, lost bits, end time).
+    Ids only grow, so a match is found by binary search. A slot points at
+    its players only while they belong to it: a player who queues again or
+    leaves is unhooked, and the match plays out its linger with the names it
+    was paired under.
+*/
+#include "lobby.h"
+
+#include <string.h>
+
+typedef struct _player_t player_t;
+
+struct _player_t {
+    uint8_t token[RALLY_TOKEN_SIZE];    //  session token
+    char key[RALLY_TOKEN_SIZE * 2 + 1]; //  token in hex: key in players
+    char name[RALLY_NAME_BUF];          //  username, key in names
+    uint8_t peer[LOBBY_PEER_MAX];       //  peer address, as last set
+    size_t peer_size;                   //  0 if none
+    char peer_key[LOBBY_PEER_MAX * 2 + 1];  //  peer in hex, "" if none
+    lobby_state_t state;                //  queued, playing or ended
+    void *queue_handle;                 //  place in the queue list, or NULL
+    uint32_t match;                     //  match id when playing, else 0
+    int32_t side;                       //  side when playing, else -1
+    int64_t heard_at;                   //  when last heard
+    bool lost;                          //  unheard for LOBBY_LOST_MS
+    int64_t lost_since;                 //  when it was found lost
+    uint32_t told_position;             //  place last told, 0 if none
+    int64_t told_at;                    //  when it was last told
+    int64_t rate_window;                //  start of the current input second
+    uint32_t rate_count;                //  inputs in that second
+    int64_t rate_told_at;               //  last rate_limited refusal told
+};
+
+typedef struct {
+    uint32_t id;                        //  match id, >= 1
+    player_t *players[2];               //  left, right; NULL once unhooked
+    char names[2][RALLY_NAME_BUF];      //  as paired, kept to the end
+    uint32_t lost;                      //  bit per side: that player is lost
+    int64_t ended_at;                   //  when it was decided, -1 if live
+} slot_t;
+
+struct _lobby_t {
+    lobby_config_t cfg;                 //  as given
+    pong_config_t rules;                //  derived from tick_hz, points
+    zhashx_t *players;                  //  token hex -> player_t, owned
+    zhashx_t *names;                    //  name -> player_t
+    zhashx_t *peers;                    //  peer hex -> player_t
+    zlistx_t *queue;                    //  player_t, in arrival order
+    pong_match_t *games;                //  match states, for pong_tick()
+    slot_t *slots;                      //  the lobby's side of each match
+    uint32_t *step_events;              //  pong_tick() event bits
+    size_t match_count;                 //  matches held
+    size_t match_cap;                   //  room in games, slots, step_events
+    uint32_t next_match;                //  id of the next match
+    lobby_event_t *events;              //  pending events, oldest at head
+    size_t event_head;                  //  next event to pop
+    size_t event_count;                 //  events pushed (head..count pending)
+    size_t event_cap;                   //  room in events
+};
+
+static const struct {
+    const char *code;
+    const char *reason;
+} s_results[] = {
+    [LOBBY_OK] = {"", ""},
+    [LOBBY_BAD_NAME] = {"bad_name", "the name is not acceptable"},
+    [LOBBY_NAME_TAKEN] = {"name_taken", "a current player holds this name"},
+    [LOBBY_FULL] = {"full", "the node has all the players it can take"},
+    [LOBBY_UNKNOWN_TOKEN] = {"unknown_token", "no player holds this token"},
+    [LOBBY_NOT_PLAYING] = {"not_playing", "the player is not in a live match"},
+    [LOBBY_RATE_LIMITED] = {"rate_limited",
+                            "more than 60 inputs in a second; input dropped"},
+    [LOBBY_RATE_LIMITED_QUIET] = {"rate_limited",
+                                  "more than 60 inputs in a second"},
+    [LOBBY_IN_MATCH] = {"in_match", "the player is in a live match"},
+    [LOBBY_BAD_INTENT] = {"bad_message", "intent must be -1, 0 or +1"},
+};
+
+static void s_hex (const uint8_t *data, size_t size, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < size; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 15];
+    }
+    out[2 * size] = 0;
+}
+
+static void s_player_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+void lobby_config_defaults (lobby_config_t *cfg)
+{
+    cfg->tick_hz = 60;
+    cfg->points_to_win = 11;
+    cfg->grace_ms = 10000;
+    cfg->max_players = 1024;
+}
+
+lobby_t *lobby_new (const lobby_config_t *cfg)
+{
+    assert (cfg);
+    if (cfg->max_players < 2)
+        return NULL;
+    lobby_t *self = (lobby_t *) zmalloc (sizeof (lobby_t));
+    if (!self)
+        return NULL;
+    self->cfg = *cfg;
+    self->next_match = 1;
+    self->players = zhashx_new ();
+    self->names = zhashx_new ();
+    self->peers = zhashx_new ();
+    self->queue = zlistx_new ();
+    if (pong_config_init (&self->rules, cfg->tick_hz, cfg->points_to_win)
+        || !self->players || !self->names || !self->peers || !self->queue) {
+        lobby_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->players, s_player_free);
+    return self;
+}
+
+void lobby_destroy (lobby_t **self_p)
+{
+    assert (self_p);
+    lobby_t *self = *self_p;
+    if (!self)
+        return;
+    zlistx_destroy (&self->queue);
+    zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->names);
+    zhashx_destroy (&self->players);
+    free (self->games);
+    free (self->slots);
+    free (self->step_events);
+    free (self->events);
+    free (self);
+    *self_p = NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Events
+
+static lobby_event_t *s_push (lobby_t *self, lobby_event_type_t type)
+{
+    if (self->event_head == self->event_count)
+        self->event_head = self->event_count = 0;
+    if (self->event_count == self->event_cap) {
+        size_t cap = self->event_cap ? self->event_cap * 2 : 64;
+        lobby_event_t *events = (lobby_event_t *) realloc (
+            self->events, cap * sizeof (lobby_event_t));
+        assert (events);    //  out of memory: nothing sensible to do
+        self->events = events;
+        self->event_cap = cap;
+    }
+    lobby_event_t *event = &self->events[self->event_count++];
+    memset (event, 0, sizeof (*event));
+    event->type = type;
+    event->side = -1;
+    event->winner = -1;
+    return event;
+}
+
+static lobby_event_t *s_push_player (lobby_t *self, lobby_event_type_t type,
+                                     const player_t *p)
+{
+    lobby_event_t *event = s_push (self, type);
+    memcpy (event->token, p->token, RALLY_TOKEN_SIZE);
+    memcpy (event->peer, p->peer, p->peer_size);
+    event->peer_size = p->peer_size;
+    strcpy (event->name, p->name);
+    event->match = p->match;
+    event->side = p->side;
+    return event;
+}
+
+bool lobby_next_event (lobby_t *self, lobby_event_t *event)
+{
+    assert (self);
+    if (self->event_head == self->event_count)
+        return false;
+    *event = self->events[self->event_head++];
+    return true;
+}
+
+//  --------------------------------------------------------------------------
+//  Matches
+
+static slot_t *s_slot (lobby_t *self, uint32_t id, size_t *index)
+{
+    size_t lo = 0, hi = self->match_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (self->slots[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == self->match_count || self->slots[lo].id != id)
+        return NULL;
+    if (index)
+        *index = lo;
+    return &self->slots[lo];
+}
+
+static bool s_live (const slot_t *slot)
+{
+    return slot->ended_at < 0;
+}
+
+static void s_grow_matches (lobby_t *self)
+{
+    size_t cap = self->match_cap ? self->match_cap * 2 : 16;
+    pong_match_t *games =
+        (pong_match_t *) realloc (self->games, cap * sizeof (pong_match_t));
+    assert (games);
+    self->games = games;
+    slot_t *slots = (slot_t *) realloc (self->slots, cap * sizeof (slot_t));
+    assert (slots);
+    self->slots = slots;
+    uint32_t *bits =
+        (uint32_t *) realloc (self->step_events, cap * sizeof (uint32_t));
+    assert (bits);
+    self->step_events = bits;
+    self->match_cap = cap;
+}
+
+static void s_match_event (lobby_t *self, lobby_event_type_t type,
+                           size_t index)
+{
+    const slot_t *slot = &self->slots[index];
+    const pong_match_t *game = &self->games[index];
+    lobby_event_t *event = s_push (self, type);
+    event->match = slot->id;
+    memcpy (event->names, slot->names, sizeof (slot->names));
+    event->score[0] = game->score[0];
+    event->score[1] = game->score[1];
+    event->winner = game->winner;
+}
+
+//  Tells one player of its match: which, which side, whom against.
+static void s_tell_match (lobby_t *self, const player_t *p)
+{
+    const slot_t *slot = s_slot (self, p->match, NULL);
+    assert (slot);
+    lobby_event_t *event = s_push_player (self, LOBBY_EVENT_MATCH, p);
+    memcpy (event->names, slot->names, sizeof (slot->names));
+}
+
+//  Pairs a and b, a on the left, in a new match.
+static void s_start_match (lobby_t *self, player_t *a, player_t *b)
+{
+    if (self->match_count == self->match_cap)
+        s_grow_matches (self);
+    size_t index = self->match_count++;
+    slot_t *slot = &self->slots[index];
+    memset (slot, 0, sizeof (*slot));
+    slot->id = self->next_match++;
+    if (self->next_match == 0)
+        self->next_match = 1;
+    slot->ended_at = -1;
+    pong_match_init (&self->games[index], &self->rules, PONG_LEFT);
+    player_t *pair[2] = {a, b};
+    for (int side = 0; side < 2; side++) {
+        player_t *p = pair[side];
+        zlistx_delete (self->queue, p->queue_handle);
+        p->queue_handle = NULL;
+        p->told_position = 0;
+        p->state = LOBBY_PLAYING;
+        p->match = slot->id;
+        p->side = side;
+        slot->players[side] = p;
+        strcpy (slot->names[side], p->name);
+    }
+    s_match_event (self, LOBBY_EVENT_PAIRED, index);
+    s_tell_match (self, a);
+    s_tell_match (self, b);
+}
+
+//  Records that the match at index was decided now.
+static void s_finish (lobby_t *self, size_t index, bool forfeit, int64_t now)
+{
+    self->slots[index].ended_at = now;
+    s_match_event (self, LOBBY_EVENT_OVER, index);
+    self->events[self->event_count - 1].forfeit = forfeit;
+}
+
+static void s_forfeit (lobby_t *self, size_t index, int side, int64_t now)
+{
+    pong_forfeit (&self->games[index], (pong_side_t) side);
+    s_finish (self, index, true, now);
+}
+
+//  Unhooks a player from its match slot (the match goes on without it
+//  only if it is over; the caller forfeits live matches first).
+static void s_unhook (lobby_t *self, player_t *p)
+{
+    slot_t *slot = s_slot (self, p->match, NULL);
+    if (slot && slot->players[p->side] == p) {
+        slot->players[p->side] = NULL;
+        slot->lost &= ~(1u << p->side);
+    }
+    p->match = 0;
+    p->side = -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Queue
+
+//  Pairs the first two queued players that are not lost, as often as it can.
+static void s_pair (lobby_t *self)
+{
+    while (true) {
+        player_t *pair[2] = {NULL, NULL};
+        int found = 0;
+        player_t *p = (player_t *) zlistx_first (self->queue);
+        while (p && found < 2) {
+            if (!p->lost)
+                pair[found++] = p;
+            p = (player_t *) zlistx_next (self->queue);
+        }
+        if (found < 2)
+            return;
+        s_start_match (self, pair[0], pair[1]);
+    }
+}
+
+//  Tells every queued player its place if it changed or is due again.
+static void s_tell_places (lobby_t *self, int64_t now)
+{
+    uint32_t position = 1;
+    player_t *p = (player_t *) zlistx_first (self->queue);
+    for (; p; p = (player_t *) zlistx_next (self->queue), position++) {
+        if (p->told_position == position
+            && now - p->told_at < LOBBY_QUEUED_EVERY)
+            continue;
+        p->told_position = position;
+        p->told_at = now;
+        lobby_event_t *event = s_push_player (self, LOBBY_EVENT_QUEUED, p);
+        event->position = position;
+    }
+}
+
+static void s_enqueue (lobby_t *self, player_t *p)
+{
+    p->state = LOBBY_QUEUED;
+    p->told_position = 0;
+    p->queue_handle = zlistx_add_end (self->queue, p);
+    assert (p->queue_handle);
+}
+
+static uint32_t s_position (lobby_t *self, const player_t *target)
+{
+    uint32_t position = 1;
+    player_t *p = (player_t *) zlistx_first (self->queue);
+    for (; p; p = (player_t *) zlistx_next (self->queue), position++)
+        if (p == target)
+            return position;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Players
+
+static player_t *s_player (lobby_t *self, const uint8_t *token)
+{
+    char key[RALLY_TOKEN_SIZE * 2 + 1];
+    s_hex (token, RALLY_TOKEN_SIZE, key);
+    return (player_t *) zhashx_lookup (self->players, key);
+}
+
+static void s_set_peer (lobby_t *self, player_t *p, const uint8_t *peer,
+                        size_t size)
+{
+    if (size > LOBBY_PEER_MAX)
+        size = 0;               //  not a routing id we can keep
+    if (p->peer_key[0] && zhashx_lookup (self->peers, p->peer_key) == p)
+        zhashx_delete (self->peers, p->peer_key);
+    if (size)
+        memcpy (p->peer, peer, size);
+    p->peer_size = size;
+    s_hex (p->peer, size, p->peer_key);
+    if (size)
+        zhashx_update (self->peers, p->peer_key, p);
+}
+
+//  Forgets a player entirely; its name is free again.
+static void s_forget (lobby_t *self, player_t *p)
+{
+    if (p->queue_handle)
+        zlistx_delete (self->queue, p->queue_handle);
+    if (p->match)
+        s_unhook (self, p);
+    s_set_peer (self, p, NULL, 0);
+    zhashx_delete (self->names, p->name);
+    char key[sizeof (p->key)];
+    strcpy (key, p->key);
+    zhashx_delete (self->players, key);     //  frees p
+}
+
+static void s_heard (lobby_t *self, player_t *p, int64_t now)
+{
+    p->heard_at = now;
+    if (!p->lost)
+        return;
+    p->lost = false;
+    s_push_player (self, LOBBY_EVENT_BACK, p);
+    size_t index;
+    slot_t *slot = s_slot (self, p->match, &index);
+    if (slot) {
+        slot->lost &= ~(1u << p->side);
+        if (slot->lost == 0 && s_live (slot))
+            pong_pause (&self->games[index], false);
+    }
+}
+
+//  A queued player back from lost may pair now.
+static void s_heard_and_pair (lobby_t *self, player_t *p, int64_t now)
+{
+    bool was_lost = p->lost;
+    s_heard (self, p, now);
+    if (was_lost && p->state == LOBBY_QUEUED) {
+        s_pair (self);
+        s_tell_places (self, now);
+    }
+}
+
+static void s_set_lost (lobby_t *self, player_t *p, int64_t now)
+{
+    p->lost = true;
+    p->lost_since = now;
+    s_push_player (self, LOBBY_EVENT_LOST, p);
+    size_t index;
+    slot_t *slot = s_slot (self, p->match, &index);
+    if (slot && s_live (slot)) {
+        slot->lost |= 1u << p->side;
+        pong_pause (&self->games[index], true);
+    }
+}
+
+lobby_result_t lobby_join (lobby_t *self, const char *name,
+                           const uint8_t *token, const uint8_t *peer,
+                           size_t peer_size, int64_t now_ms, char *reason,
+                           size_t reason_size)
+{
+    assert (self && name && token);
+    char why[RALLY_REASON_BUF] = "";
+    lobby_result_t result = LOBBY_OK;
+    if (!rally_msg_name_valid (name, why, sizeof (why)))
+        result = LOBBY_BAD_NAME;
+    else if (zhashx_lookup (self->names, name))
+        result = LOBBY_NAME_TAKEN;
+    else if (zhashx_size (self->players) >= self->cfg.max_players)
+        result = LOBBY_FULL;
+    else if (s_player (self, token))
+        result = LOBBY_FULL;    //  a token drawn twice: refuse, let it retry
+    if (result != LOBBY_OK && result != LOBBY_BAD_NAME)
+        snprintf (why, sizeof (why), "%s", s_results[result].reason);
+    if (reason && reason_size)
+        snprintf (reason, reason_size, "%s", why);
+    if (result != LOBBY_OK)
+        return result;
+
+    player_t *p = (player_t *) zmalloc (sizeof (player_t));
+    assert (p);
+    memcpy (p->token, token, RALLY_TOKEN_SIZE);
+    s_hex (token, RALLY_TOKEN_SIZE, p->key);
+    snprintf (p->name, sizeof (p->name), "%s", name);
+    p->side = -1;
+    p->heard_at = now_ms;
+    p->rate_window = now_ms;
+    p->rate_told_at = INT64_MIN / 2;
+    zhashx_insert (self->players, p->key, p);
+    zhashx_insert (self->names, p->name, p);
+    s_set_peer (self, p, peer, peer_size);
+    s_enqueue (self, p);
+    s_tell_places (self, now_ms);
+    s_pair (self);
+    s_tell_places (self, now_ms);
+    return LOBBY_OK;
+}
+
+lobby_result_t lobby_resume (lobby_t *self, const uint8_t *token,
+                             const uint8_t *peer, size_t peer_size,
+                             int64_t now_ms)
+{
+    assert (self && token);
+    player_t *p = s_player (self, token);
+    if (!p)
+        return LOBBY_UNKNOWN_TOKEN;
+    s_set_peer (self, p, peer, peer_size);
+    s_heard (self, p, now_ms);
+    if (p->state == LOBBY_PLAYING)
+        s_tell_match (self, p);
+    else if (p->state == LOBBY_QUEUED) {
+        p->told_position = 0;       //  tell it again, now
+        s_tell_places (self, now_ms);
+        s_pair (self);              //  back from lost, it may pair now
+        s_tell_places (self, now_ms);
+    }
+    return LOBBY_OK;
+}
+
+lobby_result_t lobby_input (lobby_t *self, const uint8_t *token,
+                            int32_t intent, int64_t now_ms)
+{
+    assert (self && token);
+    player_t *p = s_player (self, token);
+    if (!p)
+        return LOBBY_UNKNOWN_TOKEN;
+    s_heard (self, p, now_ms);
+    size_t index;
+    slot_t *slot = s_slot (self, p->match, &index);
+    if (!slot || !s_live (slot))
+        return LOBBY_NOT_PLAYING;
+    if (now_ms - p->rate_window >= 1000) {
+        p->rate_window = now_ms;
+        p->rate_count = 0;
+    }
+    if (++p->rate_count > LOBBY_INPUT_RATE) {
+        if (now_ms - p->rate_told_at < 1000)
+            return LOBBY_RATE_LIMITED_QUIET;
+        p->rate_told_at = now_ms;
+        return LOBBY_RATE_LIMITED;
+    }
+    //  The side comes from the token's own seat, never from the message.
+    if (pong_set_intent (&self->games[index], p->side, intent))
+        return LOBBY_BAD_INTENT;
+    return LOBBY_OK;
+}
+
+lobby_result_t lobby_requeue (lobby_t *self, const uint8_t *token,
+                              int64_t now_ms)
+{
+    assert (self && token);
+    player_t *p = s_player (self, token);
+    if (!p)
+        return LOBBY_UNKNOWN_TOKEN;
+    s_heard (self, p, now_ms);
+    slot_t *slot = s_slot (self, p->match, NULL);
+    if (slot && s_live (slot))
+        return LOBBY_IN_MATCH;
+    if (p->state == LOBBY_QUEUED)
+        p->told_position = 0;       //  already queued: tell it again
+    else {
+        if (p->match)
+            s_unhook (self, p);     //  its finished match lingers without it
+        s_enqueue (self, p);
+    }
+    s_tell_places (self, now_ms);
+    s_pair (self);
+    s_tell_places (self, now_ms);
+    return LOBBY_OK;
+}
+
+lobby_result_t lobby_leave (lobby_t *self, const uint8_t *token,
+                            int64_t now_ms)
+{
+    assert (self && token);
+    player_t *p = s_player (self, token);
+    if (!p)
+        return LOBBY_UNKNOWN_TOKEN;
+    size_t index;
+    slot_t *slot = s_slot (self, p->match, &index);
+    if (slot && s_live (slot))
+        s_forfeit (self, index, p->side, now_ms);
+    s_forget (self, p);
+    s_tell_places (self, now_ms);
+    return LOBBY_OK;
+}
+
+bool lobby_heard (lobby_t *self, const uint8_t *token, int64_t now_ms)
+{
+    assert (self && token);
+    player_t *p = s_player (self, token);
+    if (p)
+        s_heard_and_pair (self, p, now_ms);
+    return p != NULL;
+}
+
+bool lobby_heard_peer (lobby_t *self, const uint8_t *peer, size_t peer_size,
+                       int64_t now_ms)
+{
+    assert (self);
+    if (peer_size == 0 || peer_size > LOBBY_PEER_MAX)
+        return false;
+    char key[LOBBY_PEER_MAX * 2 + 1];
+    s_hex (peer, peer_size, key);
+    player_t *p = (player_t *) zhashx_lookup (self->peers, key);
+    if (p)
+        s_heard_and_pair (self, p, now_ms);
+    return p != NULL;
+}
+
+//  --------------------------------------------------------------------------
+//  Tick
+
+//  Finds players gone quiet, and forgets those lost past grace that hold no
+//  seat in a match.
+static void s_check_players (lobby_t *self, int64_t now)
+{
+    zlistx_t *expired = zlistx_new ();
+    assert (expired);
+    player_t *p = (player_t *) zhashx_first (self->players);
+    for (; p; p = (player_t *) zhashx_next (self->players)) {
+        if (!p->lost && now - p->heard_at >= LOBBY_LOST_MS)
+            s_set_lost (self, p, now);
+        if (p->lost && p->state != LOBBY_PLAYING
+            && now - p->lost_since >= (int64_t) self->cfg.grace_ms)
+            zlistx_add_end (expired, p);
+    }
+    for (p = (player_t *) zlistx_first (expired); p;
+         p = (player_t *) zlistx_next (expired)) {
+        s_push_player (self, LOBBY_EVENT_DROPPED, p);
+        s_forget (self, p);
+    }
+    zlistx_destroy (&expired);
+}
+
+//  Of a match's lost players past grace, the one lost first forfeits.
+static void s_check_grace (lobby_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->match_count; i++) {
+        slot_t *slot = &self->slots[i];
+        if (!s_live (slot) || !slot->lost)
+            continue;
+        int loser = -1;
+        for (int side = 0; side < 2; side++) {
+            player_t *p = slot->players[side];
+            if (!p || !p->lost
+                || now - p->lost_since < (int64_t) self->cfg.grace_ms)
+                continue;
+            player_t *q = loser < 0 ? NULL : slot->players[loser];
+            if (!q || p->lost_since < q->lost_since
+                || (p->lost_since == q->lost_since && p->heard_at < q->heard_at))
+                loser = side;
+        }
+        if (loser >= 0)
+            s_forfeit (self, i, loser, now);
+    }
+}
+
+//  Drops finished matches past their linger; their players are ended.
+static void s_drop_finished (lobby_t *self, int64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->match_count; i++) {
+        slot_t *slot = &self->slots[i];
+        if (s_live (slot) || now - slot->ended_at < LOBBY_LINGER_MS) {
+            if (kept != i) {
+                self->slots[kept] = self->slots[i];
+                self->games[kept] = self->games[i];
+            }
+            kept++;
+            continue;
+        }
+        s_match_event (self, LOBBY_EVENT_GONE, i);
+        for (int side = 0; side < 2; side++) {
+            player_t *p = slot->players[side];
+            if (!p)
+                continue;
+            p->state = LOBBY_ENDED;
+            p->match = 0;
+            p->side = -1;
+        }
+    }
+    self->match_count = kept;
+}
+
+void lobby_tick (lobby_t *self, int64_t now_ms)
+{
+    assert (self);
+    s_check_players (self, now_ms);
+    s_check_grace (self, now_ms);
+    if (self->match_count)
+        pong_tick (self->games, self->match_count, &self->rules,
+                   self->step_events);
+    for (size_t i = 0; i < self->match_count; i++)
+        if (s_live (&self->slots[i])
+            && (self->step_events[i] & PONG_EVENT_OVER))
+            s_finish (self, i, false, now_ms);
+    s_drop_finished (self, now_ms);
+    s_pair (self);
+    s_tell_places (self, now_ms);
+}
+
+//  --------------------------------------------------------------------------
+//  Queries
+
+int lobby_player_info (lobby_t *self, const uint8_t *token,
+                       lobby_player_info_t *info)
+{
+    assert (self && token && info);
+    player_t *p = s_player (self, token);
+    if (!p)
+        return -1;
+    memset (info, 0, sizeof (*info));
+    strcpy (info->name, p->name);
+    info->state = p->state;
+    info->position = p->state == LOBBY_QUEUED ? s_position (self, p) : 0;
+    info->match = p->match;
+    info->side = p->side;
+    info->lost = p->lost;
+    return 0;
+}
+
+size_t lobby_match_count (lobby_t *self)
+{
+    assert (self);
+    return self->match_count;
+}
+
+int lobby_match_at (lobby_t *self, size_t index, lobby_match_view_t *view)
+{
+    assert (self && view);
+    if (index >= self->match_count)
+        return -1;
+    const slot_t *slot = &self->slots[index];
+    view->id = slot->id;
+    view->game = &self->games[index];
+    memcpy (view->names, slot->names, sizeof (slot->names));
+    view->lost = slot->lost;
+    return 0;
+}
+
+int lobby_match_find (lobby_t *self, uint32_t id, lobby_match_view_t *view)
+{
+    assert (self && view);
+    size_t index;
+    if (!s_slot (self, id, &index))
+        return -1;
+    return lobby_match_at (self, index, view);
+}
+
+size_t lobby_players (lobby_t *self)
+{
+    assert (self);
+    return zhashx_size (self->players);
+}
+
+size_t lobby_waiting (lobby_t *self)
+{
+    assert (self);
+    return zlistx_size (self->queue);
+}
+
+size_t lobby_live_matches (lobby_t *self)
+{
+    assert (self);
+    size_t live = 0;
+    for (size_t i = 0; i < self->match_count; i++)
+        live += s_live (&self->slots[i]);
+    return live;
+}
+
+const lobby_config_t *lobby_config (lobby_t *self)
+{
+    assert (self);
+    return &self->cfg;
+}
+
+const char *lobby_result_code (lobby_result_t result)
+{
+    if ((size_t) result >= sizeof (s_results) / sizeof (s_results[0]))
+        return "?";
+    return s_results[result].code;
+}
+
+const char *lobby_result_reason (lobby_result_t result)
+{
+    if ((size_t) result >= sizeof (s_results) / sizeof (s_results[0]))
+        return "?";
+    return s_results[result].reason;
+}

@@ -1,0 +1,271 @@
+/*  rally_msg - every message between viewer, game node and broker.
+
+    A message is one ZeroMQ frame holding one MessagePack map. Every map has
+    "v" (protocol version) and "type" (a short string); the other keys depend
+    on the type and are listed in schema/README.md, which is the reference a
+    client in another language is written from. Messages sent by a game node
+    also carry "term" and "node".
+
+    Decoding is strict: a frame decodes only if it is exactly one map of a
+    known type and version, with every field present, of the right type and
+    in range, and no other key, and nothing after it. Anything else returns
+    -1 and a reason; nothing outside this module ever sees a msgpack object.
+*/
+#ifndef RALLY_MSG_H_INCLUDED
+#define RALLY_MSG_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <czmq.h>
+
+#define RALLY_PROTOCOL_VERSION 1
+
+//  Limits. Sockets set ZMQ_MAXMSGSIZE to RALLY_MSG_MAX_BYTES, and the
+//  decoder checks every string and array against these before copying.
+#define RALLY_MSG_MAX_BYTES     65536
+#define RALLY_NAME_MAX          32      //  bytes of UTF-8 in a username
+#define RALLY_NAME_MAX_CHARS    16      //  code points in a username
+#define RALLY_TOKEN_SIZE        16      //  bytes in a session token
+#define RALLY_ENDPOINT_MAX      128     //  bytes in a ZeroMQ endpoint
+#define RALLY_CODE_MAX          24      //  bytes in an error code
+#define RALLY_REASON_MAX        160     //  bytes in an error reason
+#define RALLY_NODE_ID_MAX       255     //  node ids are 1..255
+#define RALLY_SCORE_MAX         99      //  points to win is at most this
+#define RALLY_COORD_LIMIT       (1 << 24)   //  |coordinate| and |velocity|
+#define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
+#define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
+
+//  Buffer sizes include the terminating NUL.
+#define RALLY_NAME_BUF      (RALLY_NAME_MAX + 1)
+#define RALLY_ENDPOINT_BUF  (RALLY_ENDPOINT_MAX + 1)
+#define RALLY_CODE_BUF      (RALLY_CODE_MAX + 1)
+#define RALLY_REASON_BUF    (RALLY_REASON_MAX + 1)
+
+typedef enum {
+    RALLY_MSG_WHERE = 1,    //  client -> broker: where is the leader?
+    RALLY_MSG_LEADER,       //  broker -> client: the leader's endpoints
+    RALLY_MSG_NODE_HB,      //  node -> broker and node -> nodes: heartbeat
+    RALLY_MSG_JOIN,         //  client -> node: queue me under this name
+    RALLY_MSG_JOINED,       //  node -> client: your session token
+    RALLY_MSG_RESUME,       //  client -> node: I am back with this token
+    RALLY_MSG_QUEUED,       //  node -> client: you wait at this place
+    RALLY_MSG_MATCH,        //  node -> client: you are paired
+    RALLY_MSG_INPUT,        //  client -> node: paddle intent
+    RALLY_MSG_REQUEUE,      //  client -> node: play again
+    RALLY_MSG_LEAVE,        //  client -> node: I am gone for good
+    RALLY_MSG_PING,         //  client -> node or broker: are you there?
+    RALLY_MSG_PONG,         //  reply to ping
+    RALLY_MSG_STATE,        //  node -> PUB: one match at one tick
+    RALLY_MSG_ERROR,        //  any -> peer: request refused, and why
+    RALLY_MSG_STATUS,       //  rallyctl -> broker or node: report
+    RALLY_MSG_CLUSTER,      //  broker -> rallyctl: nodes and leader
+    RALLY_MSG_MATCHES,      //  node -> rallyctl: matches under way
+    RALLY_MSG_TYPE_COUNT
+} rally_msg_type_t;
+
+typedef enum {
+    RALLY_ROLE_FOLLOWER = 0,
+    RALLY_ROLE_LEADER = 1
+} rally_role_t;
+
+typedef enum {
+    RALLY_SIDE_LEFT = 0,
+    RALLY_SIDE_RIGHT = 1
+} rally_side_t;
+
+//  A match's phase as the wire carries it; the rules use the same values.
+typedef enum {
+    RALLY_PHASE_SERVE = 0,  //  ball held before a serve
+    RALLY_PHASE_PLAY = 1,   //  ball in play
+    RALLY_PHASE_PAUSED = 2, //  a player is lost, waiting for the grace period
+    RALLY_PHASE_OVER = 3    //  match decided; final
+} rally_phase_t;
+
+//  Fields every node-originated message carries.
+typedef struct {
+    uint64_t term;      //  sender's leadership term
+    uint32_t node;      //  sender's node id, 1..255
+} rally_origin_t;
+
+typedef struct {
+    rally_origin_t from;
+    char game[RALLY_ENDPOINT_BUF];  //  leader's ROUTER, for requests
+    char state[RALLY_ENDPOINT_BUF]; //  leader's PUB, for match states
+} rally_msg_leader_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t role;                  //  rally_role_t
+    uint64_t seq;                   //  last tick applied (or made)
+    uint32_t matches;               //  matches under way
+    uint32_t players;               //  players connected
+    char game[RALLY_ENDPOINT_BUF];  //  this node's ROUTER
+    char state[RALLY_ENDPOINT_BUF]; //  this node's PUB for viewers
+} rally_msg_node_hb_t;
+
+typedef struct {
+    char name[RALLY_NAME_BUF];
+} rally_msg_join_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint8_t token[RALLY_TOKEN_SIZE];
+    char name[RALLY_NAME_BUF];
+} rally_msg_joined_t;
+
+//  resume, requeue and leave carry only the token.
+typedef struct {
+    uint8_t token[RALLY_TOKEN_SIZE];
+} rally_msg_token_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t position;              //  1 = next to be paired
+    char name[RALLY_NAME_BUF];
+} rally_msg_queued_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t match;                 //  match id, >= 1; also the PUB topic
+    uint32_t side;                  //  rally_side_t of the receiver
+    uint32_t points;                //  points to win
+    uint32_t tick_hz;               //  ticks per second
+    char names[2][RALLY_NAME_BUF];  //  left, right
+} rally_msg_match_t;
+
+typedef struct {
+    uint8_t token[RALLY_TOKEN_SIZE];
+    int32_t intent;                 //  -1 up, 0 still, +1 down
+} rally_msg_input_t;
+
+typedef struct {
+    uint64_t nonce;
+} rally_msg_ping_t;
+
+typedef struct {
+    rally_origin_t from;            //  term 0, node 0 when the broker answers
+    uint64_t nonce;
+} rally_msg_pong_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint64_t seq;                   //  node's global tick number
+    uint32_t match;
+    uint32_t tick;                  //  the match's own tick count
+    uint32_t phase;                 //  rally_phase_t
+    uint32_t score[2];
+    int32_t ball[4];                //  x, y, vx, vy (field units)
+    int32_t paddles[2];             //  left, right paddle y
+    int32_t intents[2];             //  left, right intent
+    uint32_t serve;                 //  side that serves next
+    uint32_t countdown;             //  ticks before the ball moves
+    int32_t winner;                 //  -1 none, else rally_side_t
+    uint32_t lost;                  //  bit 0 left, bit 1 right: disconnected
+    uint32_t points;                //  points to win
+    char names[2][RALLY_NAME_BUF];
+} rally_msg_state_t;
+
+typedef struct {
+    rally_origin_t from;            //  term 0, node 0 when the broker sends
+    char code[RALLY_CODE_BUF];      //  machine-readable: "bad_name", ...
+    char reason[RALLY_REASON_BUF];  //  human-readable
+} rally_msg_error_t;
+
+typedef struct {
+    uint32_t id;
+    uint32_t role;
+    uint64_t term;
+    uint64_t seq;
+    uint32_t age_ms;                //  since the broker last heard it
+    uint32_t matches;
+    uint32_t players;
+    char game[RALLY_ENDPOINT_BUF];
+    char state[RALLY_ENDPOINT_BUF];
+} rally_node_info_t;
+
+typedef struct {
+    uint64_t term;                  //  highest term the broker knows
+    uint32_t leader;                //  node id, 0 if none
+    uint32_t node_count;
+    rally_node_info_t nodes[RALLY_STATUS_NODES_MAX];
+} rally_msg_cluster_t;
+
+typedef struct {
+    uint32_t match;
+    uint32_t tick;
+    uint32_t phase;
+    uint32_t score[2];
+    char names[2][RALLY_NAME_BUF];
+} rally_match_info_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t waiting;               //  players in the queue
+    uint32_t total;                 //  matches under way, may exceed count
+    uint32_t count;
+    rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
+} rally_msg_matches_t;
+
+typedef struct {
+    rally_msg_type_t type;
+    union {
+        rally_msg_leader_t leader;
+        rally_msg_node_hb_t node_hb;
+        rally_msg_join_t join;
+        rally_msg_joined_t joined;
+        rally_msg_token_t resume;
+        rally_msg_queued_t queued;
+        rally_msg_match_t match;
+        rally_msg_input_t input;
+        rally_msg_token_t requeue;
+        rally_msg_token_t leave;
+        rally_msg_ping_t ping;
+        rally_msg_pong_t pong;
+        rally_msg_state_t state;
+        rally_msg_error_t error;
+        rally_msg_cluster_t cluster;
+        rally_msg_matches_t matches;
+    } u;                            //  where, status: no fields
+} rally_msg_t;
+
+//  Encodes msg into a new frame; NULL if a field is out of range (a
+//  programmer's mistake: the encoder refuses what the decoder would).
+zframe_t *rally_msg_encode (const rally_msg_t *msg);
+
+//  Decodes exactly one message from data. Returns 0, or -1 with a reason
+//  in reason (always NUL-terminated) and msg unspecified.
+int rally_msg_decode (rally_msg_t *msg, const uint8_t *data, size_t size,
+                      char *reason, size_t reason_size);
+
+//  The wire name of a type ("join"), or "?" for an unknown value.
+const char *rally_msg_type_name (rally_msg_type_t type);
+
+//  Zeroes msg and sets its type.
+void rally_msg_init (rally_msg_t *msg, rally_msg_type_t type);
+
+//  Sends msg as one frame on a DEALER, PUB without topic, or REQ-like
+//  socket. Returns 0 or -1.
+int rally_msg_send (const rally_msg_t *msg, zsock_t *sock);
+
+//  Sends msg on a ROUTER to the peer whose routing id is routing_id.
+int rally_msg_send_to (const rally_msg_t *msg, zsock_t *router,
+                       zframe_t *routing_id);
+
+//  Publishes msg on a PUB as [topic][body].
+int rally_msg_publish (const rally_msg_t *msg, zsock_t *pub,
+                       const char *topic);
+
+//  The PUB topic of a match: 8 lowercase hex digits, fixed width so that a
+//  SUB prefix never matches another match. buf holds at least 9 bytes.
+void rally_msg_match_topic (uint32_t match, char *buf);
+
+//  True if name is an acceptable username: 1..RALLY_NAME_MAX_CHARS code
+//  points of valid UTF-8, at most RALLY_NAME_MAX bytes, no control
+//  characters, no leading or trailing space. On false, reason says why.
+bool rally_msg_name_valid (const char *name, char *reason, size_t reason_size);
+
+//  Sets ZMQ_MAXMSGSIZE and a zero linger on sock, as every Rally socket has.
+void rally_msg_socket_limits (zsock_t *sock);
+
+#endif

@@ -1,0 +1,216 @@
+"""Shared harness for Rally's integration tests: real processes on loopback.
+
+Every process a test starts is recorded by pid and ended in stop_all(), which
+the tests call from a finally block. Waiting is always on an event with a
+deadline (a line from a bot, an answer from rallyctl), never a fixed sleep.
+"""
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+BIN = os.environ.get("RALLY_BIN", os.path.join(os.getcwd(), "bin"))
+
+
+class TestFailure(Exception):
+    pass
+
+
+def check(cond, message):
+    if not cond:
+        raise TestFailure(message)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Bot:
+    """A rally-bot process whose stdout is read as JSON event lines."""
+
+    def __init__(self, proc):
+        self.proc = proc
+        self.events = []
+        self._buf = b""
+        os.set_blocking(proc.stdout.fileno(), False)
+
+    def _drain(self):
+        while True:
+            try:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                return
+            if not chunk:
+                return
+            self._buf += chunk
+            while b"\n" in self._buf:
+                line, self._buf = self._buf.split(b"\n", 1)
+                if line.strip():
+                    try:
+                        self.events.append(json.loads(line))
+                    except ValueError:
+                        raise TestFailure("bot printed a line that is not JSON: %r" % line)
+
+    def wait_for(self, predicate, timeout, what):
+        """Reads events until predicate(events) is true or the deadline passes."""
+        deadline = time.monotonic() + timeout
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        try:
+            while True:
+                self._drain()
+                if predicate(self.events):
+                    return
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TestFailure("timed out after %.0f s waiting for %s" % (timeout, what))
+                if self.proc.poll() is not None:
+                    self._drain()
+                    if predicate(self.events):
+                        return
+                    raise TestFailure("bot exited with %s before %s" % (self.proc.returncode, what))
+                sel.select(min(left, 0.5))
+        finally:
+            sel.close()
+
+    def of(self, kind, client=None):
+        return [e for e in self.events
+                if e.get("event") == kind and (client is None or e.get("client") == client)]
+
+
+class Cluster:
+    """Starts broker, nodes and bots on free loopback ports; stops them all."""
+
+    def __init__(self, name):
+        self.dir = tempfile.mkdtemp(prefix="rally-%s-" % name)
+        self.procs = []
+        self.broker = None
+        self.nodes = {}
+
+    def _start(self, label, argv, stdout=None, group=False):
+        """group: the process leads a new process group (xvfb-run and its
+        children), and is stopped as a group."""
+        log = open(os.path.join(self.dir, label + ".log"), "wb")
+        proc = subprocess.Popen(argv, stdout=stdout or log, stderr=log,
+                                stdin=subprocess.DEVNULL, start_new_session=group)
+        proc.rally_group = group
+        self.procs.append((label, proc))
+        return proc
+
+    def log(self, label):
+        with open(os.path.join(self.dir, label + ".log"), "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def start_broker(self, *extra):
+        self.broker = "tcp://127.0.0.1:%d" % free_port()
+        return self._start("broker", [os.path.join(BIN, "rally-broker"),
+                                      "--broker", self.broker, *extra])
+
+    def start_node(self, node_id=1, *extra):
+        eps = {k: "tcp://127.0.0.1:%d" % free_port() for k in ("heartbeat", "game", "state")}
+        self.nodes[node_id] = eps
+        return self._start("node%d" % node_id, [
+            os.path.join(BIN, "rally-gamenode"), "--id", str(node_id),
+            "--broker", self.broker, "--heartbeat", eps["heartbeat"],
+            "--game", eps["game"], "--state", eps["state"], *extra])
+
+    def start_bot(self, label, *args):
+        proc = self._start(label, [os.path.join(BIN, "rally-bot"),
+                                   "--broker", self.broker, *args],
+                           stdout=subprocess.PIPE)
+        return Bot(proc)
+
+    def start_group(self, label, argv):
+        return self._start(label, argv, group=True)
+
+    def status(self, timeout_ms=1000):
+        """rallyctl status --json, or None if the cluster did not answer."""
+        out = subprocess.run([os.path.join(BIN, "rallyctl"), "status", "--json",
+                              "--broker", self.broker, "--timeout", str(timeout_ms)],
+                             capture_output=True, timeout=timeout_ms / 1000 + 10)
+        if out.returncode != 0:
+            return None
+        return json.loads(out.stdout)
+
+    def wait_leader(self, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.status(timeout_ms=500)
+            if st and st.get("leader") is not None:
+                return st
+        raise TestFailure("no leader reported by rallyctl within %d s" % timeout)
+
+    def stop_all(self):
+        for _, proc in self.procs:
+            _signal(proc, signal.SIGTERM)
+        deadline = time.monotonic() + 5
+        for label, proc in self.procs:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print("%s (pid %d) ignored SIGTERM; killing" % (label, proc.pid))
+                _signal(proc, signal.SIGKILL)
+                proc.wait()
+            if proc.rally_group:
+                _signal(proc, signal.SIGKILL)   # what the leader left behind
+            if proc.stdout:
+                proc.stdout.close()
+
+
+def _signal(proc, sig):
+    try:
+        if proc.rally_group:
+            os.killpg(proc.pid, sig)
+        elif proc.poll() is None:
+            proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
+
+
+def check_monotonic(events, where):
+    """No tick, score or phase a client saw ever goes backwards in a match."""
+    last = {}
+    for e in events:
+        if e.get("event") != "tick":
+            continue
+        key = (e["client"], e["match"])
+        prev = last.get(key)
+        if prev:
+            check(e["tick"] >= prev["tick"],
+                  "%s: client %s match %s tick went back %d -> %d"
+                  % (where, key[0], key[1], prev["tick"], e["tick"]))
+            for i in (0, 1):
+                check(e["score"][i] >= prev["score"][i],
+                      "%s: score went back %s -> %s" % (where, prev["score"], e["score"]))
+            check(not (prev["phase"] == "over" and e["phase"] != "over"),
+                  "%s: phase left 'over' at tick %d" % (where, e["tick"]))
+        last[key] = e
+    return len(last)
+
+
+def run(test):
+    """Runs test(cluster) and reports in CTest's terms; leaves logs on failure."""
+    name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
+    cluster = Cluster(name)
+    try:
+        test(cluster)
+    except TestFailure as failure:
+        print("FAIL: %s" % failure)
+        cluster.stop_all()
+        for label, _ in cluster.procs:
+            print("---- %s log (last 40 lines) ----" % label)
+            print("\n".join(cluster.log(label).splitlines()[-40:]))
+        print("logs kept in %s" % cluster.dir)
+        sys.exit(1)
+    finally:
+        cluster.stop_all()
+    print("PASS: %s" % name)

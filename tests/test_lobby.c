@@ -1,0 +1,714 @@
+/*  test_lobby - the game node's lobby, with injected time and tokens.
+
+    Every test builds a lobby, drives it with joins, inputs and ticks at
+    chosen milliseconds, and reads what it did from its events and queries.
+    Nothing here sleeps: time is a number the test moves.
+*/
+#include <check.h>
+#include <string.h>
+
+#include "lobby.h"
+
+#define TICK_MS 16      //  about 60 Hz; the lobby does not care exactly
+
+//  A token whose bytes are all n, and a peer address of one byte, n.
+static const uint8_t *s_tok (int n)
+{
+    static uint8_t tokens[64][RALLY_TOKEN_SIZE];
+    memset (tokens[n], n, RALLY_TOKEN_SIZE);
+    return tokens[n];
+}
+
+static const uint8_t *s_peer (int n)
+{
+    static uint8_t peers[64];
+    peers[n] = (uint8_t) n;
+    return &peers[n];
+}
+
+static lobby_t *s_lobby (uint32_t grace_ms, uint32_t max_players)
+{
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    cfg.grace_ms = grace_ms;
+    cfg.max_players = max_players;
+    cfg.points_to_win = 1;
+    lobby_t *lobby = lobby_new (&cfg);
+    ck_assert_ptr_nonnull (lobby);
+    return lobby;
+}
+
+static lobby_result_t s_join (lobby_t *lobby, const char *name, int n,
+                              int64_t now)
+{
+    return lobby_join (lobby, name, s_tok (n), s_peer (n), 1, now, NULL, 0);
+}
+
+//  Pops every pending event; returns how many, up to max, in events.
+static size_t s_events (lobby_t *lobby, lobby_event_t *events, size_t max)
+{
+    size_t count = 0;
+    lobby_event_t ev;
+    while (lobby_next_event (lobby, &ev))
+        if (count < max)
+            events[count++] = ev;
+    return count;
+}
+
+static void s_flush (lobby_t *lobby)
+{
+    lobby_event_t ev;
+    while (lobby_next_event (lobby, &ev))
+        ;
+}
+
+//  The first pending event of this type (popping everything before it).
+static bool s_find (lobby_t *lobby, lobby_event_type_t type,
+                    lobby_event_t *found)
+{
+    lobby_event_t ev;
+    while (lobby_next_event (lobby, &ev))
+        if (ev.type == type) {
+            *found = ev;
+            return true;
+        }
+    return false;
+}
+
+//  The first pending event of this type for player n (popping the rest).
+static bool s_find_for (lobby_t *lobby, lobby_event_type_t type, int n,
+                        lobby_event_t *found)
+{
+    lobby_event_t ev;
+    while (lobby_next_event (lobby, &ev))
+        if (ev.type == type && memcmp (ev.token, s_tok (n), RALLY_TOKEN_SIZE) == 0) {
+            *found = ev;
+            return true;
+        }
+    return false;
+}
+
+static lobby_player_info_t s_info (lobby_t *lobby, int n)
+{
+    lobby_player_info_t info;
+    ck_assert_int_eq (lobby_player_info (lobby, s_tok (n), &info), 0);
+    return info;
+}
+
+static lobby_match_view_t s_match (lobby_t *lobby, uint32_t id)
+{
+    lobby_match_view_t view;
+    ck_assert_int_eq (lobby_match_find (lobby, id, &view), 0);
+    return view;
+}
+
+//  Ticks from *now up to until, hearing the players listed (ends at -1).
+static void s_run (lobby_t *lobby, int64_t *now, int64_t until,
+                   const int *heard)
+{
+    while (*now + TICK_MS <= until) {
+        *now += TICK_MS;
+        for (const int *h = heard; h && *h >= 0; h++)
+            lobby_heard (lobby, s_tok (*h), *now);
+        lobby_tick (lobby, *now);
+    }
+}
+
+//  Ticks until match id is over, both players heard throughout.
+static void s_play_out (lobby_t *lobby, int64_t *now, uint32_t id, int a,
+                        int b)
+{
+    //  Both paddles go to the top, so that the ball gets past one.
+    lobby_input (lobby, s_tok (a), -1, *now);
+    lobby_input (lobby, s_tok (b), -1, *now);
+    const int heard[] = {a, b, -1};
+    for (int i = 0; i < 100000; i++) {
+        if (s_match (lobby, id).game->phase == PONG_OVER)
+            return;
+        s_run (lobby, now, *now + TICK_MS, heard);
+    }
+    ck_abort_msg ("match %u never ended", id);
+}
+
+START_TEST (test_pairing_order)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    lobby_event_t ev[16];
+    ck_assert_int_eq (s_join (lobby, "ann", 1, 0), LOBBY_OK);
+    size_t n = s_events (lobby, ev, 16);
+    ck_assert_uint_eq (n, 1);
+    ck_assert_int_eq (ev[0].type, LOBBY_EVENT_QUEUED);
+    ck_assert_uint_eq (ev[0].position, 1);
+    ck_assert_mem_eq (ev[0].token, s_tok (1), RALLY_TOKEN_SIZE);
+    ck_assert_uint_eq (ev[0].peer_size, 1);
+    ck_assert_uint_eq (ev[0].peer[0], 1);
+
+    ck_assert_int_eq (s_join (lobby, "bob", 2, 5), LOBBY_OK);
+    n = s_events (lobby, ev, 16);
+    ck_assert_uint_eq (n, 4);
+    ck_assert_int_eq (ev[0].type, LOBBY_EVENT_QUEUED);
+    ck_assert_uint_eq (ev[0].position, 2);
+    ck_assert_int_eq (ev[1].type, LOBBY_EVENT_PAIRED);
+    ck_assert_str_eq (ev[1].names[0], "ann");
+    ck_assert_str_eq (ev[1].names[1], "bob");
+    ck_assert_int_eq (ev[2].type, LOBBY_EVENT_MATCH);
+    ck_assert_mem_eq (ev[2].token, s_tok (1), RALLY_TOKEN_SIZE);
+    ck_assert_int_eq (ev[2].side, RALLY_SIDE_LEFT);
+    ck_assert_int_eq (ev[3].type, LOBBY_EVENT_MATCH);
+    ck_assert_mem_eq (ev[3].token, s_tok (2), RALLY_TOKEN_SIZE);
+    ck_assert_int_eq (ev[3].side, RALLY_SIDE_RIGHT);
+    ck_assert_uint_eq (ev[2].match, ev[3].match);
+    ck_assert_str_eq (ev[3].names[0], "ann");
+    ck_assert_str_eq (ev[3].names[1], "bob");
+
+    lobby_player_info_t a = s_info (lobby, 1);
+    ck_assert_int_eq (a.state, LOBBY_PLAYING);
+    ck_assert_int_eq (a.side, 0);
+    ck_assert_uint_eq (a.position, 0);
+    ck_assert_uint_eq (lobby_waiting (lobby), 0);
+    ck_assert_uint_eq (lobby_live_matches (lobby), 1);
+
+    //  The third waits alone, first in line.
+    ck_assert_int_eq (s_join (lobby, "cy", 3, 10), LOBBY_OK);
+    ck_assert_uint_eq (s_info (lobby, 3).position, 1);
+    ck_assert_int_eq (s_info (lobby, 3).state, LOBBY_QUEUED);
+    ck_assert_int_eq (s_join (lobby, "dee", 4, 12), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 3).side, 0);
+    ck_assert_int_eq (s_info (lobby, 4).side, 1);
+    ck_assert_uint_eq (s_info (lobby, 3).match, a.match + 1);
+    lobby_destroy (&lobby);
+    ck_assert_ptr_null (lobby);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_positions)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    ck_assert_int_eq (s_join (lobby, "ann", 1, now), LOBBY_OK);
+    s_run (lobby, &now, 1100, NULL);        //  ann goes quiet: lost
+    ck_assert (s_info (lobby, 1).lost);
+    s_flush (lobby);
+
+    //  A lost player is not paired; the next one waits behind it.
+    ck_assert_int_eq (s_join (lobby, "bob", 2, now), LOBBY_OK);
+    ck_assert_uint_eq (s_info (lobby, 2).position, 2);
+    ck_assert_uint_eq (lobby_waiting (lobby), 2);
+    lobby_event_t ev;
+    ck_assert (s_find_for (lobby, LOBBY_EVENT_QUEUED, 2, &ev));
+    ck_assert_uint_eq (ev.position, 2);
+
+    //  Hearing bob, nothing is said until a second has passed.
+    int64_t told = now;
+    const int bob[] = {2, -1};
+    s_run (lobby, &now, told + 999, bob);
+    ck_assert (!s_find_for (lobby, LOBBY_EVENT_QUEUED, 2, &ev));
+    s_run (lobby, &now, told + 1000 + TICK_MS, bob);
+    ck_assert (s_find_for (lobby, LOBBY_EVENT_QUEUED, 2, &ev));
+    ck_assert_uint_eq (ev.position, 2);
+    ck_assert_uint_eq (ev.peer[0], 2);
+
+    //  ann leaves: bob moves up and is told at once.
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (1), now), LOBBY_OK);
+    ck_assert (s_find_for (lobby, LOBBY_EVENT_QUEUED, 2, &ev));
+    ck_assert_uint_eq (ev.position, 1);
+    ck_assert_uint_eq (s_info (lobby, 2).position, 1);
+
+    //  The next to come is paired with him, bob on the left.
+    ck_assert_int_eq (s_join (lobby, "cy", 3, now), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 2).state, LOBBY_PLAYING);
+    ck_assert_int_eq (s_info (lobby, 2).side, 0);
+    ck_assert_int_eq (s_info (lobby, 3).side, 1);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_back_pairs)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    ck_assert_int_eq (s_join (lobby, "ann", 1, now), LOBBY_OK);
+    s_run (lobby, &now, 1100, NULL);
+    ck_assert_int_eq (s_join (lobby, "bob", 2, now), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 2).state, LOBBY_QUEUED);
+    s_flush (lobby);
+    //  ann is heard again: ann (first) and bob are paired, in that order.
+    ck_assert (lobby_heard_peer (lobby, s_peer (1), 1, now));
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_BACK, &ev));
+    ck_assert_str_eq (ev.name, "ann");
+    ck_assert (s_find (lobby, LOBBY_EVENT_PAIRED, &ev));
+    ck_assert_str_eq (ev.names[0], "ann");
+    ck_assert_str_eq (ev.names[1], "bob");
+    ck_assert (!lobby_heard_peer (lobby, s_peer (9), 1, now));
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_names)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    char reason[RALLY_REASON_BUF];
+    const char *bad[] = {"", " ann", "ann ", "a\x01b",
+                         "abcdefghijklmnopq", "\xff\xfe"};
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        reason[0] = 0;
+        ck_assert_int_eq (lobby_join (lobby, bad[i], s_tok (1), s_peer (1), 1,
+                                      0, reason, sizeof (reason)),
+                          LOBBY_BAD_NAME);
+        ck_assert_msg (reason[0], "no reason for bad name %zu", i);
+    }
+    ck_assert_uint_eq (lobby_players (lobby), 0);
+    ck_assert_int_eq (s_join (lobby, "ann", 1, 0), LOBBY_OK);
+    ck_assert_int_eq (lobby_join (lobby, "ann", s_tok (2), s_peer (2), 1, 0,
+                                  reason, sizeof (reason)),
+                      LOBBY_NAME_TAKEN);
+    ck_assert_str_eq (lobby_result_code (LOBBY_NAME_TAKEN), "name_taken");
+    ck_assert_str_eq (lobby_result_code (LOBBY_BAD_NAME), "bad_name");
+    //  Leaving frees the name (and the old token is forgotten).
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (1), 0), LOBBY_OK);
+    ck_assert_int_eq (lobby_player_info (lobby, s_tok (1), &(lobby_player_info_t){0}),
+                      -1);
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (1), 0), LOBBY_UNKNOWN_TOKEN);
+    ck_assert_int_eq (s_join (lobby, "ann", 2, 0), LOBBY_OK);
+    ck_assert_str_eq (s_info (lobby, 2).name, "ann");
+    //  UTF-8 names are fine.
+    ck_assert_int_eq (s_join (lobby, "Zoë", 3, 0), LOBBY_OK);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_max_players)
+{
+    lobby_t *lobby = s_lobby (10000, 3);
+    ck_assert_int_eq (s_join (lobby, "p1", 1, 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "p2", 2, 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "p3", 3, 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "p4", 4, 0), LOBBY_FULL);
+    ck_assert_str_eq (lobby_result_code (LOBBY_FULL), "full");
+    ck_assert_uint_eq (lobby_players (lobby), 3);
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (3), 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "p4", 4, 0), LOBBY_OK);
+    //  A token already held is never issued twice.
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (4), 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "p5", 1, 0), LOBBY_FULL);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_token_isolation)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    s_join (lobby, "cy", 3, now);       //  queued, not playing
+    uint32_t id = s_info (lobby, 1).match;
+
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), 1, now), LOBBY_OK);
+    lobby_match_view_t m = s_match (lobby, id);
+    ck_assert_int_eq (m.game->intent[0], 1);
+    ck_assert_int_eq (m.game->intent[1], 0);
+    ck_assert_int_eq (lobby_input (lobby, s_tok (2), -1, now), LOBBY_OK);
+    m = s_match (lobby, id);
+    ck_assert_int_eq (m.game->intent[0], 1);
+    ck_assert_int_eq (m.game->intent[1], -1);
+
+    //  Strangers and the queued change nothing.
+    ck_assert_int_eq (lobby_input (lobby, s_tok (9), 1, now),
+                      LOBBY_UNKNOWN_TOKEN);
+    ck_assert_int_eq (lobby_input (lobby, s_tok (3), 1, now),
+                      LOBBY_NOT_PLAYING);
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), 5, now),
+                      LOBBY_BAD_INTENT);
+    m = s_match (lobby, id);
+    ck_assert_int_eq (m.game->intent[0], 1);
+    ck_assert_int_eq (m.game->intent[1], -1);
+
+    //  Only ann moves: bob's paddle stays where it was.
+    ck_assert_int_eq (lobby_input (lobby, s_tok (2), 0, now), LOBBY_OK);
+    int32_t left = m.game->paddle_y[0], right = m.game->paddle_y[1];
+    const int both[] = {1, 2, -1};
+    s_run (lobby, &now, 30 * TICK_MS, both);
+    m = s_match (lobby, id);
+    ck_assert_int_gt (m.game->paddle_y[0], left);
+    ck_assert_int_eq (m.game->paddle_y[1], right);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_rate_limit)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    s_join (lobby, "ann", 1, 0);
+    s_join (lobby, "bob", 2, 0);
+    for (int i = 0; i < LOBBY_INPUT_RATE; i++)
+        ck_assert_int_eq (lobby_input (lobby, s_tok (1), i & 1, 100 + i),
+                          LOBBY_OK);
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), -1, 200),
+                      LOBBY_RATE_LIMITED);
+    ck_assert_str_eq (lobby_result_code (LOBBY_RATE_LIMITED), "rate_limited");
+    //  Dropped: the intent is still the last accepted one.
+    uint32_t id = s_info (lobby, 1).match;
+    ck_assert_int_eq (s_match (lobby, id).game->intent[0], 1);
+    //  Told once a second at most.
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), -1, 300),
+                      LOBBY_RATE_LIMITED_QUIET);
+    //  bob has his own allowance.
+    ck_assert_int_eq (lobby_input (lobby, s_tok (2), -1, 300), LOBBY_OK);
+    //  A new second, a new allowance.
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), -1, 1100), LOBBY_OK);
+    ck_assert_int_eq (s_match (lobby, id).game->intent[0], -1);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_lost_and_back)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    s_flush (lobby);
+
+    //  bob goes quiet: after a second he is lost and the match pauses.
+    const int ann[] = {1, -1};
+    s_run (lobby, &now, 900, ann);
+    ck_assert (!s_info (lobby, 2).lost);
+    ck_assert_uint_ne (s_match (lobby, id).game->phase, PONG_PAUSED);
+    s_run (lobby, &now, 1100, ann);
+    ck_assert (s_info (lobby, 2).lost);
+    ck_assert (!s_info (lobby, 1).lost);
+    lobby_match_view_t m = s_match (lobby, id);
+    ck_assert_uint_eq (m.game->phase, PONG_PAUSED);
+    ck_assert_uint_eq (m.lost, 2);
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_LOST, &ev));
+    ck_assert_str_eq (ev.name, "bob");
+    ck_assert_uint_eq (ev.match, id);
+
+    //  While paused, the match does not move.
+    uint32_t tick = m.game->tick;
+    int32_t ball = m.game->ball_x;
+    s_run (lobby, &now, 3000, ann);
+    m = s_match (lobby, id);
+    ck_assert_uint_eq (m.game->phase, PONG_PAUSED);
+    ck_assert_int_eq (m.game->ball_x, ball);
+
+    //  Back: resumed, and the match goes on from where it was.
+    ck_assert (lobby_heard (lobby, s_tok (2), now));
+    ck_assert (s_find (lobby, LOBBY_EVENT_BACK, &ev));
+    ck_assert_str_eq (ev.name, "bob");
+    m = s_match (lobby, id);
+    ck_assert_uint_ne (m.game->phase, PONG_PAUSED);
+    ck_assert_uint_eq (m.lost, 0);
+    const int both[] = {1, 2, -1};
+    s_run (lobby, &now, now + 10 * TICK_MS, both);
+    ck_assert_uint_gt (s_match (lobby, id).game->tick, tick);
+    ck_assert_uint_eq (lobby_live_matches (lobby), 1);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_grace_forfeit)
+{
+    lobby_t *lobby = s_lobby (2000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    s_flush (lobby);
+    //  ann (left) goes quiet; lost at about 1 s; forfeits 2 s later.
+    const int bob[] = {2, -1};
+    s_run (lobby, &now, 2900, bob);
+    ck_assert_uint_eq (s_match (lobby, id).game->phase, PONG_PAUSED);
+    s_run (lobby, &now, 3100, bob);
+    lobby_match_view_t m = s_match (lobby, id);
+    ck_assert_uint_eq (m.game->phase, PONG_OVER);
+    ck_assert_int_eq (m.game->winner, RALLY_SIDE_RIGHT);
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_OVER, &ev));
+    ck_assert (ev.forfeit);
+    ck_assert_int_eq (ev.winner, RALLY_SIDE_RIGHT);
+    ck_assert_uint_eq (ev.match, id);
+    ck_assert_uint_eq (lobby_live_matches (lobby), 0);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_both_lost)
+{
+    lobby_t *lobby = s_lobby (2000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    //  bob is heard for half a second more than ann: ann is lost first and
+    //  forfeits, though both are gone when the grace runs out.
+    s_run (lobby, &now, 500, NULL);
+    lobby_heard (lobby, s_tok (2), now);
+    s_run (lobby, &now, 5000, NULL);
+    lobby_match_view_t m = s_match (lobby, id);
+    ck_assert_uint_eq (m.game->phase, PONG_OVER);
+    ck_assert_int_eq (m.game->winner, RALLY_SIDE_RIGHT);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_queued_dropped)
+{
+    lobby_t *lobby = s_lobby (2000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_run (lobby, &now, 2900, NULL);
+    ck_assert (s_info (lobby, 1).lost);
+    ck_assert_int_eq (s_info (lobby, 1).state, LOBBY_QUEUED);
+    s_flush (lobby);
+    s_run (lobby, &now, 3100, NULL);
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_DROPPED, &ev));
+    ck_assert_str_eq (ev.name, "ann");
+    lobby_player_info_t info;
+    ck_assert_int_eq (lobby_player_info (lobby, s_tok (1), &info), -1);
+    ck_assert_uint_eq (lobby_waiting (lobby), 0);
+    ck_assert_uint_eq (lobby_players (lobby), 0);
+    ck_assert_int_eq (lobby_resume (lobby, s_tok (1), s_peer (1), 1, now),
+                      LOBBY_UNKNOWN_TOKEN);
+    ck_assert_int_eq (s_join (lobby, "ann", 2, now), LOBBY_OK);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_requeue)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (1), now), LOBBY_IN_MATCH);
+    ck_assert_str_eq (lobby_result_code (LOBBY_IN_MATCH), "in_match");
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (9), now),
+                      LOBBY_UNKNOWN_TOKEN);
+
+    s_play_out (lobby, &now, id, 1, 2);
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_OVER, &ev));
+    ck_assert (!ev.forfeit);
+    ck_assert_int_ge (ev.winner, 0);
+    ck_assert_uint_eq (ev.score[ev.winner], 1);
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), 1, now),
+                      LOBBY_NOT_PLAYING);
+
+    //  Both queue again while the old match lingers: a new match, same
+    //  order of arrival (bob first this time, so bob is left).
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (2), now), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 2).state, LOBBY_QUEUED);
+    s_flush (lobby);
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (2), now), LOBBY_OK);
+    ck_assert (s_find (lobby, LOBBY_EVENT_QUEUED, &ev));
+    ck_assert_uint_eq (ev.position, 1);
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (1), now), LOBBY_OK);
+    lobby_player_info_t a = s_info (lobby, 1), b = s_info (lobby, 2);
+    ck_assert_int_eq (a.state, LOBBY_PLAYING);
+    ck_assert_uint_eq (a.match, id + 1);
+    ck_assert_uint_eq (b.match, id + 1);
+    ck_assert_int_eq (b.side, 0);
+    ck_assert_int_eq (a.side, 1);
+    ck_assert_uint_eq (lobby_match_count (lobby), 2);
+    //  The old match keeps its names while it lingers.
+    ck_assert_str_eq (s_match (lobby, id).names[0], "ann");
+
+    //  When the old match is dropped, the new one is untouched.
+    const int both[] = {1, 2, -1};
+    s_run (lobby, &now, now + LOBBY_LINGER_MS + 100, both);
+    lobby_match_view_t gone;
+    ck_assert_int_eq (lobby_match_find (lobby, id, &gone), -1);
+    ck_assert_int_eq (s_info (lobby, 1).state, LOBBY_PLAYING);
+    ck_assert_uint_eq (s_info (lobby, 1).match, id + 1);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_requeue_after_gone)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    s_play_out (lobby, &now, id, 1, 2);
+    const int both[] = {1, 2, -1};
+    s_run (lobby, &now, now + LOBBY_LINGER_MS + 100, both);
+    ck_assert_int_eq (s_info (lobby, 1).state, LOBBY_ENDED);
+    ck_assert_int_eq (s_info (lobby, 2).state, LOBBY_ENDED);
+    ck_assert_uint_eq (s_info (lobby, 1).match, 0);
+    //  Resuming an ended player tells it nothing more than joined.
+    s_flush (lobby);
+    ck_assert_int_eq (lobby_resume (lobby, s_tok (1), s_peer (7), 1, now),
+                      LOBBY_OK);
+    lobby_event_t ev;
+    ck_assert (!lobby_next_event (lobby, &ev));
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (1), now), LOBBY_OK);
+    ck_assert_int_eq (lobby_requeue (lobby, s_tok (2), now), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 1).state, LOBBY_PLAYING);
+    ck_assert_int_eq (s_info (lobby, 1).side, 0);
+    ck_assert (s_find (lobby, LOBBY_EVENT_MATCH, &ev));
+    ck_assert_uint_eq (ev.peer_size, 1);
+    ck_assert_uint_eq (ev.peer[0], 7);     //  the peer it resumed from
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_leave_mid_match)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    s_flush (lobby);
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (2), now), LOBBY_OK);
+    lobby_match_view_t m = s_match (lobby, id);
+    ck_assert_uint_eq (m.game->phase, PONG_OVER);
+    ck_assert_int_eq (m.game->winner, RALLY_SIDE_LEFT);
+    ck_assert_str_eq (m.names[1], "bob");
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_OVER, &ev));
+    ck_assert (ev.forfeit);
+    ck_assert_int_eq (ev.winner, RALLY_SIDE_LEFT);
+    lobby_player_info_t info;
+    ck_assert_int_eq (lobby_player_info (lobby, s_tok (2), &info), -1);
+    ck_assert_int_eq (s_join (lobby, "bob", 3, now), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 3).state, LOBBY_QUEUED);
+    //  Resume in a match just over: told the match again.
+    s_flush (lobby);
+    ck_assert_int_eq (lobby_resume (lobby, s_tok (1), s_peer (1), 1, now),
+                      LOBBY_OK);
+    ck_assert (s_find (lobby, LOBBY_EVENT_MATCH, &ev));
+    ck_assert_uint_eq (ev.match, id);
+    ck_assert_int_eq (ev.side, 0);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_finished_dropped)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    uint32_t id = s_info (lobby, 1).match;
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (2), now), LOBBY_OK);
+    int64_t ended = now;
+    const int ann[] = {1, -1};
+    s_run (lobby, &now, ended + LOBBY_LINGER_MS - 1, ann);
+    ck_assert_uint_eq (lobby_match_count (lobby), 1);
+    ck_assert_int_eq (s_info (lobby, 1).state, LOBBY_PLAYING);
+    s_flush (lobby);
+    s_run (lobby, &now, ended + LOBBY_LINGER_MS + TICK_MS, ann);
+    ck_assert_uint_eq (lobby_match_count (lobby), 0);
+    lobby_event_t ev;
+    ck_assert (s_find (lobby, LOBBY_EVENT_GONE, &ev));
+    ck_assert_uint_eq (ev.match, id);
+    ck_assert_int_eq (s_info (lobby, 1).state, LOBBY_ENDED);
+    ck_assert_int_eq (s_info (lobby, 1).side, -1);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_two_matches)
+{
+    lobby_t *lobby = s_lobby (10000, 16);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    s_join (lobby, "cy", 3, now);
+    s_join (lobby, "dee", 4, now);
+    uint32_t one = s_info (lobby, 1).match, two = s_info (lobby, 3).match;
+    ck_assert_uint_ne (one, two);
+    ck_assert_uint_eq (lobby_match_count (lobby), 2);
+
+    ck_assert_int_eq (lobby_input (lobby, s_tok (3), -1, now), LOBBY_OK);
+    ck_assert_int_eq (s_match (lobby, one).game->intent[0], 0);
+    ck_assert_int_eq (s_match (lobby, two).game->intent[0], -1);
+
+    //  dee goes quiet: match two pauses, match one plays on.
+    const int three[] = {1, 2, 3, -1};
+    s_run (lobby, &now, 1200, three);
+    lobby_match_view_t a = s_match (lobby, one), b = s_match (lobby, two);
+    ck_assert_uint_ne (a.game->phase, PONG_PAUSED);
+    ck_assert_uint_eq (b.game->phase, PONG_PAUSED);
+    ck_assert_uint_eq (b.lost, 2);
+    uint32_t tick_a = a.game->tick, tick_b = b.game->tick;
+    int32_t ball_b = b.game->ball_x;
+    s_run (lobby, &now, 2000, three);
+    ck_assert_uint_gt (s_match (lobby, one).game->tick, tick_a);
+    ck_assert_int_eq (s_match (lobby, two).game->ball_x, ball_b);
+    ck_assert_uint_eq (s_match (lobby, two).game->phase, PONG_PAUSED);
+    (void) tick_b;
+
+    //  Views are in the order the matches began.
+    lobby_match_view_t v;
+    ck_assert_int_eq (lobby_match_at (lobby, 0, &v), 0);
+    ck_assert_uint_eq (v.id, one);
+    ck_assert_int_eq (lobby_match_at (lobby, 1, &v), 0);
+    ck_assert_uint_eq (v.id, two);
+    ck_assert_int_eq (lobby_match_at (lobby, 2, &v), -1);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
+START_TEST (test_config)
+{
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    ck_assert_uint_eq (cfg.tick_hz, 60);
+    ck_assert_uint_eq (cfg.points_to_win, 11);
+    ck_assert_uint_eq (cfg.grace_ms, 10000);
+    cfg.tick_hz = 5;
+    ck_assert_ptr_null (lobby_new (&cfg));
+    lobby_config_defaults (&cfg);
+    cfg.points_to_win = 0;
+    ck_assert_ptr_null (lobby_new (&cfg));
+    lobby_config_defaults (&cfg);
+    cfg.max_players = 1;
+    ck_assert_ptr_null (lobby_new (&cfg));
+}
+END_TEST
+
+static Suite *s_suite (void)
+{
+    Suite *s = suite_create ("lobby");
+    TCase *tc = tcase_create ("core");
+    tcase_add_test (tc, test_pairing_order);
+    tcase_add_test (tc, test_positions);
+    tcase_add_test (tc, test_back_pairs);
+    tcase_add_test (tc, test_names);
+    tcase_add_test (tc, test_max_players);
+    tcase_add_test (tc, test_token_isolation);
+    tcase_add_test (tc, test_rate_limit);
+    tcase_add_test (tc, test_lost_and_back);
+    tcase_add_test (tc, test_grace_forfeit);
+    tcase_add_test (tc, test_both_lost);
+    tcase_add_test (tc, test_queued_dropped);
+    tcase_add_test (tc, test_requeue);
+    tcase_add_test (tc, test_requeue_after_gone);
+    tcase_add_test (tc, test_leave_mid_match);
+    tcase_add_test (tc, test_finished_dropped);
+    tcase_add_test (tc, test_two_matches);
+    tcase_add_test (tc, test_config);
+    suite_add_tcase (s, tc);
+    return s;
+}
+
+int main (void)
+{
+    SRunner *runner = srunner_create (s_suite ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed ? 1 : 0;
+}
