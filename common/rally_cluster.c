@@ -1,0 +1,311 @@
+/*  rally_cluster - the cluster file. See rally_cluster.h and config/README.md.
+
+    The loader is strict on purpose: a misspelt key in a cluster file would
+    otherwise leave a default in place without a word, and an operator would
+    chase a timing that is not the one they wrote.
+*/
+#include "rally_cluster.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  A timing or game setting: its key in the file, its environment
+//  variable, where it lives in the struct and its range.
+typedef struct {
+    const char *section;
+    const char *key;
+    const char *env;            //  NULL: no environment override
+    size_t offset;
+    uint32_t min, max;
+} s_setting_t;
+
+static const s_setting_t s_settings [] = {
+    { "timing", "heartbeat_ms", "RALLY_HEARTBEAT_MS",
+      offsetof (rally_cluster_t, heartbeat_ms), 10, 10000 },
+    { "timing", "liveness_ms", "RALLY_LIVENESS_MS",
+      offsetof (rally_cluster_t, liveness_ms), 50, 60000 },
+    { "timing", "lease_ms", "RALLY_LEASE_MS",
+      offsetof (rally_cluster_t, lease_ms), 50, 60000 },
+    { "timing", "grace_ms", "RALLY_GRACE_MS",
+      offsetof (rally_cluster_t, grace_ms), 0, 600000 },
+    { "game", "tick_hz", "RALLY_TICK_HZ",
+      offsetof (rally_cluster_t, tick_hz), 10, 240 },
+    { "game", "points_to_win", "RALLY_POINTS_TO_WIN",
+      offsetof (rally_cluster_t, points_to_win), 1, RALLY_SCORE_MAX },
+    { "game", "max_players", "RALLY_MAX_PLAYERS",
+      offsetof (rally_cluster_t, max_players), 2, 100000 },
+};
+#define S_SETTINGS (sizeof (s_settings) / sizeof (s_settings [0]))
+
+static int s_fail (char *reason, size_t reason_size, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (reason, reason_size, format, args);
+    va_end (args);
+    return -1;
+}
+
+static uint32_t *s_field (rally_cluster_t *self, const s_setting_t *setting)
+{
+    return (uint32_t *) ((char *) self + setting->offset);
+}
+
+void rally_cluster_defaults (rally_cluster_t *self)
+{
+    assert (self);
+    memset (self, 0, sizeof (*self));
+    self->broker_count = 1;
+    strcpy (self->brokers [0], "tcp://127.0.0.1:5600");
+    self->node_count = 1;
+    self->nodes [0] = (rally_node_conf_t) {
+        .id = 1,
+        .heartbeat = "tcp://127.0.0.1:5601",
+        .game = "tcp://127.0.0.1:5602",
+        .state = "tcp://127.0.0.1:5603",
+    };
+    self->heartbeat_ms = 50;
+    self->liveness_ms = 500;
+    self->lease_ms = 200;
+    self->grace_ms = 10000;
+    self->tick_hz = 60;
+    self->points_to_win = 11;
+    self->max_players = 1024;
+}
+
+int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
+                     uint32_t *value)
+{
+    if (!text || !isdigit ((unsigned char) text [0]))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long parsed = strtoull (text, &end, 10);
+    if (errno || *end || parsed < min || parsed > max)
+        return -1;
+    *value = (uint32_t) parsed;
+    return 0;
+}
+
+//  Copies an endpoint after checking that ZeroMQ could use it.
+static int s_endpoint (char *dest, const char *value, const char *what,
+                       char *reason, size_t reason_size)
+{
+    size_t length = value? strlen (value): 0;
+    if (length == 0 || length > RALLY_ENDPOINT_MAX)
+        return s_fail (reason, reason_size, "%s: endpoint must be 1..%d bytes",
+                       what, RALLY_ENDPOINT_MAX);
+    if (strncmp (value, "tcp://", 6) && strncmp (value, "ipc://", 6)
+    &&  strncmp (value, "inproc://", 9))
+        return s_fail (reason, reason_size,
+                       "%s: '%s' is not a tcp://, ipc:// or inproc:// endpoint",
+                       what, value);
+    memcpy (dest, value, length + 1);
+    return 0;
+}
+
+static int s_load_node (rally_cluster_t *self, zconfig_t *section,
+                        char *reason, size_t reason_size)
+{
+    rally_node_conf_t node = { 0 };
+    for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item)) {
+        const char *key = zconfig_name (item);
+        const char *value = zconfig_value (item);
+        char *dest = streq (key, "heartbeat")? node.heartbeat
+                   : streq (key, "game")? node.game
+                   : streq (key, "state")? node.state: NULL;
+        if (streq (key, "id")) {
+            if (rally_parse_u32 (value, 1, RALLY_NODE_ID_MAX, &node.id))
+                return s_fail (reason, reason_size,
+                               "node/id must be 1..%d, not '%s'",
+                               RALLY_NODE_ID_MAX, value);
+        }
+        else
+        if (!dest)
+            return s_fail (reason, reason_size, "unknown key node/%s", key);
+        else
+        if (s_endpoint (dest, value, key, reason, reason_size))
+            return -1;
+    }
+    if (!node.id || !*node.heartbeat || !*node.game || !*node.state)
+        return s_fail (reason, reason_size,
+                       "a node needs id, heartbeat, game and state");
+    if (rally_cluster_node (self, node.id))
+        return s_fail (reason, reason_size, "node %u is listed twice", node.id);
+    if (self->node_count == RALLY_CLUSTER_NODES_MAX)
+        return s_fail (reason, reason_size, "more than %d nodes",
+                       RALLY_CLUSTER_NODES_MAX);
+    self->nodes [self->node_count++] = node;
+    return 0;
+}
+
+static int s_load_settings (rally_cluster_t *self, zconfig_t *section,
+                            char *reason, size_t reason_size)
+{
+    const char *name = zconfig_name (section);
+    for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item)) {
+        const char *key = zconfig_name (item);
+        const s_setting_t *setting = NULL;
+        for (size_t i = 0; i < S_SETTINGS && !setting; i++)
+            if (streq (s_settings [i].section, name) && streq (s_settings [i].key, key))
+                setting = &s_settings [i];
+        if (!setting)
+            return s_fail (reason, reason_size, "unknown key %s/%s", name, key);
+        if (rally_parse_u32 (zconfig_value (item), setting->min, setting->max,
+                             s_field (self, setting)))
+            return s_fail (reason, reason_size, "%s/%s must be %u..%u, not '%s'",
+                           name, key, setting->min, setting->max,
+                           zconfig_value (item));
+    }
+    return 0;
+}
+
+static int s_load_broker (rally_cluster_t *self, zconfig_t *item,
+                          char *reason, size_t reason_size)
+{
+    if (self->broker_count == RALLY_CLUSTER_BROKERS_MAX)
+        return s_fail (reason, reason_size, "more than %d brokers",
+                       RALLY_CLUSTER_BROKERS_MAX);
+    return s_endpoint (self->brokers [self->broker_count++],
+                       zconfig_value (item), "broker", reason, reason_size);
+}
+
+static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
+                        char *reason, size_t reason_size)
+{
+    //  Brokers and nodes in the file replace the defaults' one of each.
+    self->broker_count = 0;
+    self->node_count = 0;
+    for (zconfig_t *item = zconfig_child (rally); item; item = zconfig_next (item)) {
+        const char *key = zconfig_name (item);
+        int rc = streq (key, "broker")? s_load_broker (self, item, reason, reason_size)
+               : streq (key, "node")? s_load_node (self, item, reason, reason_size)
+               : streq (key, "timing") || streq (key, "game")
+                   ? s_load_settings (self, item, reason, reason_size)
+               : s_fail (reason, reason_size, "unknown key rally/%s", key);
+        if (rc)
+            return -1;
+    }
+    if (self->broker_count == 0)
+        return s_fail (reason, reason_size, "the file names no broker");
+    return 0;
+}
+
+int rally_cluster_load (rally_cluster_t *self, const char *path,
+                        char *reason, size_t reason_size)
+{
+    assert (self && path);
+    zconfig_t *root = zconfig_load (path);
+    if (!root)
+        return s_fail (reason, reason_size, "cannot read or parse %s", path);
+    zconfig_t *rally = zconfig_child (root);
+    int rc;
+    if (!rally || !streq (zconfig_name (rally), "rally") || zconfig_next (rally))
+        rc = s_fail (reason, reason_size, "%s: expected one 'rally' section", path);
+    else {
+        rally_cluster_t loaded;
+        rally_cluster_defaults (&loaded);
+        rc = s_load_tree (&loaded, rally, reason, reason_size);
+        if (rc == 0)
+            *self = loaded;
+    }
+    zconfig_destroy (&root);
+    return rc;
+}
+
+static int s_env_node (rally_cluster_t *self, rally_node_conf_t *node,
+                       char *reason, size_t reason_size)
+{
+    static const char *parts [] = { "HEARTBEAT", "GAME", "STATE" };
+    char *fields [] = { node->heartbeat, node->game, node->state };
+    for (size_t i = 0; i < 3; i++) {
+        char name [48];
+        snprintf (name, sizeof (name), "RALLY_NODE%u_%s", node->id, parts [i]);
+        const char *value = getenv (name);
+        if (value && s_endpoint (fields [i], value, name, reason, reason_size))
+            return -1;
+    }
+    return 0;
+}
+
+int rally_cluster_from_env (rally_cluster_t *self, char *reason,
+                            size_t reason_size)
+{
+    assert (self);
+    rally_cluster_t changed = *self;
+    const char *broker = getenv ("RALLY_BROKER");
+    if (broker) {
+        if (s_endpoint (changed.brokers [0], broker, "RALLY_BROKER", reason, reason_size))
+            return -1;
+        changed.broker_count = 1;
+    }
+    for (size_t i = 0; i < S_SETTINGS; i++) {
+        const char *value = getenv (s_settings [i].env);
+        if (value && rally_parse_u32 (value, s_settings [i].min, s_settings [i].max,
+                                      s_field (&changed, &s_settings [i])))
+            return s_fail (reason, reason_size, "%s must be %u..%u, not '%s'",
+                           s_settings [i].env, s_settings [i].min,
+                           s_settings [i].max, value);
+    }
+    for (size_t i = 0; i < changed.node_count; i++)
+        if (s_env_node (&changed, &changed.nodes [i], reason, reason_size))
+            return -1;
+    *self = changed;
+    return 0;
+}
+
+const rally_node_conf_t *rally_cluster_node (const rally_cluster_t *self,
+                                             uint32_t id)
+{
+    assert (self);
+    for (size_t i = 0; i < self->node_count; i++)
+        if (self->nodes [i].id == id)
+            return &self->nodes [i];
+    return NULL;
+}
+
+int rally_cluster_set_node (rally_cluster_t *self,
+                            const rally_node_conf_t *node)
+{
+    assert (self && node);
+    if (node->id < 1 || node->id > RALLY_NODE_ID_MAX)
+        return -1;
+    size_t index = 0;
+    while (index < self->node_count && self->nodes [index].id != node->id)
+        index++;
+    if (index == RALLY_CLUSTER_NODES_MAX)
+        return -1;
+    if (index == self->node_count)
+        self->node_count++;
+    self->nodes [index] = *node;
+    return 0;
+}
+
+//  A host a socket can bind: a numeric address or a wildcard. Anything
+//  else is a name that only peers resolve (a container's), so bind all.
+static bool s_bindable_host (const char *host, size_t length)
+{
+    if (length == 1 && host [0] == '*')
+        return true;
+    if (length > 0 && host [0] == '[')
+        return true;
+    for (size_t i = 0; i < length; i++)
+        if (!isdigit ((unsigned char) host [i]) && host [i] != '.')
+            return false;
+    return length > 0;
+}
+
+void rally_cluster_bind_endpoint (const char *endpoint, char *buf,
+                                  size_t size)
+{
+    assert (endpoint && buf && size > 0);
+    const char *host = strncmp (endpoint, "tcp://", 6) == 0? endpoint + 6: NULL;
+    const char *colon = host? strrchr (host, ':'): NULL;
+    if (host && colon && !s_bindable_host (host, (size_t) (colon - host)))
+        snprintf (buf, size, "tcp://*%s", colon);
+    else
+        snprintf (buf, size, "%s", endpoint);
+}

@@ -1,0 +1,228 @@
+/*  test_cluster - the cluster file, environment overrides, endpoints. */
+#include "rally_cluster.h"
+#include "rally_json.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static char s_path [64];
+static char s_reason [256];
+
+//  Writes text to a fresh temporary file whose name is in s_path.
+static void s_write (const char *text)
+{
+    strcpy (s_path, "/tmp/test_cluster_XXXXXX");
+    int fd = mkstemp (s_path);
+    ck_assert_int_ge (fd, 0);
+    ck_assert_int_eq (write (fd, text, strlen (text)), (ssize_t) strlen (text));
+    close (fd);
+}
+
+static int s_load (rally_cluster_t *cluster, const char *text)
+{
+    s_write (text);
+    rally_cluster_defaults (cluster);
+    int rc = rally_cluster_load (cluster, s_path, s_reason, sizeof (s_reason));
+    unlink (s_path);
+    return rc;
+}
+
+START_TEST (defaults_describe_one_local_node)
+{
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    ck_assert_uint_eq (cluster.broker_count, 1);
+    ck_assert_str_eq (cluster.brokers [0], "tcp://127.0.0.1:5600");
+    const rally_node_conf_t *node = rally_cluster_node (&cluster, 1);
+    ck_assert_ptr_nonnull (node);
+    ck_assert_str_eq (node->game, "tcp://127.0.0.1:5602");
+    ck_assert_uint_eq (cluster.tick_hz, 60);
+    ck_assert_uint_eq (cluster.points_to_win, 11);
+    ck_assert_ptr_null (rally_cluster_node (&cluster, 2));
+}
+END_TEST
+
+START_TEST (file_replaces_nodes_and_settings)
+{
+    rally_cluster_t cluster;
+    int rc = s_load (&cluster,
+        "rally\n"
+        "    broker = \"tcp://broker:5600\"\n"
+        "    game\n"
+        "        tick_hz = 120\n"
+        "    timing\n"
+        "        grace_ms = 500\n"
+        "    node\n"
+        "        id = 2\n"
+        "        heartbeat = \"tcp://node2:5601\"\n"
+        "        game = \"tcp://node2:5602\"\n"
+        "        state = \"tcp://node2:5603\"\n"
+        "    node\n"
+        "        id = 3\n"
+        "        heartbeat = \"tcp://node3:5601\"\n"
+        "        game = \"tcp://node3:5602\"\n"
+        "        state = \"tcp://node3:5603\"\n");
+    ck_assert_msg (rc == 0, "load failed: %s", s_reason);
+    ck_assert_str_eq (cluster.brokers [0], "tcp://broker:5600");
+    ck_assert_uint_eq (cluster.tick_hz, 120);
+    ck_assert_uint_eq (cluster.grace_ms, 500);
+    ck_assert_uint_eq (cluster.points_to_win, 11);
+    ck_assert_uint_eq (cluster.node_count, 2);
+    ck_assert_ptr_null (rally_cluster_node (&cluster, 1));
+    ck_assert_str_eq (rally_cluster_node (&cluster, 3)->state, "tcp://node3:5603");
+}
+END_TEST
+
+START_TEST (bad_files_are_refused_with_a_reason)
+{
+    static const struct { const char *text; const char *says; } cases [] = {
+        { "rally\n    brokr = \"tcp://a:1\"\n", "unknown key rally/brokr" },
+        { "rally\n    broker = \"tcp://a:1\"\n    game\n        tick_hz = 500\n",
+          "tick_hz must be 10..240" },
+        { "rally\n    broker = \"tcp://a:1\"\n    game\n        tick_hz = 6x\n",
+          "not '6x'" },
+        { "rally\n    broker = \"http://a:1\"\n", "not a tcp://" },
+        { "rally\n    game\n        tick_hz = 30\n", "names no broker" },
+        { "rally\n    broker = \"tcp://a:1\"\n    node\n        id = 1\n",
+          "needs id, heartbeat, game and state" },
+        { "rally\n    broker = \"tcp://a:1\"\n    node\n        id = 0\n",
+          "node/id must be" },
+        { "game\n    tick_hz = 30\n", "expected one 'rally' section" },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+        rally_cluster_t cluster;
+        ck_assert_int_eq (s_load (&cluster, cases [i].text), -1);
+        ck_assert_msg (strstr (s_reason, cases [i].says),
+                       "case %zu: '%s' does not say '%s'", i, s_reason, cases [i].says);
+        ck_assert_uint_eq (cluster.tick_hz, 60);    //  unchanged
+    }
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    ck_assert_int_eq (rally_cluster_load (&cluster, "/nonexistent/rally.cfg",
+                                          s_reason, sizeof (s_reason)), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "cannot read"));
+}
+END_TEST
+
+START_TEST (duplicate_node_is_refused)
+{
+    rally_cluster_t cluster;
+    const char *node =
+        "    node\n        id = 4\n        heartbeat = \"tcp://a:1\"\n"
+        "        game = \"tcp://a:2\"\n        state = \"tcp://a:3\"\n";
+    char text [512];
+    snprintf (text, sizeof (text), "rally\n    broker = \"tcp://b:1\"\n%s%s", node, node);
+    ck_assert_int_eq (s_load (&cluster, text), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "node 4 is listed twice"));
+}
+END_TEST
+
+START_TEST (environment_overrides)
+{
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    setenv ("RALLY_BROKER", "tcp://10.0.0.9:7000", 1);
+    setenv ("RALLY_POINTS_TO_WIN", "3", 1);
+    setenv ("RALLY_NODE1_GAME", "tcp://node1:9999", 1);
+    ck_assert_int_eq (rally_cluster_from_env (&cluster, s_reason, sizeof (s_reason)), 0);
+    ck_assert_str_eq (cluster.brokers [0], "tcp://10.0.0.9:7000");
+    ck_assert_uint_eq (cluster.points_to_win, 3);
+    ck_assert_str_eq (rally_cluster_node (&cluster, 1)->game, "tcp://node1:9999");
+
+    setenv ("RALLY_TICK_HZ", "1000", 1);
+    rally_cluster_t before = cluster;
+    ck_assert_int_eq (rally_cluster_from_env (&cluster, s_reason, sizeof (s_reason)), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "RALLY_TICK_HZ"));
+    ck_assert_int_eq (memcmp (&before, &cluster, sizeof (cluster)), 0);
+    unsetenv ("RALLY_TICK_HZ");
+    unsetenv ("RALLY_BROKER");
+    unsetenv ("RALLY_POINTS_TO_WIN");
+    unsetenv ("RALLY_NODE1_GAME");
+}
+END_TEST
+
+START_TEST (set_node_adds_and_replaces)
+{
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    rally_node_conf_t node = { .id = 1, .heartbeat = "tcp://127.0.0.1:1",
+                               .game = "tcp://127.0.0.1:2", .state = "tcp://127.0.0.1:3" };
+    ck_assert_int_eq (rally_cluster_set_node (&cluster, &node), 0);
+    ck_assert_uint_eq (cluster.node_count, 1);
+    ck_assert_str_eq (rally_cluster_node (&cluster, 1)->game, "tcp://127.0.0.1:2");
+    node.id = 7;
+    ck_assert_int_eq (rally_cluster_set_node (&cluster, &node), 0);
+    ck_assert_uint_eq (cluster.node_count, 2);
+    node.id = 0;
+    ck_assert_int_eq (rally_cluster_set_node (&cluster, &node), -1);
+}
+END_TEST
+
+START_TEST (bind_endpoint_binds_names_as_wildcard)
+{
+    char buf [RALLY_ENDPOINT_BUF];
+    rally_cluster_bind_endpoint ("tcp://node2:5602", buf, sizeof (buf));
+    ck_assert_str_eq (buf, "tcp://*:5602");
+    rally_cluster_bind_endpoint ("tcp://127.0.0.1:5602", buf, sizeof (buf));
+    ck_assert_str_eq (buf, "tcp://127.0.0.1:5602");
+    rally_cluster_bind_endpoint ("tcp://*:5602", buf, sizeof (buf));
+    ck_assert_str_eq (buf, "tcp://*:5602");
+    rally_cluster_bind_endpoint ("ipc:///tmp/rally", buf, sizeof (buf));
+    ck_assert_str_eq (buf, "ipc:///tmp/rally");
+}
+END_TEST
+
+START_TEST (parse_u32_is_strict)
+{
+    uint32_t value = 0;
+    ck_assert_int_eq (rally_parse_u32 ("42", 1, 100, &value), 0);
+    ck_assert_uint_eq (value, 42);
+    ck_assert_int_eq (rally_parse_u32 ("0", 1, 100, &value), -1);
+    ck_assert_int_eq (rally_parse_u32 ("101", 1, 100, &value), -1);
+    ck_assert_int_eq (rally_parse_u32 ("-1", 0, 100, &value), -1);
+    ck_assert_int_eq (rally_parse_u32 (" 4", 0, 100, &value), -1);
+    ck_assert_int_eq (rally_parse_u32 ("4 ", 0, 100, &value), -1);
+    ck_assert_int_eq (rally_parse_u32 ("", 0, 100, &value), -1);
+    ck_assert_int_eq (rally_parse_u32 ("99999999999999999999", 0, UINT32_MAX, &value), -1);
+    ck_assert_uint_eq (value, 42);
+}
+END_TEST
+
+START_TEST (json_strings_are_escaped)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    rally_json_string (out, "a\"b\\c\n\x01é");
+    fclose (out);
+    ck_assert_str_eq (text, "\"a\\\"b\\\\c\\u000a\\u0001é\"");
+    free (text);
+}
+END_TEST
+
+static Suite *s_suite (void)
+{
+    Suite *suite = suite_create ("cluster");
+    TCase *tc = tcase_create ("config");
+    tcase_add_test (tc, defaults_describe_one_local_node);
+    tcase_add_test (tc, file_replaces_nodes_and_settings);
+    tcase_add_test (tc, bad_files_are_refused_with_a_reason);
+    tcase_add_test (tc, duplicate_node_is_refused);
+    tcase_add_test (tc, environment_overrides);
+    tcase_add_test (tc, set_node_adds_and_replaces);
+    tcase_add_test (tc, bind_endpoint_binds_names_as_wildcard);
+    tcase_add_test (tc, parse_u32_is_strict);
+    tcase_add_test (tc, json_strings_are_escaped);
+    suite_add_tcase (suite, tc);
+    return suite;
+}
+
+int main (void)
+{
+    SRunner *runner = srunner_create (s_suite ());
+    srunner_run_all (runner, CK_NORMAL);
+    int failed = srunner_ntests_failed (runner);
+    srunner_free (runner);
+    return failed? EXIT_FAILURE: EXIT_SUCCESS;
+}
