@@ -1,0 +1,445 @@
+/*  rally-bot - headless players: many clients in one process, one loop.
+
+    Only wiring: read the flags, make one rally_client per player, then one
+    loop: poll every client's sockets until the nearest timer, pump each
+    client with the time, print its events as JSON lines on stdout, and
+    steer the paddles of those that are playing. Logs go to stderr.
+
+    Exit codes: 0 when every client has played its matches (or on SIGINT or
+    SIGTERM), 1 on a bad flag or a client refused for good, 2 when
+    --timeout passes first.
+*/
+#include "rally_client.h"
+#include "rally_cluster.h"
+#include "rally_json.h"
+#include "bot_ai.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BOT_CLIENTS_MAX     256
+#define BOT_DEFAULT_BROKER  "tcp://127.0.0.1:5600"
+
+typedef struct {
+    const char *broker;         //  --broker, NULL if not given
+    const char *config;         //  --config, NULL if not given
+    const char *name;           //  --name
+    uint32_t clients;           //  --clients
+    uint32_t matches;           //  --matches, 0 = forever
+    double skill;               //  --skill
+    uint64_t seed;              //  --seed
+    bool trace;                 //  --trace
+    uint32_t timeout_s;         //  --timeout, 0 = none
+} flags_t;
+
+typedef struct {
+    rally_client_t *client;     //  the session
+    bot_ai_t ai;                //  its player
+    uint64_t seed;              //  seed for each new match's player
+    uint32_t done;              //  matches finished
+    int64_t steered_ms;         //  view.last_ms the intent was chosen from
+} player_t;
+
+static int64_t s_start_ms;      //  t_ms counts from here
+
+static void s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: rally-bot [flags]\n"
+        "\n"
+        "Plays Rally with computer players: each client finds the leader\n"
+        "through a broker, joins, plays its matches and leaves. Prints one\n"
+        "JSON object per event on stdout (joined, queued, match_start, point,\n"
+        "match_end, reconnect, error; with --trace also tick).\n"
+        "\n"
+        "  --broker ENDPOINT   broker to ask (default " BOT_DEFAULT_BROKER ",\n"
+        "                      or the first broker of --config)\n"
+        "  --config FILE       cluster file (ZPL; see config/README.md)\n"
+        "  --name NAME         username (default \"bot\"); with --clients N > 1\n"
+        "                      the names are NAME-0 .. NAME-(N-1)\n"
+        "  --clients N         players in this process, 1..256 (default 1)\n"
+        "  --matches M         matches per player, 0 = forever (default 1)\n"
+        "  --skill S           0..1, 1 returns nearly everything (default 0.8)\n"
+        "  --seed N            seed for the players' aim errors (default 1)\n"
+        "  --trace             print a tick line for every state received\n"
+        "  --timeout SECONDS   exit 2 if not done by then (default 0 = none)\n"
+        "  -h, --help          print this and exit\n"
+        "\n"
+        "Exit status: 0 done (or interrupted), 1 bad flag or a player refused,\n"
+        "2 timed out.\n");
+}
+
+static int s_fail (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
+
+static int s_fail (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "rally-bot: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\nrally-bot: try --help\n");
+    va_end (args);
+    return 1;
+}
+
+//  --------------------------------------------------------------------------
+//  Flags
+
+//  The value of a flag that takes one, as "--flag VALUE" or "--flag=VALUE";
+//  NULL if name is not this flag. *missing is set when the value is absent.
+static const char *s_value (int argc, char **argv, int *i, const char *name,
+                            bool *missing)
+{
+    size_t len = strlen (name);
+    const char *arg = argv[*i];
+    if (strncmp (arg, name, len))
+        return NULL;
+    if (arg[len] == '=')
+        return arg + len + 1;
+    if (arg[len] != 0)
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int s_parse_skill (const char *text, double *skill)
+{
+    char *end;
+    errno = 0;
+    double value = strtod (text, &end);
+    if (errno || end == text || *end || !(value >= 0 && value <= 1))
+        return -1;
+    *skill = value;
+    return 0;
+}
+
+static int s_parse_u64 (const char *text, uint64_t *value)
+{
+    char *end;
+    errno = 0;
+    if (*text < '0' || *text > '9')
+        return -1;
+    unsigned long long v = strtoull (text, &end, 10);
+    if (errno || *end)
+        return -1;
+    *value = v;
+    return 0;
+}
+
+//  Returns -1 to go on, else the exit code.
+static int s_parse (int argc, char **argv, flags_t *flags)
+{
+    *flags = (flags_t) {
+        .name = "bot", .clients = 1, .matches = 1, .skill = 0.8, .seed = 1 };
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *v;
+        bool missing = false;
+        if (streq (arg, "--help") || streq (arg, "-h")) {
+            s_usage (stdout);
+            return 0;
+        }
+        else
+        if (streq (arg, "--trace"))
+            flags->trace = true;
+        else
+        if ((v = s_value (argc, argv, &i, "--broker", &missing)))
+            flags->broker = v;
+        else
+        if ((v = s_value (argc, argv, &i, "--config", &missing)))
+            flags->config = v;
+        else
+        if ((v = s_value (argc, argv, &i, "--name", &missing)))
+            flags->name = v;
+        else
+        if ((v = s_value (argc, argv, &i, "--clients", &missing))) {
+            if (rally_parse_u32 (v, 1, BOT_CLIENTS_MAX, &flags->clients))
+                return s_fail ("--clients must be 1..%d, not '%s'",
+                               BOT_CLIENTS_MAX, v);
+        }
+        else
+        if ((v = s_value (argc, argv, &i, "--matches", &missing))) {
+            if (rally_parse_u32 (v, 0, UINT32_MAX, &flags->matches))
+                return s_fail ("--matches must be a count, not '%s'", v);
+        }
+        else
+        if ((v = s_value (argc, argv, &i, "--skill", &missing))) {
+            if (s_parse_skill (v, &flags->skill))
+                return s_fail ("--skill must be 0..1, not '%s'", v);
+        }
+        else
+        if ((v = s_value (argc, argv, &i, "--seed", &missing))) {
+            if (s_parse_u64 (v, &flags->seed))
+                return s_fail ("--seed must be a number, not '%s'", v);
+        }
+        else
+        if ((v = s_value (argc, argv, &i, "--timeout", &missing))) {
+            if (rally_parse_u32 (v, 0, 86400 * 365, &flags->timeout_s))
+                return s_fail ("--timeout must be seconds, not '%s'", v);
+        }
+        else
+        if (missing)
+            return s_fail ("%s needs a value", arg);
+        else
+            return s_fail ("unknown flag '%s'", arg);
+    }
+    return -1;
+}
+
+//  --------------------------------------------------------------------------
+//  Output: one JSON object per line, flushed, so a reader sees it at once.
+
+static const char *s_side (int32_t side)
+{
+    return side == RALLY_SIDE_LEFT? "left": side == RALLY_SIDE_RIGHT? "right": "none";
+}
+
+static const char *s_phase (uint32_t phase)
+{
+    static const char *names[] = { "serve", "play", "paused", "over" };
+    return phase < 4? names[phase]: "unknown";
+}
+
+static void s_begin (const char *event, size_t client, const rally_event_t *ev)
+{
+    printf ("{\"event\":\"%s\",\"client\":%zu,\"t_ms\":%" PRId64,
+            event, client, ev->t_ms - s_start_ms);
+}
+
+static void s_key_string (const char *key, const char *value)
+{
+    printf (",\"%s\":", key);
+    rally_json_string (stdout, value);
+}
+
+static void s_score (const rally_event_t *ev)
+{
+    printf (",\"score\":[%u,%u]", ev->score[0], ev->score[1]);
+}
+
+static void s_end (void)
+{
+    printf ("}\n");
+    fflush (stdout);
+}
+
+static void s_print (size_t client, const rally_event_t *ev, bool trace)
+{
+    switch (ev->type) {
+        case RALLY_EVENT_JOINED:
+            s_begin ("joined", client, ev);
+            s_key_string ("name", ev->name);
+            break;
+        case RALLY_EVENT_QUEUED:
+            s_begin ("queued", client, ev);
+            printf (",\"position\":%u", ev->position);
+            break;
+        case RALLY_EVENT_MATCH_START:
+            s_begin ("match_start", client, ev);
+            printf (",\"match\":%u,\"side\":\"%s\"", ev->match, s_side (ev->side));
+            s_key_string ("opponent", ev->opponent);
+            break;
+        case RALLY_EVENT_STATE:
+            if (!trace)
+                return;
+            s_begin ("tick", client, ev);
+            printf (",\"match\":%u,\"tick\":%u", ev->match, ev->tick);
+            s_score (ev);
+            printf (",\"phase\":\"%s\"", s_phase (ev->phase));
+            break;
+        case RALLY_EVENT_POINT:
+            s_begin ("point", client, ev);
+            printf (",\"match\":%u,\"tick\":%u", ev->match, ev->tick);
+            s_score (ev);
+            break;
+        case RALLY_EVENT_MATCH_END:
+            s_begin ("match_end", client, ev);
+            printf (",\"match\":%u", ev->match);
+            s_score (ev);
+            if (ev->winner_name[0])
+                s_key_string ("winner", ev->winner_name);
+            else
+                printf (",\"winner\":null");
+            printf (",\"winner_side\":\"%s\",\"side\":\"%s\"",
+                    s_side (ev->winner), s_side (ev->side));
+            break;
+        case RALLY_EVENT_RECONNECT:
+            s_begin ("reconnect", client, ev);
+            printf (",\"gap_ms\":%" PRId64 ",\"from_node\":%u,\"to_node\":%u"
+                    ",\"term\":%" PRIu64, ev->gap_ms, ev->from_node,
+                    ev->to_node, ev->term);
+            break;
+        case RALLY_EVENT_ERROR:
+            s_begin ("error", client, ev);
+            s_key_string ("code", ev->code);
+            s_key_string ("reason", ev->reason);
+            break;
+        default:
+            return;
+    }
+    s_end ();
+}
+
+//  --------------------------------------------------------------------------
+//  Players
+
+//  Makes every client; false (with a message) if one cannot be made.
+static bool s_make_players (player_t *players, const flags_t *flags,
+                            const char *broker, int64_t now)
+{
+    for (uint32_t i = 0; i < flags->clients; i++) {
+        char name[64];
+        if (flags->clients == 1)
+            snprintf (name, sizeof (name), "%s", flags->name);
+        else
+            snprintf (name, sizeof (name), "%s-%u", flags->name, i);
+        char reason[RALLY_REASON_BUF];
+        if (!rally_msg_name_valid (name, reason, sizeof (reason))) {
+            s_fail ("bad name '%s': %s", name, reason);
+            return false;
+        }
+        rally_client_config_t cfg;
+        rally_client_config_defaults (&cfg, broker, name);
+        players[i].client = rally_client_new (&cfg, now);
+        if (!players[i].client) {
+            s_fail ("cannot start a client for broker '%s'", broker);
+            return false;
+        }
+        players[i].seed = flags->seed * 1000003ULL + i;
+        bot_ai_init (&players[i].ai, RALLY_SIDE_LEFT, flags->skill,
+                     players[i].seed);
+    }
+    return true;
+}
+
+static void s_destroy_players (player_t *players, uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++)
+        rally_client_destroy (&players[i].client);
+}
+
+//  Prints one player's events and acts on them. Returns 1 if the player
+//  was refused for good, else 0.
+static int s_drain (player_t *p, size_t index, const flags_t *flags)
+{
+    rally_event_t ev;
+    int failed = 0;
+    while (rally_client_next_event (p->client, &ev)) {
+        s_print (index, &ev, flags->trace);
+        if (ev.type == RALLY_EVENT_MATCH_START) {
+            p->seed++;
+            bot_ai_init (&p->ai, ev.side, flags->skill, p->seed);
+        }
+        else
+        if (ev.type == RALLY_EVENT_MATCH_END) {
+            p->done++;
+            if (flags->matches == 0 || p->done < flags->matches)
+                rally_client_play_again (p->client);
+        }
+    }
+    if (rally_client_view (p->client)->status == RALLY_CLIENT_FAILED)
+        failed = 1;
+    return failed;
+}
+
+//  Chooses a new intent when a new state has come in.
+static void s_steer (player_t *p)
+{
+    const rally_view_t *view = rally_client_view (p->client);
+    if (view->status != RALLY_CLIENT_PLAYING || !view->have_state
+    ||  view->last_ms == p->steered_ms || view->last.match != view->match)
+        return;
+    p->steered_ms = view->last_ms;
+    rally_client_set_intent (p->client, bot_ai_intent (&p->ai, &view->last));
+}
+
+static bool s_all_done (const player_t *players, const flags_t *flags)
+{
+    if (flags->matches == 0)
+        return false;
+    for (uint32_t i = 0; i < flags->clients; i++)
+        if (players[i].done < flags->matches)
+            return false;
+    return true;
+}
+
+//  The loop; returns the exit code.
+static int s_run (player_t *players, const flags_t *flags)
+{
+    static zmq_pollitem_t items[BOT_CLIENTS_MAX * 3];
+    int64_t deadline = flags->timeout_s
+                     ? s_start_ms + (int64_t) flags->timeout_s * 1000: 0;
+    while (!zsys_interrupted) {
+        int64_t now = zclock_mono ();
+        int count = 0;
+        int64_t wait = 1000;
+        for (uint32_t i = 0; i < flags->clients; i++) {
+            count += rally_client_pollitems (players[i].client, items + count,
+                                             3);
+            int64_t t = rally_client_timeout (players[i].client, now);
+            if (t < wait)
+                wait = t;
+        }
+        if (deadline && deadline - now < wait)
+            wait = deadline > now? deadline - now: 0;
+        if (zmq_poll (items, count, (long) wait) == -1 && errno != EINTR) {
+            zsys_error ("rally-bot: poll failed: %s", zmq_strerror (errno));
+            return 1;
+        }
+        now = zclock_mono ();
+        for (uint32_t i = 0; i < flags->clients; i++) {
+            rally_client_pump (players[i].client, now);
+            if (s_drain (&players[i], i, flags))
+                return 1;
+            s_steer (&players[i]);
+        }
+        if (s_all_done (players, flags))
+            return 0;
+        if (deadline && now >= deadline) {
+            zsys_warning ("rally-bot: timed out after %u s", flags->timeout_s);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int main (int argc, char **argv)
+{
+    flags_t flags;
+    int code = s_parse (argc, argv, &flags);
+    if (code >= 0)
+        return code;
+
+    const char *broker = flags.broker? flags.broker: BOT_DEFAULT_BROKER;
+    static rally_cluster_t cluster;
+    if (flags.config && !flags.broker) {
+        char reason[256];
+        rally_cluster_defaults (&cluster);
+        if (rally_cluster_load (&cluster, flags.config, reason, sizeof (reason)))
+            return s_fail ("%s: %s", flags.config, reason);
+        if (cluster.broker_count == 0)
+            return s_fail ("%s names no broker", flags.config);
+        broker = cluster.brokers[0];
+    }
+
+    //  CZMQ catches SIGINT and SIGTERM and sets zsys_interrupted.
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    s_start_ms = zclock_mono ();
+
+    static player_t players[BOT_CLIENTS_MAX];
+    if (!s_make_players (players, &flags, broker, s_start_ms)) {
+        s_destroy_players (players, flags.clients);
+        return 1;
+    }
+    code = s_run (players, &flags);
+    s_destroy_players (players, flags.clients);
+    return code;
+}

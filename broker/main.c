@@ -1,0 +1,407 @@
+/*  rally-broker - the directory of a Rally cluster.
+
+    Game nodes heartbeat to it; clients ask it where the leader is; rallyctl
+    asks it for the whole table. One ROUTER, one zloop, one 100 ms timer.
+    The table itself (broker.c) is pure; this file only carries messages in
+    and out, turns the table's events into log lines, and logs bad input
+    without letting it flood the log.
+
+    Settings come from the defaults, then the cluster file (--config), then
+    the environment (RALLY_*), then the flags. Runs until SIGINT or SIGTERM,
+    then exits 0.
+*/
+#include "broker.h"
+#include "rally_cluster.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <string.h>
+
+#define BROKER_EXPIRE_MS    100     //  how often quiet nodes are looked for
+#define BROKER_WARN_BURST   10      //  bad-input log lines per second
+
+//  What the command line said. NULL means the flag was not given.
+typedef struct {
+    const char *broker;         //  --broker ENDPOINT
+    const char *config;         //  --config FILE
+    bool verbose;               //  -v, --verbose
+    bool help;                  //  -h, --help
+} flags_t;
+
+typedef struct {
+    zloop_t *loop;              //  the reactor
+    zsock_t *router;            //  ROUTER: every request and heartbeat
+    broker_t *table;            //  the nodes, and who leads
+    bool verbose;               //  log every message at debug level
+    int64_t warn_window_ms;     //  start of the bad-input log second
+    uint32_t warn_count;        //  lines logged in that second
+    uint32_t warn_suppressed;   //  lines held back in that second
+} server_t;
+
+//  --------------------------------------------------------------------------
+//  Flags
+
+static void s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: rally-broker [flags]\n"
+        "\n"
+        "Runs a Rally broker: the directory game nodes heartbeat to and\n"
+        "clients ask where the leader is. Settings come from the defaults,\n"
+        "then the cluster file, then the environment (RALLY_*), then these\n"
+        "flags.\n"
+        "\n"
+        "  --broker ENDPOINT   endpoint to bind (default: the first broker in\n"
+        "                      the cluster file, else tcp://127.0.0.1:5600);\n"
+        "                      a host name binds as *\n"
+        "  --config FILE       cluster file (ZPL; see config/README.md)\n"
+        "  -v, --verbose       log every message at debug level\n"
+        "  -h, --help          print this and exit\n");
+}
+
+static int s_fail (const char *format, ...)
+    __attribute__ ((format (printf, 1, 2)));
+
+//  Says what is wrong with the command line; returns the exit code for it.
+static int s_fail (const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "rally-broker: ");
+    vfprintf (stderr, format, args);
+    fprintf (stderr, "\nrally-broker: try --help\n");
+    va_end (args);
+    return 1;
+}
+
+//  The value of a flag that takes one, as "--flag VALUE" or "--flag=VALUE";
+//  "" if the value is missing, NULL if arg is not this flag.
+static const char *s_value (int argc, char **argv, int *i, const char *name)
+{
+    size_t len = strlen (name);
+    const char *arg = argv[*i];
+    if (strncmp (arg, name, len) != 0)
+        return NULL;
+    if (arg[len] == '=')
+        return arg + len + 1;
+    if (arg[len] != 0)
+        return NULL;
+    if (*i + 1 >= argc)
+        return "";
+    return argv[++*i];
+}
+
+static int s_parse (flags_t *f, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value;
+        if (streq (arg, "-v") || streq (arg, "--verbose"))
+            f->verbose = true;
+        else if (streq (arg, "-h") || streq (arg, "--help"))
+            f->help = true;
+        else if ((value = s_value (argc, argv, &i, "--broker"))) {
+            if (!*value)
+                return s_fail ("--broker needs a value");
+            f->broker = value;
+        }
+        else if ((value = s_value (argc, argv, &i, "--config"))) {
+            if (!*value)
+                return s_fail ("--config needs a value");
+            f->config = value;
+        }
+        else
+            return s_fail ("unknown flag '%s'", arg);
+    }
+    return 0;
+}
+
+//  Defaults, then the file, then the environment, then --broker.
+static int s_configure (rally_cluster_t *c, const flags_t *f)
+{
+    char reason[RALLY_REASON_BUF];
+    rally_cluster_defaults (c);
+    if (f->config && rally_cluster_load (c, f->config, reason, sizeof (reason)))
+        return s_fail ("%s", reason);
+    if (rally_cluster_from_env (c, reason, sizeof (reason)))
+        return s_fail ("environment: %s", reason);
+    if (f->broker) {
+        if (strlen (f->broker) > RALLY_ENDPOINT_MAX || !strstr (f->broker, "://"))
+            return s_fail ("--broker: bad endpoint '%s'", f->broker);
+        snprintf (c->brokers[0], RALLY_ENDPOINT_BUF, "%s", f->broker);
+        c->broker_count = 1;
+    }
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Logging
+
+//  Bad input is logged, but a flood of it must not flood the log: at most
+//  BROKER_WARN_BURST lines a second, then a count of what was held back.
+static void s_flush_warnings (server_t *self, int64_t now_ms)
+{
+    if (now_ms - self->warn_window_ms < 1000)
+        return;
+    if (self->warn_suppressed)
+        zsys_warning ("rally-broker: %" PRIu32 " more bad messages not logged",
+                      self->warn_suppressed);
+    self->warn_window_ms = now_ms;
+    self->warn_count = 0;
+    self->warn_suppressed = 0;
+}
+
+static void s_warn (server_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+static void s_warn (server_t *self, const char *format, ...)
+{
+    s_flush_warnings (self, zclock_mono ());
+    if (self->warn_count >= BROKER_WARN_BURST) {
+        self->warn_suppressed++;
+        return;
+    }
+    self->warn_count++;
+    char line[512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (line, sizeof (line), format, args);
+    va_end (args);
+    zsys_warning ("rally-broker: %s", line);
+}
+
+//  Enough of a routing id to tell peers apart in a log.
+static void s_peer_hex (zframe_t *id, char *buf, size_t size)
+{
+    const uint8_t *data = zframe_data (id);
+    size_t bytes = zframe_size (id);
+    buf[0] = 0;
+    for (size_t i = 0; i < bytes && 2 * i + 2 < size; i++)
+        snprintf (buf + 2 * i, size - 2 * i, "%02x", data[i]);
+}
+
+//  The table's events, as log lines.
+static void s_log_events (server_t *self)
+{
+    broker_event_t e;
+    while (broker_next_event (self->table, &e)) {
+        switch (e.type) {
+        case BROKER_EVENT_NEW:
+            zsys_info ("rally-broker: node %" PRIu32 " heard (term %" PRIu64
+                       ", game %s)", e.node, e.term, e.game);
+            break;
+        case BROKER_EVENT_BACK:
+            zsys_info ("rally-broker: node %" PRIu32 " heard again", e.node);
+            break;
+        case BROKER_EVENT_QUIET:
+            zsys_info ("rally-broker: node %" PRIu32 " quiet (unheard for %"
+                       PRIu32 " ms)", e.node, e.age_ms);
+            break;
+        case BROKER_EVENT_FORGOTTEN:
+            zsys_info ("rally-broker: node %" PRIu32 " forgotten", e.node);
+            break;
+        case BROKER_EVENT_LEADER:
+            if (e.node)
+                zsys_info ("rally-broker: leader is node %" PRIu32 " (term %"
+                           PRIu64 "), was %" PRIu32, e.node, e.term, e.previous);
+            else
+                zsys_info ("rally-broker: no leader (was node %" PRIu32 ")",
+                           e.previous);
+            break;
+        case BROKER_EVENT_REFUSED:
+            s_warn (self, "node %" PRIu32 " refused: the table holds %d nodes",
+                    e.node, BROKER_NODES_MAX);
+            break;
+        }
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+static void s_reply (server_t *self, zframe_t *peer, const rally_msg_t *msg)
+{
+    if (rally_msg_send_to (msg, self->router, peer))
+        zsys_error ("rally-broker: cannot send %s",
+                    rally_msg_type_name (msg->type));
+}
+
+static void s_send_error (server_t *self, zframe_t *peer, const char *code,
+                          const char *reason)
+{
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_ERROR);
+    snprintf (msg.u.error.code, sizeof (msg.u.error.code), "%s", code);
+    snprintf (msg.u.error.reason, sizeof (msg.u.error.reason), "%s", reason);
+    if (rally_msg_send_to (&msg, self->router, peer) == 0)
+        return;
+    //  A reason the encoder refuses (cut inside a character, say) must not
+    //  cost the peer its answer.
+    snprintf (msg.u.error.reason, sizeof (msg.u.error.reason), "bad message");
+    s_reply (self, peer, &msg);
+}
+
+static void s_bad (server_t *self, zframe_t *peer, const char *reason)
+{
+    char hex[17];
+    s_peer_hex (peer, hex, sizeof (hex));
+    s_warn (self, "bad message from %s: %s", hex, reason);
+    s_send_error (self, peer, "bad_message", reason);
+}
+
+static void s_where (server_t *self, zframe_t *peer)
+{
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_LEADER);
+    if (broker_leader (self->table, zclock_mono (), &msg.u.leader))
+        s_reply (self, peer, &msg);
+    else
+        s_send_error (self, peer, "no_leader", "no game node is leading");
+}
+
+static void s_status (server_t *self, zframe_t *peer)
+{
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (msg);
+    rally_msg_init (msg, RALLY_MSG_CLUSTER);
+    broker_cluster (self->table, zclock_mono (), &msg->u.cluster);
+    s_reply (self, peer, msg);
+    free (msg);
+}
+
+static void s_ping (server_t *self, zframe_t *peer, const rally_msg_ping_t *ping)
+{
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_PONG);
+    msg.u.pong.nonce = ping->nonce;
+    s_reply (self, peer, &msg);
+}
+
+static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
+{
+    switch (req->type) {
+    case RALLY_MSG_NODE_HB:
+        broker_heard (self->table, &req->u.node_hb, zclock_mono ());
+        break;
+    case RALLY_MSG_WHERE:
+        s_where (self, peer);
+        break;
+    case RALLY_MSG_STATUS:
+        s_status (self, peer);
+        break;
+    case RALLY_MSG_PING:
+        s_ping (self, peer, &req->u.ping);
+        break;
+    default: {
+        char reason[RALLY_REASON_BUF];
+        snprintf (reason, sizeof (reason), "unexpected '%s' at the broker",
+                  rally_msg_type_name (req->type));
+        s_bad (self, peer, reason);
+    }
+    }
+}
+
+//  One message: [routing id][body]. A routing id alone cannot arrive on a
+//  ROUTER, so every message has a peer to answer.
+static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    server_t *self = (server_t *) arg;
+    zmsg_t *in = zmsg_recv (reader);
+    if (!in)
+        return 0;               //  interrupted; the loop will see it
+    zframe_t *peer = zmsg_pop (in);
+    if (!peer) {
+        zmsg_destroy (&in);
+        return 0;
+    }
+    //  A rally_msg_t is kilobytes (it can hold a cluster or matches
+    //  reply), so it lives on the heap, as in the node.
+    rally_msg_t *req = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (req);
+    char reason[RALLY_REASON_BUF];
+    zframe_t *body = zmsg_first (in);
+    if (zmsg_size (in) != 1)
+        s_bad (self, peer, "expected one body frame");
+    else if (rally_msg_decode (req, zframe_data (body), zframe_size (body),
+                               reason, sizeof (reason)))
+        s_bad (self, peer, reason);
+    else {
+        if (self->verbose)
+            zsys_debug ("rally-broker: %s (%zu bytes)",
+                        rally_msg_type_name (req->type), zframe_size (body));
+        s_dispatch (self, peer, req);
+        s_log_events (self);
+    }
+    free (req);
+    zframe_destroy (&peer);
+    zmsg_destroy (&in);
+    return 0;
+}
+
+static int s_handle_timer (zloop_t *loop, int timer_id, void *arg)
+{
+    server_t *self = (server_t *) arg;
+    int64_t now = zclock_mono ();
+    broker_expire (self->table, now);
+    s_log_events (self);
+    s_flush_warnings (self, now);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Main: only wiring
+
+static int s_run (const rally_cluster_t *cluster, bool verbose)
+{
+    server_t self = { 0 };
+    self.verbose = verbose;
+    const char *endpoint = cluster->brokers[0];
+    char bind_to[RALLY_ENDPOINT_BUF];
+    rally_cluster_bind_endpoint (endpoint, bind_to, sizeof (bind_to));
+
+    int rc = 1;
+    self.router = zsock_new (ZMQ_ROUTER);
+    self.table = broker_new (cluster->liveness_ms);
+    self.loop = zloop_new ();
+    if (self.router)
+        rally_msg_socket_limits (self.router);
+    if (!self.router || !self.table || !self.loop)
+        zsys_error ("rally-broker: out of memory");
+    else if (zsock_bind (self.router, "%s", bind_to) == -1)
+        zsys_error ("rally-broker: cannot bind %s: %s", bind_to,
+                    zmq_strerror (zmq_errno ()));
+    else {
+        if (streq (bind_to, endpoint))
+            zsys_info ("rally-broker: listening on %s", endpoint);
+        else
+            zsys_info ("rally-broker: listening on %s (bound as %s)",
+                       endpoint, bind_to);
+        zloop_set_nonstop (self.loop, false);
+        zloop_reader (self.loop, self.router, s_handle_request, &self);
+        zloop_timer (self.loop, BROKER_EXPIRE_MS, 0, s_handle_timer, &self);
+        zloop_start (self.loop);
+        zsys_info ("rally-broker: stopping");
+        rc = 0;
+    }
+    zloop_destroy (&self.loop);
+    broker_destroy (&self.table);
+    zsock_destroy (&self.router);
+    return rc;
+}
+
+int main (int argc, char **argv)
+{
+    flags_t flags = { 0 };
+    int rc = s_parse (&flags, argc, argv);
+    if (rc)
+        return rc;
+    if (flags.help) {
+        s_usage (stdout);
+        return 0;
+    }
+    rally_cluster_t cluster;
+    rc = s_configure (&cluster, &flags);
+    if (rc)
+        return rc;
+    return s_run (&cluster, flags.verbose);
+}

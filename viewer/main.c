@@ -1,0 +1,256 @@
+/*  rally-viewer - the player's window.
+
+    main only wires: it parses the flags, opens a GLFW window with an
+    OpenGL 3.3 core context, hands keys to ui, and runs the frame loop:
+    read the network without waiting, draw, swap, then sleep on the network
+    for what is left of the frame so that a window that is not shown (or a
+    swap that does not wait, as under Xvfb) never spins.
+
+    With --screenshot the viewer saves the first frame that shows a match
+    under way and exits: that is how scripts and tests see the real window.
+*/
+#include "rally_cluster.h"
+#include "render.h"
+#include "ui.h"
+
+#include <GLFW/glfw3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VIEWER_FRAME_US     (1000000 / 120)     //  at most 120 frames/s
+#define VIEWER_HIDDEN_MS    50                  //  wait when minimised
+
+typedef struct {
+    char broker [RALLY_ENDPOINT_BUF];   //  where to ask for the leader
+    const char *name;                   //  --name, or NULL
+    const char *screenshot;             //  --screenshot FILE, or NULL
+    uint32_t timeout_s;                 //  give up on the screenshot after
+    bool timeout_set;                   //  --timeout was given
+    uint32_t width, height;             //  window size
+} viewer_args_t;
+
+static void s_usage (FILE *out)
+{
+    fprintf (out,
+        "usage: rally-viewer [options]\n"
+        "  --broker ENDPOINT   broker to ask for the leader"
+        " (default tcp://127.0.0.1:5600)\n"
+        "  --config FILE       cluster file: its first broker is used\n"
+        "  --name NAME         fill in the username and join at once\n"
+        "  --screenshot FILE   save the first frame of a match as PNG, exit\n"
+        "  --timeout SECONDS   with --screenshot: exit 2 if none by then"
+        " (default 60)\n"
+        "  --width PIXELS      window width (default 960)\n"
+        "  --height PIXELS     window height (default 720)\n"
+        "  --help              this text\n"
+        "Keys: W/S or Up/Down move, F1 details, Esc quits.\n");
+}
+
+//  Parses argv into args. Returns 0 to run, 1 for a usage error (said on
+//  stderr), or -1 when --help was answered.
+static int s_parse (int argc, char **argv, viewer_args_t *args)
+{
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    char reason [RALLY_REASON_BUF];
+    const char *broker = NULL;
+    *args = (viewer_args_t) { .timeout_s = 60, .width = 960, .height = 720 };
+
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv [i];
+        if (streq (flag, "--help")) {
+            s_usage (stdout);
+            return -1;
+        }
+        static const char *known [] = { "--broker", "--config", "--name",
+            "--screenshot", "--timeout", "--width", "--height", NULL };
+        bool is_known = false;
+        for (const char **k = known; *k; k++)
+            is_known |= streq (flag, *k);
+        if (!is_known || i + 1 >= argc) {
+            fprintf (stderr, "rally-viewer: %s: %s (try --help)\n",
+                     is_known? "missing value for": "unknown flag", flag);
+            return 1;
+        }
+        const char *value = argv [++i];
+        int rc = 0;
+        if (streq (flag, "--broker"))
+            broker = value;
+        else
+        if (streq (flag, "--config")) {
+            rc = rally_cluster_load (&cluster, value, reason, sizeof reason);
+            if (rc)
+                fprintf (stderr, "rally-viewer: %s: %s\n", value, reason);
+        }
+        else
+        if (streq (flag, "--name"))
+            args->name = value;
+        else
+        if (streq (flag, "--screenshot"))
+            args->screenshot = value;
+        else
+        if (streq (flag, "--timeout")) {
+            rc = rally_parse_u32 (value, 1, 86400, &args->timeout_s);
+            args->timeout_set = true;
+        }
+        else
+        if (streq (flag, "--width"))
+            rc = rally_parse_u32 (value, 160, 16384, &args->width);
+        else
+            rc = rally_parse_u32 (value, 120, 16384, &args->height);
+        if (rc) {
+            if (!streq (flag, "--config"))
+                fprintf (stderr, "rally-viewer: bad value for %s: %s\n",
+                         flag, value);
+            return 1;
+        }
+    }
+    if (args->timeout_set && !args->screenshot) {
+        fprintf (stderr, "rally-viewer: --timeout needs --screenshot\n");
+        return 1;
+    }
+    if (rally_cluster_from_env (&cluster, reason, sizeof reason)) {
+        fprintf (stderr, "rally-viewer: %s\n", reason);
+        return 1;
+    }
+    const char *chosen = broker? broker: cluster.brokers [0];
+    if (strlen (chosen) == 0 || strlen (chosen) > RALLY_ENDPOINT_MAX) {
+        fprintf (stderr, "rally-viewer: bad broker endpoint: %s\n", chosen);
+        return 1;
+    }
+    snprintf (args->broker, sizeof args->broker, "%s", chosen);
+    return 0;
+}
+
+static void s_glfw_error (int code, const char *description)
+{
+    zsys_error ("viewer: GLFW error 0x%x: %s", code, description);
+}
+
+static void s_on_key (GLFWwindow *window, int key, int scancode, int action,
+                      int mods)
+{
+    ui_t *ui = (ui_t *) glfwGetWindowUserPointer (window);
+    ui_key_t which;
+    switch (key) {
+        case GLFW_KEY_ENTER:
+        case GLFW_KEY_KP_ENTER:  which = UI_KEY_ENTER; break;
+        case GLFW_KEY_BACKSPACE: which = UI_KEY_BACKSPACE; break;
+        case GLFW_KEY_ESCAPE:    which = UI_KEY_ESCAPE; break;
+        case GLFW_KEY_SPACE:     which = UI_KEY_SPACE; break;
+        case GLFW_KEY_UP:        which = UI_KEY_UP; break;
+        case GLFW_KEY_DOWN:      which = UI_KEY_DOWN; break;
+        case GLFW_KEY_W:         which = UI_KEY_W; break;
+        case GLFW_KEY_S:         which = UI_KEY_S; break;
+        case GLFW_KEY_F1:        which = UI_KEY_F1; break;
+        default:                 return;
+    }
+    //  A held key repeats; only Backspace wants that, and ui treats a
+    //  repeat of a movement key as the same key still down.
+    if (action == GLFW_REPEAT && which != UI_KEY_BACKSPACE)
+        return;
+    ui_key (ui, which, action != GLFW_RELEASE);
+}
+
+static void s_on_char (GLFWwindow *window, unsigned int codepoint)
+{
+    ui_t *ui = (ui_t *) glfwGetWindowUserPointer (window);
+    ui_char (ui, codepoint);
+}
+
+static GLFWwindow *s_open_window (const viewer_args_t *args)
+{
+    glfwWindowHint (GLFW_CONTEXT_VERSION_MAJOR, 3);
+    glfwWindowHint (GLFW_CONTEXT_VERSION_MINOR, 3);
+    glfwWindowHint (GLFW_OPENGL_PROFILE, GLFW_OPENGL_CORE_PROFILE);
+    glfwWindowHint (GLFW_OPENGL_FORWARD_COMPAT, GLFW_TRUE);
+    glfwWindowHint (GLFW_RESIZABLE, GLFW_TRUE);
+    GLFWwindow *window = glfwCreateWindow ((int) args->width,
+                                           (int) args->height, "Rally",
+                                           NULL, NULL);
+    if (!window)
+        return NULL;
+    glfwMakeContextCurrent (window);
+    glfwSwapInterval (1);
+    return window;
+}
+
+//  Runs frames until the player quits, the window closes, or the
+//  screenshot is saved. Returns the exit code.
+static int s_run (GLFWwindow *window, render_t *render, ui_t *ui,
+                  const viewer_args_t *args)
+{
+    int64_t deadline = zclock_mono () + (int64_t) args->timeout_s * 1000;
+    while (!glfwWindowShouldClose (window) && !ui_quit (ui)
+    &&     !zsys_interrupted) {
+        int64_t frame_start = zclock_usecs ();
+        glfwPollEvents ();
+        ui_update (ui, 0);
+        if (args->screenshot && zclock_mono () > deadline) {
+            zsys_error ("viewer: no match to screenshot after %u s",
+                        args->timeout_s);
+            return 2;
+        }
+        if (glfwGetWindowAttrib (window, GLFW_ICONIFIED)) {
+            ui_update (ui, VIEWER_HIDDEN_MS);
+            continue;
+        }
+        int width, height;
+        glfwGetFramebufferSize (window, &width, &height);
+        ui_draw (ui, render, width, height, zclock_usecs ());
+        if (args->screenshot && ui_showing_match (ui)) {
+            //  The back buffer, before the swap, holds the frame just drawn.
+            if (render_screenshot (render, args->screenshot)) {
+                zsys_error ("viewer: cannot write %s", args->screenshot);
+                return 1;
+            }
+            zsys_info ("viewer: saved %s (%dx%d)", args->screenshot, width,
+                       height);
+            return 0;
+        }
+        glfwSwapBuffers (window);
+        int64_t left_us = VIEWER_FRAME_US - (zclock_usecs () - frame_start);
+        if (left_us >= 1000)
+            ui_update (ui, (int) (left_us / 1000));
+    }
+    return 0;
+}
+
+int main (int argc, char **argv)
+{
+    viewer_args_t args;
+    int rc = s_parse (argc, argv, &args);
+    if (rc)
+        return rc == -1? 0: rc;
+    zsys_init ();
+    zsys_set_logident ("rally-viewer");
+
+    glfwSetErrorCallback (s_glfw_error);
+    if (!glfwInit ()) {
+        zsys_error ("viewer: cannot start GLFW (is there a display?)");
+        return 1;
+    }
+    GLFWwindow *window = s_open_window (&args);
+    render_t *render = window? render_new ((render_loader_t) glfwGetProcAddress): NULL;
+    if (!render) {
+        zsys_error ("viewer: cannot open an OpenGL 3.3 core window");
+        if (window)
+            glfwDestroyWindow (window);
+        glfwTerminate ();
+        return 1;
+    }
+    ui_t *ui = ui_new (args.broker, args.name, args.name != NULL);
+    glfwSetWindowUserPointer (window, ui);
+    glfwSetKeyCallback (window, s_on_key);
+    glfwSetCharCallback (window, s_on_char);
+
+    rc = s_run (window, render, ui, &args);
+    zsys_debug ("viewer: leaving with exit code %d", rc);
+
+    ui_destroy (&ui);
+    render_destroy (&render);
+    glfwDestroyWindow (window);
+    glfwTerminate ();
+    return rc;
+}

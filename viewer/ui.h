@@ -1,0 +1,60 @@
+/*  ui - the viewer's screens and the session behind them.
+
+    The window goes name entry -> waiting -> match -> end, and back to name
+    entry when the cluster refuses the name. The screen follows the session's
+    status (rally_client_view); ui owns the rally_client_t and makes a new
+    one each time the player joins. It knows nothing of GLFW or GL: main
+    hands it keys and characters, ui draws through render.h.
+*/
+#ifndef UI_H_INCLUDED
+#define UI_H_INCLUDED
+
+#include "rally_client.h"
+#include "render.h"
+
+typedef struct _ui_t ui_t;
+
+//  The keys the viewer reacts to; letters typed arrive as characters.
+typedef enum {
+    UI_KEY_ENTER = 1,
+    UI_KEY_BACKSPACE,
+    UI_KEY_ESCAPE,
+    UI_KEY_SPACE,
+    UI_KEY_UP,          //  Up arrow
+    UI_KEY_DOWN,        //  Down arrow
+    UI_KEY_W,
+    UI_KEY_S,
+    UI_KEY_F1
+} ui_key_t;
+
+//  Starts at name entry with name typed in (may be NULL); if join, joins
+//  at once as if Enter were pressed.
+ui_t *ui_new (const char *broker, const char *name, bool join);
+
+//  Leaves the session (if any); nulls *self_p.
+void ui_destroy (ui_t **self_p);
+
+//  A key went down (repeat counts as down) or up.
+void ui_key (ui_t *self, ui_key_t key, bool down);
+
+//  A character was typed (a Unicode code point).
+void ui_char (ui_t *self, uint32_t codepoint);
+
+//  Waits up to timeout_ms for the session's sockets (or just sleeps when
+//  there is no session), reads what arrived and runs its timers. When the
+//  cluster refuses the session for good, goes back to name entry.
+void ui_update (ui_t *self, int timeout_ms);
+
+//  Draws the current screen into a width x height framebuffer; now_us is
+//  the monotonic clock in microseconds (zclock_usecs, as zclock_mono).
+void ui_draw (ui_t *self, render_t *render, int width, int height,
+              int64_t now_us);
+
+//  True if the last frame drawn showed a match under way: both players
+//  known and the ball held for a serve or in play.
+bool ui_showing_match (ui_t *self);
+
+//  True once the player asked to quit.
+bool ui_quit (ui_t *self);
+
+#endif
