@@ -150,6 +150,10 @@ class Cluster:
         raise TestFailure("no leader reported by rallyctl within %d s" % timeout)
 
     def stop_all(self):
+        """Stops every process; returns those that did not exit cleanly on
+        SIGTERM (a crash, a sanitizer report, a hang), as 'label: why'."""
+        unclean = []
+        running = [(label, proc) for label, proc in self.procs if proc.poll() is None]
         for _, proc in self.procs:
             _signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + 5
@@ -158,12 +162,17 @@ class Cluster:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 print("%s (pid %d) ignored SIGTERM; killing" % (label, proc.pid))
+                unclean.append("%s: ignored SIGTERM" % label)
                 _signal(proc, signal.SIGKILL)
                 proc.wait()
+            else:
+                if (label, proc) in running and not proc.rally_group and proc.returncode != 0:
+                    unclean.append("%s: exit status %d on SIGTERM" % (label, proc.returncode))
             if proc.rally_group:
                 _signal(proc, signal.SIGKILL)   # what the leader left behind
             if proc.stdout:
                 proc.stdout.close()
+        return unclean
 
 
 def _signal(proc, sig):
@@ -203,6 +212,8 @@ def run(test):
     cluster = Cluster(name)
     try:
         test(cluster)
+        unclean = cluster.stop_all()
+        check(not unclean, "programs did not stop cleanly: %s" % "; ".join(unclean))
     except TestFailure as failure:
         print("FAIL: %s" % failure)
         cluster.stop_all()

@@ -90,6 +90,9 @@ def test(cluster):
     check(not any(e["event"] == "error" for e in bot.events),
           "a fair client got an error: %s" % bot.of("error"))
 
+    bot.proc.wait(timeout=10)
+    check(bot.proc.returncode == 0, "bot exited with %d" % bot.proc.returncode)
+
     node_log = cluster.log("node1")
     check(node_log.count("hostile") + node_log.count("bad") >= 5,
           "node logged too few bad-message lines")

@@ -18,14 +18,14 @@ def test(cluster):
     bot.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
                  30, "both clients' match_end")
 
-    starts = bot.of("match_start")
+    starts = sorted(bot.of("match_start"), key=lambda e: e["client"])
     check(len(starts) == 2, "expected 2 match_start events, got %d" % len(starts))
     check(starts[0]["match"] == starts[1]["match"], "clients were put in different matches")
     check({s["side"] for s in starts} == {"left", "right"}, "sides were not left and right")
     check(starts[0]["opponent"] == "it-1" and starts[1]["opponent"] == "it-0",
           "each client should see the other's name: %s" % starts)
 
-    ends = bot.of("match_end")
+    ends = sorted(bot.of("match_end"), key=lambda e: e["client"])
     check(ends[0]["score"] == ends[1]["score"],
           "clients disagree on the score: %s vs %s" % (ends[0]["score"], ends[1]["score"]))
     check(ends[0]["winner"] == ends[1]["winner"], "clients disagree on the winner")
