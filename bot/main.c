@@ -6,9 +6,10 @@
     steer the paddles of those that are playing. Logs go to stderr.
 
     Exit codes: 0 when every client has played its matches (or on SIGINT or
-    SIGTERM), 1 on a bad flag or a client refused for good, 2 when
-    --timeout passes first.
+    SIGTERM), 1 when a client is refused for good, 2 on a bad command line,
+    3 when --timeout passes first.
 */
+#include "rally_args.h"
 #include "rally_client.h"
 #include "rally_cluster.h"
 #include "rally_json.h"
@@ -16,12 +17,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BOT_CLIENTS_MAX     256
-#define BOT_DEFAULT_BROKER  "tcp://127.0.0.1:5600"
+#define PROGRAM             "rally-bot"
 
 typedef struct {
     const char *broker;         //  --broker, NULL if not given
@@ -55,7 +55,7 @@ static void s_usage (FILE *out)
         "JSON object per event on stdout (joined, queued, match_start, point,\n"
         "match_end, reconnect, error; with --trace also tick).\n"
         "\n"
-        "  --broker ENDPOINT   broker to ask (default " BOT_DEFAULT_BROKER ",\n"
+        "  --broker ENDPOINT   broker to ask (default tcp://127.0.0.1:5600,\n"
         "                      or the first broker of --config)\n"
         "  --config FILE       cluster file (ZPL; see config/README.md)\n"
         "  --name NAME         username (default \"bot\"); with --clients N > 1\n"
@@ -65,72 +65,24 @@ static void s_usage (FILE *out)
         "  --skill S           0..1, 1 returns nearly everything (default 0.8)\n"
         "  --seed N            seed for the players' aim errors (default 1)\n"
         "  --trace             print a tick line for every state received\n"
-        "  --timeout SECONDS   exit 2 if not done by then (default 0 = none)\n"
+        "  --timeout SECONDS   exit 3 if not done by then (default 0 = none)\n"
         "  -h, --help          print this and exit\n"
         "\n"
-        "Exit status: 0 done (or interrupted), 1 bad flag or a player refused,\n"
-        "2 timed out.\n");
-}
-
-static int s_fail (const char *format, ...)
-    __attribute__ ((format (printf, 1, 2)));
-
-static int s_fail (const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    fprintf (stderr, "rally-bot: ");
-    vfprintf (stderr, format, args);
-    fprintf (stderr, "\nrally-bot: try --help\n");
-    va_end (args);
-    return 1;
+        "Exit status: 0 done (or interrupted), 1 a player refused for good,\n"
+        "2 a bad command line, 3 timed out.\n");
 }
 
 //  --------------------------------------------------------------------------
 //  Flags
 
-//  The value of a flag that takes one, as "--flag VALUE" or "--flag=VALUE";
-//  NULL if name is not this flag. *missing is set when the value is absent.
-static const char *s_value (int argc, char **argv, int *i, const char *name,
-                            bool *missing)
+//  Player i's username: --name, with -i appended when there are several.
+static void s_player_name (const flags_t *flags, uint32_t i, char *buf,
+                           size_t size)
 {
-    size_t len = strlen (name);
-    const char *arg = argv[*i];
-    if (strncmp (arg, name, len))
-        return NULL;
-    if (arg[len] == '=')
-        return arg + len + 1;
-    if (arg[len] != 0)
-        return NULL;
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int s_parse_skill (const char *text, double *skill)
-{
-    char *end;
-    errno = 0;
-    double value = strtod (text, &end);
-    if (errno || end == text || *end || !(value >= 0 && value <= 1))
-        return -1;
-    *skill = value;
-    return 0;
-}
-
-static int s_parse_u64 (const char *text, uint64_t *value)
-{
-    char *end;
-    errno = 0;
-    if (*text < '0' || *text > '9')
-        return -1;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (errno || *end)
-        return -1;
-    *value = v;
-    return 0;
+    if (flags->clients == 1)
+        snprintf (buf, size, "%s", flags->name);
+    else
+        snprintf (buf, size, "%s-%u", flags->name, i);
 }
 
 //  Returns -1 to go on, else the exit code.
@@ -138,57 +90,34 @@ static int s_parse (int argc, char **argv, flags_t *flags)
 {
     *flags = (flags_t) {
         .name = "bot", .clients = 1, .matches = 1, .skill = 0.8, .seed = 1 };
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *v;
-        bool missing = false;
-        if (streq (arg, "--help") || streq (arg, "-h")) {
-            s_usage (stdout);
-            return 0;
-        }
-        else
-        if (streq (arg, "--trace"))
-            flags->trace = true;
-        else
-        if ((v = s_value (argc, argv, &i, "--broker", &missing)))
-            flags->broker = v;
-        else
-        if ((v = s_value (argc, argv, &i, "--config", &missing)))
-            flags->config = v;
-        else
-        if ((v = s_value (argc, argv, &i, "--name", &missing)))
-            flags->name = v;
-        else
-        if ((v = s_value (argc, argv, &i, "--clients", &missing))) {
-            if (rally_parse_u32 (v, 1, BOT_CLIENTS_MAX, &flags->clients))
-                return s_fail ("--clients must be 1..%d, not '%s'",
-                               BOT_CLIENTS_MAX, v);
-        }
-        else
-        if ((v = s_value (argc, argv, &i, "--matches", &missing))) {
-            if (rally_parse_u32 (v, 0, UINT32_MAX, &flags->matches))
-                return s_fail ("--matches must be a count, not '%s'", v);
-        }
-        else
-        if ((v = s_value (argc, argv, &i, "--skill", &missing))) {
-            if (s_parse_skill (v, &flags->skill))
-                return s_fail ("--skill must be 0..1, not '%s'", v);
-        }
-        else
-        if ((v = s_value (argc, argv, &i, "--seed", &missing))) {
-            if (s_parse_u64 (v, &flags->seed))
-                return s_fail ("--seed must be a number, not '%s'", v);
-        }
-        else
-        if ((v = s_value (argc, argv, &i, "--timeout", &missing))) {
-            if (rally_parse_u32 (v, 0, 86400 * 365, &flags->timeout_s))
-                return s_fail ("--timeout must be seconds, not '%s'", v);
-        }
-        else
-        if (missing)
-            return s_fail ("%s needs a value", arg);
-        else
-            return s_fail ("unknown flag '%s'", arg);
+    bool help = false;
+    const rally_arg_t table[] = {
+        RALLY_ARGS_STRING ("--broker", &flags->broker),
+        RALLY_ARGS_STRING ("--config", &flags->config),
+        RALLY_ARGS_STRING ("--name", &flags->name),
+        RALLY_ARGS_UINT ("--clients", &flags->clients,
+                         1, BOT_CLIENTS_MAX, NULL),
+        RALLY_ARGS_UINT ("--matches", &flags->matches, 0, UINT32_MAX, NULL),
+        RALLY_ARGS_FRACTION ("--skill", &flags->skill),
+        RALLY_ARGS_U64 ("--seed", &flags->seed),
+        RALLY_ARGS_UINT ("--timeout", &flags->timeout_s, 0, 86400 * 365, NULL),
+        RALLY_ARGS_SWITCH ("--trace", NULL, &flags->trace),
+        RALLY_ARGS_SWITCH ("--help", "-h", &help),
+    };
+    int rc = rally_args_parse (PROGRAM, table,
+                               sizeof (table) / sizeof (table[0]), argc, argv,
+                               NULL, 0);
+    if (rc)
+        return rc;
+    if (help) {
+        s_usage (stdout);
+        return 0;
+    }
+    for (uint32_t i = 0; i < flags->clients; i++) {
+        char name[RALLY_NAME_BUF + 8], reason[RALLY_REASON_BUF];
+        s_player_name (flags, i, name, sizeof (name));
+        if (!rally_msg_name_valid (name, reason, sizeof (reason)))
+            return rally_args_fail (PROGRAM, "bad name '%s': %s", name, reason);
     }
     return -1;
 }
@@ -295,21 +224,14 @@ static bool s_make_players (player_t *players, const flags_t *flags,
                             const char *broker, int64_t now)
 {
     for (uint32_t i = 0; i < flags->clients; i++) {
-        char name[64];
-        if (flags->clients == 1)
-            snprintf (name, sizeof (name), "%s", flags->name);
-        else
-            snprintf (name, sizeof (name), "%s-%u", flags->name, i);
-        char reason[RALLY_REASON_BUF];
-        if (!rally_msg_name_valid (name, reason, sizeof (reason))) {
-            s_fail ("bad name '%s': %s", name, reason);
-            return false;
-        }
+        char name[RALLY_NAME_BUF + 8];
+        s_player_name (flags, i, name, sizeof (name));
         rally_client_config_t cfg;
         rally_client_config_defaults (&cfg, broker, name);
         players[i].client = rally_client_new (&cfg, now);
         if (!players[i].client) {
-            s_fail ("cannot start a client for broker '%s'", broker);
+            zsys_error ("%s: cannot start a client for broker '%s'", PROGRAM,
+                        broker);
             return false;
         }
         players[i].seed = flags->seed * 1000003ULL + i;
@@ -390,7 +312,7 @@ static int s_run (player_t *players, const flags_t *flags)
         if (deadline && deadline - now < wait)
             wait = deadline > now? deadline - now: 0;
         if (zmq_poll (items, count, (long) wait) == -1 && errno != EINTR) {
-            zsys_error ("rally-bot: poll failed: %s", zmq_strerror (errno));
+            zsys_error ("%s: poll failed: %s", PROGRAM, zmq_strerror (errno));
             return 1;
         }
         now = zclock_mono ();
@@ -403,8 +325,8 @@ static int s_run (player_t *players, const flags_t *flags)
         if (s_all_done (players, flags))
             return 0;
         if (deadline && now >= deadline) {
-            zsys_warning ("rally-bot: timed out after %u s", flags->timeout_s);
-            return 2;
+            zsys_warning ("%s: timed out after %u s", PROGRAM, flags->timeout_s);
+            return 3;
         }
     }
     return 0;
@@ -417,17 +339,13 @@ int main (int argc, char **argv)
     if (code >= 0)
         return code;
 
-    const char *broker = flags.broker? flags.broker: BOT_DEFAULT_BROKER;
     static rally_cluster_t cluster;
-    if (flags.config && !flags.broker) {
-        char reason[256];
-        rally_cluster_defaults (&cluster);
-        if (rally_cluster_load (&cluster, flags.config, reason, sizeof (reason)))
-            return s_fail ("%s: %s", flags.config, reason);
-        if (cluster.broker_count == 0)
-            return s_fail ("%s names no broker", flags.config);
-        broker = cluster.brokers[0];
-    }
+    char reason[RALLY_REASON_BUF];
+    if (rally_cluster_configure (&cluster, flags.config, reason, sizeof (reason)))
+        return rally_args_fail (PROGRAM, "%s", reason);
+    const char *broker = flags.broker? flags.broker: cluster.brokers[0];
+    if (!rally_args_endpoint_ok (broker))
+        return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'", broker);
 
     //  CZMQ catches SIGINT and SIGTERM and sets zsys_interrupted.
     zsys_init ();

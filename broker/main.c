@@ -11,12 +11,14 @@
     then exits 0.
 */
 #include "broker.h"
+#include "rally_args.h"
 #include "rally_cluster.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <string.h>
 
+#define PROGRAM             "rally-broker"
 #define BROKER_EXPIRE_MS    100     //  how often quiet nodes are looked for
 #define BROKER_WARN_BURST   10      //  bad-input log lines per second
 
@@ -59,75 +61,28 @@ static void s_usage (FILE *out)
         "  -h, --help          print this and exit\n");
 }
 
-static int s_fail (const char *format, ...)
-    __attribute__ ((format (printf, 1, 2)));
-
-//  Says what is wrong with the command line; returns the exit code for it.
-static int s_fail (const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    fprintf (stderr, "rally-broker: ");
-    vfprintf (stderr, format, args);
-    fprintf (stderr, "\nrally-broker: try --help\n");
-    va_end (args);
-    return 1;
-}
-
-//  The value of a flag that takes one, as "--flag VALUE" or "--flag=VALUE";
-//  "" if the value is missing, NULL if arg is not this flag.
-static const char *s_value (int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen (name);
-    const char *arg = argv[*i];
-    if (strncmp (arg, name, len) != 0)
-        return NULL;
-    if (arg[len] == '=')
-        return arg + len + 1;
-    if (arg[len] != 0)
-        return NULL;
-    if (*i + 1 >= argc)
-        return "";
-    return argv[++*i];
-}
-
 static int s_parse (flags_t *f, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        const char *value;
-        if (streq (arg, "-v") || streq (arg, "--verbose"))
-            f->verbose = true;
-        else if (streq (arg, "-h") || streq (arg, "--help"))
-            f->help = true;
-        else if ((value = s_value (argc, argv, &i, "--broker"))) {
-            if (!*value)
-                return s_fail ("--broker needs a value");
-            f->broker = value;
-        }
-        else if ((value = s_value (argc, argv, &i, "--config"))) {
-            if (!*value)
-                return s_fail ("--config needs a value");
-            f->config = value;
-        }
-        else
-            return s_fail ("unknown flag '%s'", arg);
-    }
-    return 0;
+    const rally_arg_t table[] = {
+        RALLY_ARGS_STRING ("--broker", &f->broker),
+        RALLY_ARGS_STRING ("--config", &f->config),
+        RALLY_ARGS_SWITCH ("--verbose", "-v", &f->verbose),
+        RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
+    };
+    return rally_args_parse (PROGRAM, table, sizeof (table) / sizeof (table[0]),
+                             argc, argv, NULL, 0);
 }
 
 //  Defaults, then the file, then the environment, then --broker.
 static int s_configure (rally_cluster_t *c, const flags_t *f)
 {
     char reason[RALLY_REASON_BUF];
-    rally_cluster_defaults (c);
-    if (f->config && rally_cluster_load (c, f->config, reason, sizeof (reason)))
-        return s_fail ("%s", reason);
-    if (rally_cluster_from_env (c, reason, sizeof (reason)))
-        return s_fail ("environment: %s", reason);
+    if (rally_cluster_configure (c, f->config, reason, sizeof (reason)))
+        return rally_args_fail (PROGRAM, "%s", reason);
     if (f->broker) {
-        if (strlen (f->broker) > RALLY_ENDPOINT_MAX || !strstr (f->broker, "://"))
-            return s_fail ("--broker: bad endpoint '%s'", f->broker);
+        if (!rally_args_endpoint_ok (f->broker))
+            return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'",
+                                    f->broker);
         snprintf (c->brokers[0], RALLY_ENDPOINT_BUF, "%s", f->broker);
         c->broker_count = 1;
     }

@@ -200,11 +200,11 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
     assert (self && path);
     zconfig_t *root = zconfig_load (path);
     if (!root)
-        return s_fail (reason, reason_size, "cannot read or parse %s", path);
+        return s_fail (reason, reason_size, "cannot read or parse it");
     zconfig_t *rally = zconfig_child (root);
     int rc;
     if (!rally || !streq (zconfig_name (rally), "rally") || zconfig_next (rally))
-        rc = s_fail (reason, reason_size, "%s: expected one 'rally' section", path);
+        rc = s_fail (reason, reason_size, "expected one 'rally' section");
     else {
         rally_cluster_t loaded;
         rally_cluster_defaults (&loaded);
@@ -254,6 +254,21 @@ int rally_cluster_from_env (rally_cluster_t *self, char *reason,
         if (s_env_node (&changed, &changed.nodes [i], reason, reason_size))
             return -1;
     *self = changed;
+    return 0;
+}
+
+int rally_cluster_configure (rally_cluster_t *self, const char *path,
+                             char *reason, size_t reason_size)
+{
+    assert (self);
+    rally_cluster_defaults (self);
+    if (path && rally_cluster_load (self, path, reason, reason_size)) {
+        char why[RALLY_REASON_BUF];
+        snprintf (why, sizeof (why), "%s", reason);
+        return s_fail (reason, reason_size, "%s: %s", path, why);
+    }
+    if (rally_cluster_from_env (self, reason, reason_size))
+        return -1;
     return 0;
 }
 

@@ -54,7 +54,8 @@ typedef struct {
 void rally_cluster_defaults (rally_cluster_t *self);
 
 //  Replaces self with the file's contents on top of the defaults. Returns 0,
-//  or -1 with a reason (unreadable file, unknown key, bad value).
+//  or -1 with a reason (unreadable file, unknown key, bad value) that does
+//  not repeat the path: the caller says which file.
 int rally_cluster_load (rally_cluster_t *self, const char *path,
                         char *reason, size_t reason_size);
 
@@ -63,6 +64,12 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
 //  environment. Returns 0, or -1 with a reason.
 int rally_cluster_from_env (rally_cluster_t *self, char *reason,
                             size_t reason_size);
+
+//  What every program starts from: the defaults, then the file at path
+//  (unless NULL), then the environment. Returns 0, or -1 with a reason that
+//  names the file or the variable at fault.
+int rally_cluster_configure (rally_cluster_t *self, const char *path,
+                             char *reason, size_t reason_size);
 
 //  The node with this id, or NULL.
 const rally_node_conf_t *rally_cluster_node (const rally_cluster_t *self,

@@ -8,13 +8,14 @@
     JSON object for a script. No answer from the broker is a failure
     (exit 1); no answer from the node only leaves the matches unknown.
 */
+#include "rally_args.h"
 #include "rally_cluster.h"
 #include "rally_json.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <string.h>
 
+#define PROGRAM         "rallyctl"
 #define CTL_TIMEOUT_MS  1000    //  default wait for each answer
 
 //  What the command line said. NULL means the flag was not given.
@@ -22,7 +23,7 @@ typedef struct {
     const char *command;        //  "status"
     const char *broker;         //  --broker ENDPOINT
     const char *config;         //  --config FILE
-    const char *timeout;        //  --timeout MS
+    uint32_t timeout_ms;        //  --timeout MS
     bool json;                  //  --json
     bool help;                  //  -h, --help
 } flags_t;
@@ -61,82 +62,27 @@ static void s_usage (FILE *out)
         "  -h, --help        print this and exit\n"
         "\n"
         "Exit status: 0 when the broker answered (even if the node did not),\n"
-        "1 when it did not or the command line is wrong.\n");
-}
-
-static int s_fail (const char *format, ...)
-    __attribute__ ((format (printf, 1, 2)));
-
-//  Says what is wrong; returns the exit code for it.
-static int s_fail (const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    fprintf (stderr, "rallyctl: ");
-    vfprintf (stderr, format, args);
-    fprintf (stderr, "\n");
-    va_end (args);
-    return 1;
-}
-
-//  The value of a flag that takes one, as "--flag VALUE" or "--flag=VALUE";
-//  "" if the value is missing, NULL if arg is not this flag.
-static const char *s_value (int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen (name);
-    const char *arg = argv[*i];
-    if (strncmp (arg, name, len) != 0)
-        return NULL;
-    if (arg[len] == '=')
-        return arg + len + 1;
-    if (arg[len] != 0)
-        return NULL;
-    if (*i + 1 >= argc)
-        return "";
-    return argv[++*i];
+        "1 when it did not, 2 when the command line is wrong.\n");
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } valued[] = {
-        {"--broker", offsetof (flags_t, broker)},
-        {"--config", offsetof (flags_t, config)},
-        {"--timeout", offsetof (flags_t, timeout)},
+    const rally_arg_t table[] = {
+        RALLY_ARGS_STRING ("--broker", &f->broker),
+        RALLY_ARGS_STRING ("--config", &f->config),
+        RALLY_ARGS_UINT ("--timeout", &f->timeout_ms, 1, 600000, NULL),
+        RALLY_ARGS_SWITCH ("--json", NULL, &f->json),
+        RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (streq (arg, "--json")) {
-            f->json = true;
-            continue;
-        }
-        if (streq (arg, "-h") || streq (arg, "--help")) {
-            f->help = true;
-            continue;
-        }
-        if (arg[0] != '-') {
-            if (f->command)
-                return s_fail ("one command at a time ('%s', then '%s')",
-                               f->command, arg);
-            f->command = arg;
-            continue;
-        }
-        const char *value = NULL;
-        size_t k;
-        for (k = 0; k < sizeof (valued) / sizeof (valued[0]) && !value; k++)
-            value = s_value (argc, argv, &i, valued[k].name);
-        if (!value)
-            return s_fail ("unknown flag '%s'; try --help", arg);
-        if (!*value)
-            return s_fail ("%s needs a value", valued[k - 1].name);
-        *(const char **) ((char *) f + valued[k - 1].offset) = value;
-    }
-    if (!f->help && !f->command)
-        return s_fail ("no command; try --help");
-    if (!f->help && !streq (f->command, "status"))
-        return s_fail ("unknown command '%s'; try --help", f->command);
+    int rc = rally_args_parse (PROGRAM, table,
+                               sizeof (table) / sizeof (table[0]), argc, argv,
+                               &f->command, 1);
+    if (rc || f->help)
+        return rc;
+    if (!f->command)
+        return rally_args_fail (PROGRAM, "no command");
+    if (!streq (f->command, "status"))
+        return rally_args_fail (PROGRAM, "unknown command '%s'", f->command);
     return 0;
 }
 
@@ -368,7 +314,7 @@ static int s_status (const rally_cluster_t *cluster, const char *broker,
 
 int main (int argc, char **argv)
 {
-    flags_t flags = { 0 };
+    flags_t flags = { .timeout_ms = CTL_TIMEOUT_MS };
     int rc = s_parse (&flags, argc, argv);
     if (rc)
         return rc;
@@ -376,24 +322,15 @@ int main (int argc, char **argv)
         s_usage (stdout);
         return 0;
     }
-    uint32_t timeout_ms = CTL_TIMEOUT_MS;
-    if (flags.timeout && rally_parse_u32 (flags.timeout, 1, 600000, &timeout_ms))
-        return s_fail ("--timeout: bad value '%s' (expected 1..600000)",
-                       flags.timeout);
-
     rally_cluster_t cluster;
     char reason[RALLY_REASON_BUF];
-    rally_cluster_defaults (&cluster);
-    if (flags.config
-        && rally_cluster_load (&cluster, flags.config, reason, sizeof (reason)))
-        return s_fail ("%s", reason);
-    if (rally_cluster_from_env (&cluster, reason, sizeof (reason)))
-        return s_fail ("environment: %s", reason);
+    if (rally_cluster_configure (&cluster, flags.config, reason, sizeof (reason)))
+        return rally_args_fail (PROGRAM, "%s", reason);
     const char *broker = flags.broker ? flags.broker : cluster.brokers[0];
-    if (strlen (broker) > RALLY_ENDPOINT_MAX || !strstr (broker, "://"))
-        return s_fail ("--broker: bad endpoint '%s'", broker);
+    if (!rally_args_endpoint_ok (broker))
+        return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'", broker);
 
     //  rallyctl is a command, not a service: Ctrl-C should just stop it.
     zsys_handler_set (NULL);
-    return s_status (&cluster, broker, timeout_ms, flags.json);
+    return s_status (&cluster, broker, flags.timeout_ms, flags.json);
 }

@@ -6,26 +6,24 @@
 */
 #include "node.h"
 
-#include <stdarg.h>
+#include "rally_args.h"
+
 #include <string.h>
 
-#define MAX_BROKER_FLAGS RALLY_CLUSTER_BROKERS_MAX
+#define PROGRAM "rally-gamenode"
 
 //  What the command line said, before it is applied over the file and the
-//  environment. NULL (or 0) means the flag was not given.
+//  environment. A number counts only where its given flag is set.
 typedef struct {
     const char *config;
-    const char *brokers[MAX_BROKER_FLAGS];
-    size_t broker_count;
-    const char *id;
+    rally_args_list_t brokers;
+    uint32_t id;
     const char *game;
     const char *state;
     const char *heartbeat;
-    const char *tick_hz;
-    const char *points_to_win;
-    const char *grace_ms;
-    const char *max_players;
-    const char *heartbeat_ms;
+    uint32_t tick_hz, points_to_win, grace_ms, max_players, heartbeat_ms;
+    bool tick_hz_given, points_to_win_given, grace_ms_given;
+    bool max_players_given, heartbeat_ms_given;
     bool verbose;
     bool help;
 } flags_t;
@@ -59,105 +57,38 @@ static void s_usage (FILE *out)
         "  -h, --help            print this and exit\n");
 }
 
-//  Says what is wrong with the command line; returns the exit code for it.
-static int s_fail (const char *format, ...)
-    __attribute__ ((format (printf, 1, 2)));
-
-static int s_fail (const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    fprintf (stderr, "rally-gamenode: ");
-    vfprintf (stderr, format, args);
-    fprintf (stderr, "\nrally-gamenode: try --help\n");
-    va_end (args);
-    return 2;
-}
-
-//  The value of a flag that takes one, as "--flag VALUE" or "--flag=VALUE".
-static const char *s_value (int argc, char **argv, int *i, const char *name)
-{
-    size_t len = strlen (name);
-    const char *arg = argv[*i];
-    if (strncmp (arg, name, len) != 0)
-        return NULL;
-    if (arg[len] == '=')
-        return arg + len + 1;
-    if (arg[len] != 0)
-        return NULL;
-    if (*i + 1 >= argc)
-        return "";              //  caught below: a flag without a value
-    return argv[++*i];
-}
-
 static int s_parse (flags_t *f, int argc, char **argv)
 {
-    static const struct {
-        const char *name;
-        size_t offset;
-    } valued[] = {
-        {"--config", offsetof (flags_t, config)},
-        {"--id", offsetof (flags_t, id)},
-        {"--game", offsetof (flags_t, game)},
-        {"--state", offsetof (flags_t, state)},
-        {"--heartbeat-ms", offsetof (flags_t, heartbeat_ms)},
-        {"--heartbeat", offsetof (flags_t, heartbeat)},
-        {"--tick-hz", offsetof (flags_t, tick_hz)},
-        {"--points-to-win", offsetof (flags_t, points_to_win)},
-        {"--grace-ms", offsetof (flags_t, grace_ms)},
-        {"--max-players", offsetof (flags_t, max_players)},
+    const rally_arg_t table[] = {
+        RALLY_ARGS_STRING ("--config", &f->config),
+        RALLY_ARGS_LIST ("--broker", &f->brokers),
+        RALLY_ARGS_UINT ("--id", &f->id, 1, RALLY_NODE_ID_MAX, NULL),
+        RALLY_ARGS_STRING ("--game", &f->game),
+        RALLY_ARGS_STRING ("--state", &f->state),
+        RALLY_ARGS_STRING ("--heartbeat", &f->heartbeat),
+        RALLY_ARGS_UINT ("--tick-hz", &f->tick_hz, 10, 240, &f->tick_hz_given),
+        RALLY_ARGS_UINT ("--points-to-win", &f->points_to_win,
+                         1, 99, &f->points_to_win_given),
+        RALLY_ARGS_UINT ("--grace-ms", &f->grace_ms,
+                         0, 3600000, &f->grace_ms_given),
+        RALLY_ARGS_UINT ("--max-players", &f->max_players,
+                         2, 65536, &f->max_players_given),
+        RALLY_ARGS_UINT ("--heartbeat-ms", &f->heartbeat_ms,
+                         10, 10000, &f->heartbeat_ms_given),
+        RALLY_ARGS_SWITCH ("--verbose", "-v", &f->verbose),
+        RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (streq (arg, "-v") || streq (arg, "--verbose")) {
-            f->verbose = true;
-            continue;
-        }
-        if (streq (arg, "-h") || streq (arg, "--help")) {
-            f->help = true;
-            continue;
-        }
-        const char *value = s_value (argc, argv, &i, "--broker");
-        if (value) {
-            if (!*value)
-                return s_fail ("--broker needs a value");
-            if (f->broker_count == MAX_BROKER_FLAGS)
-                return s_fail ("--broker: at most %d brokers", MAX_BROKER_FLAGS);
-            f->brokers[f->broker_count++] = value;
-            continue;
-        }
-        size_t k;
-        for (k = 0; k < sizeof (valued) / sizeof (valued[0]); k++) {
-            value = s_value (argc, argv, &i, valued[k].name);
-            if (value)
-                break;
-        }
-        if (!value)
-            return s_fail ("unknown flag '%s'", arg);
-        if (!*value)
-            return s_fail ("%s needs a value", valued[k].name);
-        *(const char **) ((char *) f + valued[k].offset) = value;
-    }
-    return 0;
+    return rally_args_parse (PROGRAM, table, sizeof (table) / sizeof (table[0]),
+                             argc, argv, NULL, 0);
 }
 
-static int s_number (const char *text, const char *flag, uint32_t min,
-                     uint32_t max, uint32_t *value)
-{
-    if (!text)
-        return 0;
-    if (rally_parse_u32 (text, min, max, value) == 0)
-        return 0;
-    return s_fail ("%s: bad value '%s' (expected %u..%u)", flag, text, min,
-                   max);
-}
-
+//  Copies an endpoint flag, if given, into buf; 0 or the usage exit status.
 static int s_endpoint (const char *text, const char *flag, char *buf)
 {
     if (!text)
         return 0;
-    if (strlen (text) > RALLY_ENDPOINT_MAX || !strstr (text, "://"))
-        return s_fail ("%s: bad endpoint '%s'", flag, text);
+    if (!rally_args_endpoint_ok (text))
+        return rally_args_fail (PROGRAM, "%s: bad endpoint '%s'", flag, text);
     snprintf (buf, RALLY_ENDPOINT_BUF, "%s", text);
     return 0;
 }
@@ -177,50 +108,54 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         strcpy (node.game, "tcp://127.0.0.1:5602");
         strcpy (node.state, "tcp://127.0.0.1:5603");
     }
-    if (s_endpoint (f->game, "--game", node.game)
-        || s_endpoint (f->state, "--state", node.state)
-        || s_endpoint (f->heartbeat, "--heartbeat", node.heartbeat))
-        return 2;
-    if (rally_cluster_set_node (c, &node))
-        return s_fail ("--id: cannot add node %u", id);
-    return 0;
+    int rc = s_endpoint (f->game, "--game", node.game);
+    if (!rc)
+        rc = s_endpoint (f->state, "--state", node.state);
+    if (!rc)
+        rc = s_endpoint (f->heartbeat, "--heartbeat", node.heartbeat);
+    if (!rc && rally_cluster_set_node (c, &node))
+        rc = rally_args_fail (PROGRAM, "--id: cannot add node %u", id);
+    return rc;
+}
+
+//  Replaces setting with a flag's number when the flag was given.
+static void s_number (uint32_t *setting, uint32_t value, bool given)
+{
+    if (given)
+        *setting = value;
 }
 
 static int s_apply (node_config_t *cfg, const flags_t *f)
 {
     rally_cluster_t *c = &cfg->cluster;
     char reason[RALLY_REASON_BUF];
-    rally_cluster_defaults (c);
-    if (f->config && rally_cluster_load (c, f->config, reason, sizeof (reason)))
-        return s_fail ("%s: %s", f->config, reason);
-    if (rally_cluster_from_env (c, reason, sizeof (reason)))
-        return s_fail ("environment: %s", reason);
-    if (f->broker_count) {
+    if (rally_cluster_configure (c, f->config, reason, sizeof (reason)))
+        return rally_args_fail (PROGRAM, "%s", reason);
+    if (f->brokers.count) {
         c->broker_count = 0;
-        for (size_t i = 0; i < f->broker_count; i++)
-            if (s_endpoint (f->brokers[i], "--broker",
-                            c->brokers[c->broker_count++]))
-                return 2;
+        for (size_t i = 0; i < f->brokers.count; i++) {
+            if (c->broker_count == RALLY_CLUSTER_BROKERS_MAX)
+                return rally_args_fail (PROGRAM, "--broker: at most %d brokers",
+                                        RALLY_CLUSTER_BROKERS_MAX);
+            int rc = s_endpoint (f->brokers.items[i], "--broker",
+                                 c->brokers[c->broker_count++]);
+            if (rc)
+                return rc;
+        }
     }
-    cfg->id = 1;
+    cfg->id = f->id? f->id: 1;
     cfg->verbose = f->verbose;
-    if (s_number (f->id, "--id", 1, RALLY_NODE_ID_MAX, &cfg->id)
-        || s_number (f->tick_hz, "--tick-hz", 10, 240, &c->tick_hz)
-        || s_number (f->points_to_win, "--points-to-win", 1, 99,
-                     &c->points_to_win)
-        || s_number (f->grace_ms, "--grace-ms", 0, 3600000, &c->grace_ms)
-        || s_number (f->max_players, "--max-players", 2, 65536,
-                     &c->max_players)
-        || s_number (f->heartbeat_ms, "--heartbeat-ms", 10, 10000,
-                     &c->heartbeat_ms))
-        return 2;
+    s_number (&c->tick_hz, f->tick_hz, f->tick_hz_given);
+    s_number (&c->points_to_win, f->points_to_win, f->points_to_win_given);
+    s_number (&c->grace_ms, f->grace_ms, f->grace_ms_given);
+    s_number (&c->max_players, f->max_players, f->max_players_given);
+    s_number (&c->heartbeat_ms, f->heartbeat_ms, f->heartbeat_ms_given);
     return s_apply_node (c, f, cfg->id);
 }
 
 int main (int argc, char **argv)
 {
-    flags_t flags;
-    memset (&flags, 0, sizeof (flags));
+    flags_t flags = { 0 };
     int rc = s_parse (&flags, argc, argv);
     if (rc)
         return rc;
@@ -235,7 +170,7 @@ int main (int argc, char **argv)
         return rc;
 
     zsys_init ();
-    zsys_set_logident ("rally-gamenode");
+    zsys_set_logident (PROGRAM);
     zsys_set_logstream (stderr);
     node_t *node = node_new (&cfg);
     if (!node)

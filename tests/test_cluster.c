@@ -142,6 +142,33 @@ START_TEST (environment_overrides)
 }
 END_TEST
 
+START_TEST (configure_layers_file_then_environment)
+{
+    rally_cluster_t cluster;
+    s_write ("rally\n"
+             "    broker = \"tcp://10.0.0.1:5600\"\n"
+             "    game\n"
+             "        tick_hz = 30\n"
+             "        points_to_win = 5\n");
+    setenv ("RALLY_POINTS_TO_WIN", "7", 1);
+    int rc = rally_cluster_configure (&cluster, s_path, s_reason,
+                                      sizeof (s_reason));
+    ck_assert_msg (rc == 0, "configure failed: %s", s_reason);
+    ck_assert_uint_eq (cluster.tick_hz, 30);
+    ck_assert_uint_eq (cluster.points_to_win, 7);
+    unsetenv ("RALLY_POINTS_TO_WIN");
+    unlink (s_path);
+
+    //  No file: the defaults. A bad file: the reason says which.
+    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, s_reason,
+                                               sizeof (s_reason)), 0);
+    ck_assert_uint_eq (cluster.tick_hz, 60);
+    ck_assert_int_eq (rally_cluster_configure (&cluster, "/nonexistent/x.cfg",
+                                               s_reason, sizeof (s_reason)), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "/nonexistent/x.cfg: cannot read"));
+}
+END_TEST
+
 START_TEST (set_node_adds_and_replaces)
 {
     rally_cluster_t cluster;
@@ -210,6 +237,7 @@ static Suite *s_suite (void)
     tcase_add_test (tc, bad_files_are_refused_with_a_reason);
     tcase_add_test (tc, duplicate_node_is_refused);
     tcase_add_test (tc, environment_overrides);
+    tcase_add_test (tc, configure_layers_file_then_environment);
     tcase_add_test (tc, set_node_adds_and_replaces);
     tcase_add_test (tc, bind_endpoint_binds_names_as_wildcard);
     tcase_add_test (tc, parse_u32_is_strict);

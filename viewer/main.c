@@ -9,6 +9,7 @@
     With --screenshot the viewer saves the first frame that shows a match
     under way and exits: that is how scripts and tests see the real window.
 */
+#include "rally_args.h"
 #include "rally_cluster.h"
 #include "render.h"
 #include "ui.h"
@@ -18,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PROGRAM             "rally-viewer"
 #define VIEWER_FRAME_US     (1000000 / 120)     //  at most 120 frames/s
 #define VIEWER_HIDDEN_MS    50                  //  wait when minimised
 
@@ -39,88 +41,57 @@ static void s_usage (FILE *out)
         "  --config FILE       cluster file: its first broker is used\n"
         "  --name NAME         fill in the username and join at once\n"
         "  --screenshot FILE   save the first frame of a match as PNG, exit\n"
-        "  --timeout SECONDS   with --screenshot: exit 2 if none by then"
+        "  --timeout SECONDS   with --screenshot: exit 3 if none by then"
         " (default 60)\n"
         "  --width PIXELS      window width (default 960)\n"
         "  --height PIXELS     window height (default 720)\n"
-        "  --help              this text\n"
-        "Keys: W/S or Up/Down move, F1 details, Esc quits.\n");
+        "  -h, --help          this text\n"
+        "Keys: W/S or Up/Down move, F1 details, Esc quits.\n"
+        "Exit status: 0 closed (or screenshot saved), 1 no window or the\n"
+        "file cannot be written, 2 a bad command line, 3 no match to\n"
+        "screenshot in time.\n");
 }
 
-//  Parses argv into args. Returns 0 to run, 1 for a usage error (said on
-//  stderr), or -1 when --help was answered.
+//  Parses argv into args. Returns -1 to run, else the exit code (0 when
+//  --help was answered).
 static int s_parse (int argc, char **argv, viewer_args_t *args)
 {
-    rally_cluster_t cluster;
-    rally_cluster_defaults (&cluster);
-    char reason [RALLY_REASON_BUF];
-    const char *broker = NULL;
     *args = (viewer_args_t) { .timeout_s = 60, .width = 960, .height = 720 };
-
-    for (int i = 1; i < argc; i++) {
-        const char *flag = argv [i];
-        if (streq (flag, "--help")) {
-            s_usage (stdout);
-            return -1;
-        }
-        static const char *known [] = { "--broker", "--config", "--name",
-            "--screenshot", "--timeout", "--width", "--height", NULL };
-        bool is_known = false;
-        for (const char **k = known; *k; k++)
-            is_known |= streq (flag, *k);
-        if (!is_known || i + 1 >= argc) {
-            fprintf (stderr, "rally-viewer: %s: %s (try --help)\n",
-                     is_known? "missing value for": "unknown flag", flag);
-            return 1;
-        }
-        const char *value = argv [++i];
-        int rc = 0;
-        if (streq (flag, "--broker"))
-            broker = value;
-        else
-        if (streq (flag, "--config")) {
-            rc = rally_cluster_load (&cluster, value, reason, sizeof reason);
-            if (rc)
-                fprintf (stderr, "rally-viewer: %s: %s\n", value, reason);
-        }
-        else
-        if (streq (flag, "--name"))
-            args->name = value;
-        else
-        if (streq (flag, "--screenshot"))
-            args->screenshot = value;
-        else
-        if (streq (flag, "--timeout")) {
-            rc = rally_parse_u32 (value, 1, 86400, &args->timeout_s);
-            args->timeout_set = true;
-        }
-        else
-        if (streq (flag, "--width"))
-            rc = rally_parse_u32 (value, 160, 16384, &args->width);
-        else
-            rc = rally_parse_u32 (value, 120, 16384, &args->height);
-        if (rc) {
-            if (!streq (flag, "--config"))
-                fprintf (stderr, "rally-viewer: bad value for %s: %s\n",
-                         flag, value);
-            return 1;
-        }
+    const char *broker = NULL, *config = NULL;
+    bool help = false;
+    const rally_arg_t table[] = {
+        RALLY_ARGS_STRING ("--broker", &broker),
+        RALLY_ARGS_STRING ("--config", &config),
+        RALLY_ARGS_STRING ("--name", &args->name),
+        RALLY_ARGS_STRING ("--screenshot", &args->screenshot),
+        RALLY_ARGS_UINT ("--timeout", &args->timeout_s,
+                         1, 86400, &args->timeout_set),
+        RALLY_ARGS_UINT ("--width", &args->width, 160, 16384, NULL),
+        RALLY_ARGS_UINT ("--height", &args->height, 120, 16384, NULL),
+        RALLY_ARGS_SWITCH ("--help", "-h", &help),
+    };
+    int rc = rally_args_parse (PROGRAM, table,
+                               sizeof (table) / sizeof (table [0]), argc, argv,
+                               NULL, 0);
+    if (rc)
+        return rc;
+    if (help) {
+        s_usage (stdout);
+        return 0;
     }
-    if (args->timeout_set && !args->screenshot) {
-        fprintf (stderr, "rally-viewer: --timeout needs --screenshot\n");
-        return 1;
-    }
-    if (rally_cluster_from_env (&cluster, reason, sizeof reason)) {
-        fprintf (stderr, "rally-viewer: %s\n", reason);
-        return 1;
-    }
+    char reason [RALLY_REASON_BUF];
+    if (args->name && !rally_msg_name_valid (args->name, reason, sizeof reason))
+        return rally_args_fail (PROGRAM, "bad name '%s': %s", args->name, reason);
+    if (args->timeout_set && !args->screenshot)
+        return rally_args_fail (PROGRAM, "--timeout needs --screenshot");
+    rally_cluster_t cluster;
+    if (rally_cluster_configure (&cluster, config, reason, sizeof reason))
+        return rally_args_fail (PROGRAM, "%s", reason);
     const char *chosen = broker? broker: cluster.brokers [0];
-    if (strlen (chosen) == 0 || strlen (chosen) > RALLY_ENDPOINT_MAX) {
-        fprintf (stderr, "rally-viewer: bad broker endpoint: %s\n", chosen);
-        return 1;
-    }
+    if (!rally_args_endpoint_ok (chosen))
+        return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'", chosen);
     snprintf (args->broker, sizeof args->broker, "%s", chosen);
-    return 0;
+    return -1;
 }
 
 static void s_glfw_error (int code, const char *description)
@@ -190,7 +161,7 @@ static int s_run (GLFWwindow *window, render_t *render, ui_t *ui,
         if (args->screenshot && zclock_mono () > deadline) {
             zsys_error ("viewer: no match to screenshot after %u s",
                         args->timeout_s);
-            return 2;
+            return 3;
         }
         if (glfwGetWindowAttrib (window, GLFW_ICONIFIED)) {
             ui_update (ui, VIEWER_HIDDEN_MS);
@@ -221,10 +192,10 @@ int main (int argc, char **argv)
 {
     viewer_args_t args;
     int rc = s_parse (argc, argv, &args);
-    if (rc)
-        return rc == -1? 0: rc;
+    if (rc >= 0)
+        return rc;
     zsys_init ();
-    zsys_set_logident ("rally-viewer");
+    zsys_set_logident (PROGRAM);
 
     glfwSetErrorCallback (s_glfw_error);
     if (!glfwInit ()) {
