@@ -13,9 +13,9 @@
 #include "broker.h"
 #include "rally_args.h"
 #include "rally_cluster.h"
+#include "rally_warn.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <string.h>
 
 #define PROGRAM             "rally-broker"
@@ -35,9 +35,7 @@ typedef struct {
     zsock_t *router;            //  ROUTER: every request and heartbeat
     broker_t *table;            //  the nodes, and who leads
     bool verbose;               //  log every message at debug level
-    int64_t warn_window_ms;     //  start of the bad-input log second
-    uint32_t warn_count;        //  lines logged in that second
-    uint32_t warn_suppressed;   //  lines held back in that second
+    rally_warn_t warn;          //  bad input, rate-limited
 } server_t;
 
 //  --------------------------------------------------------------------------
@@ -92,49 +90,6 @@ static int s_configure (rally_cluster_t *c, const flags_t *f)
 //  --------------------------------------------------------------------------
 //  Logging
 
-//  Bad input is logged, but a flood of it must not flood the log: at most
-//  BROKER_WARN_BURST lines a second, then a count of what was held back.
-static void s_flush_warnings (server_t *self, int64_t now_ms)
-{
-    if (now_ms - self->warn_window_ms < 1000)
-        return;
-    if (self->warn_suppressed)
-        zsys_warning ("rally-broker: %" PRIu32 " more bad messages not logged",
-                      self->warn_suppressed);
-    self->warn_window_ms = now_ms;
-    self->warn_count = 0;
-    self->warn_suppressed = 0;
-}
-
-static void s_warn (server_t *self, const char *format, ...)
-    __attribute__ ((format (printf, 2, 3)));
-
-static void s_warn (server_t *self, const char *format, ...)
-{
-    s_flush_warnings (self, zclock_mono ());
-    if (self->warn_count >= BROKER_WARN_BURST) {
-        self->warn_suppressed++;
-        return;
-    }
-    self->warn_count++;
-    char line[512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (line, sizeof (line), format, args);
-    va_end (args);
-    zsys_warning ("rally-broker: %s", line);
-}
-
-//  Enough of a routing id to tell peers apart in a log.
-static void s_peer_hex (zframe_t *id, char *buf, size_t size)
-{
-    const uint8_t *data = zframe_data (id);
-    size_t bytes = zframe_size (id);
-    buf[0] = 0;
-    for (size_t i = 0; i < bytes && 2 * i + 2 < size; i++)
-        snprintf (buf + 2 * i, size - 2 * i, "%02x", data[i]);
-}
-
 //  The table's events, as log lines.
 static void s_log_events (server_t *self)
 {
@@ -164,8 +119,9 @@ static void s_log_events (server_t *self)
                            e.previous);
             break;
         case BROKER_EVENT_REFUSED:
-            s_warn (self, "node %" PRIu32 " refused: the table holds %d nodes",
-                    e.node, BROKER_NODES_MAX);
+            rally_warn (&self->warn, zclock_mono (), "node %" PRIu32
+                        " refused: the table holds %d nodes", e.node,
+                        BROKER_NODES_MAX);
             break;
         }
     }
@@ -198,9 +154,10 @@ static void s_send_error (server_t *self, zframe_t *peer, const char *code,
 
 static void s_bad (server_t *self, zframe_t *peer, const char *reason)
 {
-    char hex[17];
-    s_peer_hex (peer, hex, sizeof (hex));
-    s_warn (self, "bad message from %s: %s", hex, reason);
+    char hex[RALLY_WARN_PEER_BUF];
+    rally_warn_peer (zframe_data (peer), zframe_size (peer), hex);
+    rally_warn (&self->warn, zclock_mono (), "bad message from %s: %s", hex,
+                reason);
     s_send_error (self, peer, "bad_message", reason);
 }
 
@@ -299,7 +256,7 @@ static int s_handle_timer (zloop_t *loop, int timer_id, void *arg)
     int64_t now = zclock_mono ();
     broker_expire (self->table, now);
     s_log_events (self);
-    s_flush_warnings (self, now);
+    rally_warn_flush (&self->warn, now);
     return 0;
 }
 
@@ -310,6 +267,7 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
 {
     server_t self = { 0 };
     self.verbose = verbose;
+    rally_warn_init (&self.warn, PROGRAM, BROKER_WARN_BURST);
     const char *endpoint = cluster->brokers[0];
     char bind_to[RALLY_ENDPOINT_BUF];
     rally_cluster_bind_endpoint (endpoint, bind_to, sizeof (bind_to));

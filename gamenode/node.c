@@ -13,9 +13,9 @@
 */
 #include "node.h"
 #include "lobby.h"
+#include "rally_warn.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -38,49 +38,11 @@ struct _node_t {
     uint64_t seq;                       //  ticks made (the global tick)
     int64_t tick_base_us;               //  when tick 0 of this count was due
     uint64_t tick_next;                 //  ticks since base; next is due
-    int64_t warn_window_ms;             //  start of the bad-input log second
-    uint32_t warn_count;                //  lines logged in that second
-    uint32_t warn_suppressed;           //  lines held back in that second
+    rally_warn_t warn;                  //  bad input, rate-limited
 };
 
 //  --------------------------------------------------------------------------
 //  Logging
-
-//  Bad input is logged, but a flood of it must not flood the log: at most
-//  NODE_WARN_BURST lines a second, then a count of what was held back.
-static void s_warn (node_t *self, const char *format, ...)
-{
-    int64_t now = zclock_mono ();
-    if (now - self->warn_window_ms >= 1000) {
-        if (self->warn_suppressed)
-            zsys_warning ("gamenode: %u more bad requests not logged",
-                          self->warn_suppressed);
-        self->warn_window_ms = now;
-        self->warn_count = 0;
-        self->warn_suppressed = 0;
-    }
-    if (self->warn_count >= NODE_WARN_BURST) {
-        self->warn_suppressed++;
-        return;
-    }
-    self->warn_count++;
-    char line[512];
-    va_list args;
-    va_start (args, format);
-    vsnprintf (line, sizeof (line), format, args);
-    va_end (args);
-    zsys_warning ("gamenode: %s", line);
-}
-
-static void s_peer_hex (const uint8_t *peer, size_t size, char *buf)
-{
-    //  Enough of the routing id to tell peers apart in a log.
-    if (size > 8)
-        size = 8;
-    for (size_t i = 0; i < size; i++)
-        sprintf (buf + 2 * i, "%02x", peer[i]);
-    buf[2 * size] = 0;
-}
 
 //  --------------------------------------------------------------------------
 //  Sending
@@ -120,6 +82,18 @@ static void s_send_error (node_t *self, const uint8_t *peer, size_t peer_size,
     snprintf (msg.u.error.reason, sizeof (msg.u.error.reason), "%s",
               reason && *reason ? reason : code);
     s_send_to (self, peer, peer_size, &msg);
+}
+
+//  Answers a refused request with an error, and logs it (rate-limited).
+static void s_refuse_with (node_t *self, const uint8_t *peer,
+                           size_t peer_size, const char *what,
+                           const char *code, const char *reason)
+{
+    char hex[RALLY_WARN_PEER_BUF];
+    rally_warn_peer (peer, peer_size, hex);
+    rally_warn (&self->warn, zclock_mono (), "refused %s from %s: %s (%s)",
+                what, hex, code, reason);
+    s_send_error (self, peer, peer_size, code, reason);
 }
 
 //  --------------------------------------------------------------------------
@@ -218,12 +192,8 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
         lobby_join (self->lobby, join->name, token, peer, peer_size,
                     zclock_mono (), reason, sizeof (reason));
     if (result != LOBBY_OK) {
-        char hex[17];
-        s_peer_hex (peer, peer_size, hex);
-        s_warn (self, "refused join from %s: %s (%s)", hex,
-                lobby_result_code (result), reason);
-        s_send_error (self, peer, peer_size, lobby_result_code (result),
-                      reason);
+        s_refuse_with (self, peer, peer_size, "join",
+                       lobby_result_code (result), reason);
         return;
     }
     rally_msg_t msg;
@@ -264,12 +234,8 @@ static void s_refuse (node_t *self, const uint8_t *peer, size_t peer_size,
 {
     if (result == LOBBY_OK || result == LOBBY_RATE_LIMITED_QUIET)
         return;
-    char hex[17];
-    s_peer_hex (peer, peer_size, hex);
-    s_warn (self, "refused %s from %s: %s", what, hex,
-            lobby_result_code (result));
-    s_send_error (self, peer, peer_size, lobby_result_code (result),
-                  lobby_result_reason (result));
+    s_refuse_with (self, peer, peer_size, what, lobby_result_code (result),
+                   lobby_result_reason (result));
 }
 
 static void s_leave (node_t *self, const uint8_t *peer, size_t peer_size,
@@ -356,10 +322,8 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
         char reason[RALLY_REASON_BUF];
         snprintf (reason, sizeof (reason), "a game node does not take '%s'",
                   rally_msg_type_name (req->type));
-        char hex[17];
-        s_peer_hex (peer, peer_size, hex);
-        s_warn (self, "bad message from %s: %s", hex, reason);
-        s_send_error (self, peer, peer_size, "bad_message", reason);
+        s_refuse_with (self, peer, peer_size, "a message", "bad_message",
+                       reason);
     }
     }
 }
@@ -394,10 +358,8 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
         s_dispatch (self, peer, peer_size, req);
     }
     else {
-        char hex[17];
-        s_peer_hex (peer, peer_size, hex);
-        s_warn (self, "bad message from %s: %s", hex, reason);
-        s_send_error (self, peer, peer_size, "bad_message", reason);
+        s_refuse_with (self, peer, peer_size, "a message", "bad_message",
+                       reason);
     }
     s_drain_events (self);
     free (req);
@@ -418,10 +380,11 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
     rally_msg_t msg;
     if (rally_msg_decode (&msg, zframe_data (frame), zframe_size (frame),
                           reason, sizeof (reason)))
-        s_warn (self, "bad message from a broker: %s", reason);
+        rally_warn (&self->warn, zclock_mono (),
+                    "bad message from a broker: %s", reason);
     else if (msg.type == RALLY_MSG_ERROR)
-        s_warn (self, "a broker says %s: %s", msg.u.error.code,
-                msg.u.error.reason);
+        rally_warn (&self->warn, zclock_mono (), "a broker says %s: %s",
+                    msg.u.error.code, msg.u.error.reason);
     else if (self->cfg.verbose)
         zsys_debug ("gamenode: broker sent %s", rally_msg_type_name (msg.type));
     zframe_destroy (&frame);
@@ -434,6 +397,7 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     node_t *self = (node_t *) arg;
+    rally_warn_flush (&self->warn, zclock_mono ());
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_NODE_HB);
     rally_msg_node_hb_t *hb = &msg.u.node_hb;
@@ -599,6 +563,7 @@ node_t *node_new (const node_config_t *cfg)
     assert (self);
     self->cfg = *cfg;
     self->me = *me;
+    rally_warn_init (&self->warn, "gamenode", NODE_WARN_BURST);
     self->role = RALLY_ROLE_LEADER;     //  alone, so leader of term 1
     self->term = 1;
     lobby_config_t lc;

@@ -1,7 +1,7 @@
 /*  test_args - the command line reader every program shares. */
 #include "rally_args.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +134,7 @@ START_TEST (endpoints)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *suite = suite_create ("args");
     TCase *tc = tcase_create ("parse");
@@ -146,13 +146,4 @@ static Suite *s_suite (void)
     tcase_add_test (tc, endpoints);
     suite_add_tcase (suite, tc);
     return suite;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
 }

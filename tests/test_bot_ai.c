@@ -7,7 +7,7 @@
 #include "bot_ai.h"
 #include "pong.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,7 +257,7 @@ START_TEST (skill_one_rallies_long)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *suite = suite_create ("bot_ai");
     TCase *tc = tcase_create ("core");
@@ -272,13 +272,4 @@ static Suite *s_suite (void)
     tcase_add_test (tc, skill_one_rallies_long);
     suite_add_tcase (suite, tc);
     return suite;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
 }

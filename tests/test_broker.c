@@ -4,7 +4,7 @@
     and reads what it decided from its queries and events. Nothing here
     sleeps and nothing opens a socket: time is a number the test moves.
 */
-#include <check.h>
+#include "check_main.h"
 #include <string.h>
 
 #include "broker.h"
@@ -443,7 +443,7 @@ START_TEST (test_clock_backwards)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *s = suite_create ("broker");
     TCase *tc = tcase_create ("table");
@@ -463,13 +463,4 @@ static Suite *s_suite (void)
     tcase_add_test (tc, test_clock_backwards);
     suite_add_tcase (s, tc);
     return s;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
 }

@@ -2,7 +2,7 @@
 #include "rally_cluster.h"
 #include "rally_json.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -228,7 +228,7 @@ START_TEST (json_strings_are_escaped)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *suite = suite_create ("cluster");
     TCase *tc = tcase_create ("config");
@@ -244,13 +244,4 @@ static Suite *s_suite (void)
     tcase_add_test (tc, json_strings_are_escaped);
     suite_add_tcase (suite, tc);
     return suite;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
 }

@@ -4,7 +4,7 @@
     chosen milliseconds, and reads what it did from its events and queries.
     Nothing here sleeps: time is a number the test moves.
 */
-#include <check.h>
+#include "check_main.h"
 #include <string.h>
 
 #include "lobby.h"
@@ -679,7 +679,7 @@ START_TEST (test_config)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *s = suite_create ("lobby");
     TCase *tc = tcase_create ("core");
@@ -702,13 +702,4 @@ static Suite *s_suite (void)
     tcase_add_test (tc, test_config);
     suite_add_tcase (s, tc);
     return s;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /*  test_msg - the wire codec: round trips, every rejection, the helpers. */
 #include "rally_msg.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <msgpack.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1223,7 +1223,7 @@ START_TEST (publish)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *suite = suite_create ("rally_msg");
     TCase *round = tcase_create ("round_trip");
@@ -1270,13 +1270,4 @@ static Suite *s_suite (void)
     tcase_set_timeout (helpers, 20);
     suite_add_tcase (suite, helpers);
     return suite;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 /*  test_pong - the rules, tick by tick. */
 #include "pong.h"
 
-#include <check.h>
+#include "check_main.h"
 #include <stdlib.h>
 
 static pong_config_t s_cfg;
@@ -296,7 +296,7 @@ START_TEST (tick_advances_every_match)
 }
 END_TEST
 
-static Suite *s_suite (void)
+Suite *rally_test_suite (void)
 {
     Suite *suite = suite_create ("pong");
     TCase *tc = tcase_create ("rules");
@@ -319,13 +319,4 @@ static Suite *s_suite (void)
     tcase_add_test (tc, tick_advances_every_match);
     suite_add_tcase (suite, tc);
     return suite;
-}
-
-int main (void)
-{
-    SRunner *runner = srunner_create (s_suite ());
-    srunner_run_all (runner, CK_NORMAL);
-    int failed = srunner_ntests_failed (runner);
-    srunner_free (runner);
-    return failed? EXIT_FAILURE: EXIT_SUCCESS;
 }
