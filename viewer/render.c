@@ -227,14 +227,25 @@ void render_rect (render_t *self, float x, float y, float w, float h,
     s_quad (self, x, y, x + w, y + h, color);
 }
 
-//  Copies text into buf as printable ASCII, which is all the font has.
+//  The letters U+00C0..U+00FF (Latin-1: "Zoë", "José") without their
+//  accents, so that most European names still read right.
+static const char s_latin1 [] =
+    "AAAAAAACEEEEIIIIDNOOOOOxOUUUUYTs"
+    "aaaaaaaceeeeiiiidnooooo/ouuuuyty";
+
+//  Copies text into buf as printable ASCII, which is all the font has:
+//  accented Latin letters lose their accents, anything else shows as '?'.
 static void s_ascii (const char *text, char *buf, size_t size)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *) text;
          *p && n + 1 < size; p++) {
+        if (*p == 0xC3 && p [1] >= 0x80 && p [1] < 0xC0)
+            buf [n++] = s_latin1 [*++p - 0x80];
+        else
         if (*p >= 0x80 && *p < 0xC0)
             continue;           //  a UTF-8 continuation: its lead shows
+        else
         if (*p == '\n' || (*p >= 32 && *p < 127))
             buf [n++] = (char) *p;
         else

@@ -607,8 +607,10 @@ static void s_draw_net (ui_frame_t *f, const ui_field_t *field)
     }
 }
 
-static void s_draw_overlay (ui_t *self, ui_frame_t *f, const ui_field_t *field,
-                            const rally_view_t *view)
+//  The F1 details, in a box with its top-left corner at (x, y), or its
+//  bottom-left corner there when from_bottom.
+static void s_draw_overlay (ui_t *self, ui_frame_t *f, float x, float y,
+                            bool from_bottom, const rally_view_t *view)
 {
     char text [256];
     char rtt [32];
@@ -624,9 +626,11 @@ static void s_draw_overlay (ui_t *self, ui_frame_t *f, const ui_field_t *field,
               self->tick_ms);
     float scale = f->u * 2 / 3;
     float pad = 3 * f->u;
-    float x = field->x + pad, y = field->y + pad;
-    render_rect (f->r, x, y, render_text_width (text, scale) + 2 * pad,
-                 render_text_height (text, scale) + 2 * pad, s_shade);
+    float w = render_text_width (text, scale) + 2 * pad;
+    float h = render_text_height (text, scale) + 2 * pad;
+    if (from_bottom)
+        y -= h;
+    render_rect (f->r, x, y, w, h, s_shade);
     s_text_at (f, x + pad, y + pad, scale, s_dim, text);
 }
 
@@ -668,7 +672,8 @@ static void s_draw_match (ui_t *self, ui_frame_t *f, const rally_view_t *view,
     if (view->reconnecting)
         s_banner (f, cx, cy + 20 * f->u, s_red, "RECONNECTING");
     if (self->overlay)
-        s_draw_overlay (self, f, &field, view);
+        s_draw_overlay (self, f, field.x + 3 * f->u, field.y + 3 * f->u,
+                        false, view);
     s_notice (self, f);
 
     self->showing_match = view->status == RALLY_CLIENT_PLAYING
@@ -705,10 +710,8 @@ static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
     }
     s_text_centred (f, f->w / 2, f->h * 0.72f, u * 2 / 3, s_white,
                     "Enter or Space: play again, Esc: quit");
-    if (self->overlay) {
-        ui_field_t field = s_field_layout (f);
-        s_draw_overlay (self, f, &field, view);
-    }
+    if (self->overlay)      //  in a corner, clear of the title
+        s_draw_overlay (self, f, 3 * u, f->h - 3 * u, true, view);
     s_notice (self, f);
 }
 
