@@ -238,9 +238,13 @@ static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
                                reason, sizeof (reason)))
         s_bad (self, peer, reason);
     else {
-        if (self->verbose)
-            zsys_debug ("rally-broker: %s (%zu bytes)",
-                        rally_msg_type_name (req->type), zframe_size (body));
+        if (self->verbose) {
+            char hex[RALLY_WARN_PEER_BUF];
+            rally_warn_peer (zframe_data (peer), zframe_size (peer), hex);
+            zsys_debug ("rally-broker: %s from %s (%zu bytes)",
+                        rally_msg_type_name (req->type), hex,
+                        zframe_size (body));
+        }
         s_dispatch (self, peer, req);
         s_log_events (self);
     }

@@ -403,19 +403,12 @@ static void s_handle_queued (rally_client_t *self, const rally_msg_queued_t *m)
     }
 }
 
-static void s_handle_match (rally_client_t *self, const rally_msg_match_t *m)
+//  Forgets the current match (a new one begins, or the node lost ours).
+static void s_forget_match (rally_client_t *self)
 {
-    if (m->match == self->view.match) {
-        //  The same match again, after a resume: carry on where we were.
-        self->view.status = self->ended? RALLY_CLIENT_ENDED: RALLY_CLIENT_PLAYING;
-        s_subscribe (self);
-        s_try_requeue (self);
-        return;
-    }
     s_unsubscribe (self);
-    self->view.match = m->match;
-    self->view.side = (int32_t) m->side;
-    self->view.status = RALLY_CLIENT_PLAYING;
+    self->view.match = 0;
+    self->view.side = -1;
     self->view.have_state = false;
     self->view.have_prev = false;
     self->view.position = 0;
@@ -425,6 +418,21 @@ static void s_handle_match (rally_client_t *self, const rally_msg_match_t *m)
     self->score[0] = self->score[1] = 0;
     self->told_position = 0;
     self->requeue_wanted = false;
+}
+
+static void s_handle_match (rally_client_t *self, const rally_msg_match_t *m)
+{
+    if (m->match == self->view.match) {
+        //  The same match again, after a resume: carry on where we were.
+        self->view.status = self->ended? RALLY_CLIENT_ENDED: RALLY_CLIENT_PLAYING;
+        s_subscribe (self);
+        s_try_requeue (self);
+        return;
+    }
+    s_forget_match (self);
+    self->view.match = m->match;
+    self->view.side = (int32_t) m->side;
+    self->view.status = RALLY_CLIENT_PLAYING;
     s_subscribe (self);
     rally_event_t *ev = s_event (self, RALLY_EVENT_MATCH_START);
     snprintf (ev->opponent, sizeof (ev->opponent), "%s", m->names[m->side ^ 1]);
@@ -494,8 +502,22 @@ static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
         s_error_event (self, m->code, m->reason);
     }
     else
-    if (streq (m->code, "unknown_token") && self->resuming) {
-        //  The node no longer knows us (its grace ran out): start afresh.
+    if (streq (m->code, "unknown_token") && !self->have_token)
+        return;     //  a late answer to a request sent with the lost token
+    else
+    if (streq (m->code, "unknown_token")) {
+        //  The node no longer knows us (its grace ran out, or it restarted
+        //  and lost everything, and our sockets reconnected to it without
+        //  a pause we could notice): whatever match we had is gone. Say
+        //  so, and start afresh; a new match may reuse the old one's id.
+        if (self->view.match && !self->ended) {
+            char reason[RALLY_REASON_BUF];
+            snprintf (reason, sizeof (reason),
+                      "node %u no longer knows this session; match %u is lost",
+                      m->from.node, self->view.match);
+            s_error_event (self, "session_lost", reason);
+        }
+        s_forget_match (self);
         self->have_token = false;
         self->resuming = false;
         self->view.status = RALLY_CLIENT_JOINING;

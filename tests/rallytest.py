@@ -99,7 +99,7 @@ class Cluster:
     def _start(self, label, argv, stdout=None, group=False):
         """group: the process leads a new process group (xvfb-run and its
         children), and is stopped as a group."""
-        log = open(os.path.join(self.dir, label + ".log"), "wb")
+        log = open(os.path.join(self.dir, label + ".log"), "ab")
         proc = subprocess.Popen(argv, stdout=stdout or log, stderr=log,
                                 stdin=subprocess.DEVNULL, start_new_session=group)
         proc.rally_group = group
@@ -116,7 +116,10 @@ class Cluster:
                                       "--broker", self.broker, *extra])
 
     def start_node(self, node_id=1, *extra):
-        eps = {k: "tcp://127.0.0.1:%d" % free_port() for k in ("heartbeat", "game", "state")}
+        """Starts node node_id on fresh ports, or on its old ones if it ran
+        before (a restart); its log goes on in the same file."""
+        eps = self.nodes.get(node_id) or {
+            k: "tcp://127.0.0.1:%d" % free_port() for k in ("heartbeat", "game", "state")}
         self.nodes[node_id] = eps
         return self._start("node%d" % node_id, [
             os.path.join(BIN, "rally-gamenode"), "--id", str(node_id),
@@ -141,13 +144,33 @@ class Cluster:
             return None
         return json.loads(out.stdout)
 
-    def wait_leader(self, timeout=15):
+    def wait_log(self, label, predicate, timeout, what, start=0):
+        """Reads label's log from byte start until predicate(text) holds;
+        returns the text. Reads at most every 50 ms."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log(label)[start:]
+            if predicate(text):
+                return text
+            if time.monotonic() >= deadline:
+                raise TestFailure("timed out after %.0f s waiting for %s" % (timeout, what))
+            time.sleep(0.05)
+
+    def wait_status(self, predicate, timeout, what):
+        """Asks rallyctl until predicate(status) holds; returns that status.
+        Asks at most every 50 ms, so a quick "no" does not spin."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
+            asked = time.monotonic()
             st = self.status(timeout_ms=500)
-            if st and st.get("leader") is not None:
+            if st and predicate(st):
                 return st
-        raise TestFailure("no leader reported by rallyctl within %d s" % timeout)
+            time.sleep(max(0, 0.05 - (time.monotonic() - asked)))
+        raise TestFailure("rallyctl did not report %s within %d s" % (what, timeout))
+
+    def wait_leader(self, timeout=15):
+        return self.wait_status(lambda st: st.get("leader") is not None, timeout,
+                                "a leader")
 
     def stop_all(self):
         """Stops every process; returns those that did not exit cleanly on
@@ -186,17 +209,23 @@ def _signal(proc, sig):
 
 
 def check_monotonic(events, where):
-    """No tick, score or phase a client saw ever goes backwards in a match."""
+    """No tick, score or phase a client saw ever goes backwards in a match.
+    A match is a client's span from one match_start to the next (a node that
+    restarts empty may hand out a match id again). Returns how many matches
+    had ticks."""
     last = {}
+    epoch = {}
     for e in events:
+        if e.get("event") == "match_start":
+            epoch[e["client"]] = epoch.get(e["client"], 0) + 1
         if e.get("event") != "tick":
             continue
-        key = (e["client"], e["match"])
+        key = (e["client"], epoch.get(e["client"], 0), e["match"])
         prev = last.get(key)
         if prev:
             check(e["tick"] >= prev["tick"],
                   "%s: client %s match %s tick went back %d -> %d"
-                  % (where, key[0], key[1], prev["tick"], e["tick"]))
+                  % (where, key[0], key[2], prev["tick"], e["tick"]))
             for i in (0, 1):
                 check(e["score"][i] >= prev["score"][i],
                       "%s: score went back %s -> %s" % (where, prev["score"], e["score"]))
@@ -217,7 +246,7 @@ def run(test):
     except TestFailure as failure:
         print("FAIL: %s" % failure)
         cluster.stop_all()
-        for label, _ in cluster.procs:
+        for label in dict.fromkeys(label for label, _ in cluster.procs):
             print("---- %s log (last 40 lines) ----" % label)
             print("\n".join(cluster.log(label).splitlines()[-40:]))
         print("logs kept in %s" % cluster.dir)
