@@ -344,8 +344,9 @@ int main (int argc, char **argv)
     if (rally_cluster_configure (&cluster, flags.config, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
     const char *broker = flags.broker? flags.broker: cluster.brokers[0];
-    if (!rally_args_endpoint_ok (broker))
-        return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'", broker);
+    code = rally_args_endpoint (PROGRAM, "--broker", broker);
+    if (code)
+        return code;
 
     //  CZMQ catches SIGINT and SIGTERM and sets zsys_interrupted.
     zsys_init ();

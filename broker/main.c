@@ -78,9 +78,9 @@ static int s_configure (rally_cluster_t *c, const flags_t *f)
     if (rally_cluster_configure (c, f->config, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
     if (f->broker) {
-        if (!rally_args_endpoint_ok (f->broker))
-            return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'",
-                                    f->broker);
+        int rc = rally_args_endpoint (PROGRAM, "--broker", f->broker);
+        if (rc)
+            return rc;
         snprintf (c->brokers[0], RALLY_ENDPOINT_BUF, "%s", f->broker);
         c->broker_count = 1;
     }

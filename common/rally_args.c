@@ -1,6 +1,6 @@
 /*  rally_args - the command line, read the same way by every Rally program. */
 #include "rally_args.h"
-#include "rally_cluster.h"
+#include "rally_parse.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -20,10 +20,13 @@ int rally_args_fail (const char *program, const char *format, ...)
     return RALLY_ARGS_USAGE;
 }
 
-bool rally_args_endpoint_ok (const char *text)
+int rally_args_endpoint (const char *program, const char *what,
+                         const char *endpoint)
 {
-    const char *sep = strstr (text, "://");
-    return sep && sep > text && sep[3] && strlen (text) <= RALLY_ENDPOINT_MAX;
+    char reason[256];
+    if (rally_parse_endpoint (endpoint, reason, sizeof (reason)))
+        return rally_args_fail (program, "%s: %s", what, reason);
+    return 0;
 }
 
 //  The table entry that arg names, and where its joined value starts

@@ -68,8 +68,9 @@ int rally_args_parse (const char *program, const rally_arg_t *table,
 int rally_args_fail (const char *program, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
-//  True if text is a ZeroMQ endpoint Rally can use: "transport://address",
-//  at most RALLY_ENDPOINT_MAX bytes.
-bool rally_args_endpoint_ok (const char *text);
+//  Checks an endpoint that what (a flag's name) gave, by the rules of
+//  rally_parse_endpoint. Returns 0, or RALLY_ARGS_USAGE having said why.
+int rally_args_endpoint (const char *program, const char *what,
+                         const char *endpoint);
 
 #endif

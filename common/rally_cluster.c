@@ -5,6 +5,7 @@
     chase a timing that is not the one they wrote.
 */
 #include "rally_cluster.h"
+#include "rally_parse.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -76,34 +77,14 @@ void rally_cluster_defaults (rally_cluster_t *self)
     self->max_players = 1024;
 }
 
-int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
-                     uint32_t *value)
-{
-    if (!text || !isdigit ((unsigned char) text [0]))
-        return -1;
-    errno = 0;
-    char *end;
-    unsigned long long parsed = strtoull (text, &end, 10);
-    if (errno || *end || parsed < min || parsed > max)
-        return -1;
-    *value = (uint32_t) parsed;
-    return 0;
-}
-
 //  Copies an endpoint after checking that ZeroMQ could use it.
 static int s_endpoint (char *dest, const char *value, const char *what,
                        char *reason, size_t reason_size)
 {
-    size_t length = value? strlen (value): 0;
-    if (length == 0 || length > RALLY_ENDPOINT_MAX)
-        return s_fail (reason, reason_size, "%s: endpoint must be 1..%d bytes",
-                       what, RALLY_ENDPOINT_MAX);
-    if (strncmp (value, "tcp://", 6) && strncmp (value, "ipc://", 6)
-    &&  strncmp (value, "inproc://", 9))
-        return s_fail (reason, reason_size,
-                       "%s: '%s' is not a tcp://, ipc:// or inproc:// endpoint",
-                       what, value);
-    memcpy (dest, value, length + 1);
+    char why[RALLY_REASON_BUF];
+    if (rally_parse_endpoint (value, why, sizeof (why)))
+        return s_fail (reason, reason_size, "%s: %s", what, why);
+    snprintf (dest, RALLY_ENDPOINT_BUF, "%s", value);
     return 0;
 }
 

@@ -83,8 +83,4 @@ int rally_cluster_set_node (rally_cluster_t *self,
 void rally_cluster_bind_endpoint (const char *endpoint, char *buf,
                                   size_t size);
 
-//  Parses a decimal unsigned value in [min, max]; 0 or -1.
-int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
-                     uint32_t *value);
-
 #endif

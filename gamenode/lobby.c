@@ -523,8 +523,10 @@ lobby_result_t lobby_input (lobby_t *self, const uint8_t *token,
     s_heard (self, p, now_ms);
     size_t index;
     slot_t *slot = s_slot (self, p->match, &index);
-    if (!slot || !s_live (slot))
+    if (!slot)
         return LOBBY_NOT_PLAYING;
+    if (!s_live (slot))
+        return LOBBY_OK;        //  sent before its player saw the end: moot
     if (now_ms - p->rate_window >= 1000) {
         p->rate_window = now_ms;
         p->rate_count = 0;

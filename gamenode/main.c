@@ -87,8 +87,9 @@ static int s_endpoint (const char *text, const char *flag, char *buf)
 {
     if (!text)
         return 0;
-    if (!rally_args_endpoint_ok (text))
-        return rally_args_fail (PROGRAM, "%s: bad endpoint '%s'", flag, text);
+    int rc = rally_args_endpoint (PROGRAM, flag, text);
+    if (rc)
+        return rc;
     snprintf (buf, RALLY_ENDPOINT_BUF, "%s", text);
     return 0;
 }

@@ -119,21 +119,6 @@ START_TEST (numbers_are_strict)
 }
 END_TEST
 
-START_TEST (endpoints)
-{
-    ck_assert (rally_args_endpoint_ok ("tcp://127.0.0.1:5600"));
-    ck_assert (rally_args_endpoint_ok ("ipc:///tmp/rally"));
-    ck_assert (!rally_args_endpoint_ok ("127.0.0.1:5600"));
-    ck_assert (!rally_args_endpoint_ok ("://x"));
-    ck_assert (!rally_args_endpoint_ok ("tcp://"));
-    char longest[300];
-    memset (longest, 'a', sizeof (longest) - 1);
-    memcpy (longest, "tcp://", 6);
-    longest[sizeof (longest) - 1] = 0;
-    ck_assert (!rally_args_endpoint_ok (longest));
-}
-END_TEST
-
 Suite *rally_test_suite (void)
 {
     Suite *suite = suite_create ("args");
@@ -143,7 +128,6 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, lists_repeat_up_to_their_limit);
     tcase_add_test (tc, bad_command_lines_are_refused);
     tcase_add_test (tc, numbers_are_strict);
-    tcase_add_test (tc, endpoints);
     suite_add_tcase (suite, tc);
     return suite;
 }

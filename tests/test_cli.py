@@ -36,10 +36,14 @@ def test(cluster):
         refused(program, command + ["--bogus"], ["unknown flag '--bogus'"])
         refused(program, command + ["--config", "/nonexistent/rally.cfg"],
                 ["/nonexistent/rally.cfg"])
-        refused(program, command + ["--broker", "localhost:5600"], ["bad endpoint"])
+        refused(program, command + ["--broker", "localhost:5600"],
+                ["--broker: 'localhost:5600' is not a tcp://"])
+        refused(program, command + ["--broker", "tcp://127.0.0.1:99999"],
+                ["the port must be 1..65535"])
         refused(program, command + ["--config"], ["--config needs a value"])
 
     refused("rally-gamenode", ["--tick-hz", "1000"], ["--tick-hz must be 10..240"])
+    refused("rally-gamenode", ["--game", "tcp://256.0.0.1:5602"], ["--game:", "bad host"])
     refused("rally-gamenode", ["--points-to-win=0"], ["--points-to-win must be 1..99"])
     refused("rally-bot", ["--skill", "2"], ["--skill must be 0..1"])
     refused("rally-bot", ["--name", "bad\x01name"], ["bad name"])

@@ -200,22 +200,6 @@ START_TEST (bind_endpoint_binds_names_as_wildcard)
 }
 END_TEST
 
-START_TEST (parse_u32_is_strict)
-{
-    uint32_t value = 0;
-    ck_assert_int_eq (rally_parse_u32 ("42", 1, 100, &value), 0);
-    ck_assert_uint_eq (value, 42);
-    ck_assert_int_eq (rally_parse_u32 ("0", 1, 100, &value), -1);
-    ck_assert_int_eq (rally_parse_u32 ("101", 1, 100, &value), -1);
-    ck_assert_int_eq (rally_parse_u32 ("-1", 0, 100, &value), -1);
-    ck_assert_int_eq (rally_parse_u32 (" 4", 0, 100, &value), -1);
-    ck_assert_int_eq (rally_parse_u32 ("4 ", 0, 100, &value), -1);
-    ck_assert_int_eq (rally_parse_u32 ("", 0, 100, &value), -1);
-    ck_assert_int_eq (rally_parse_u32 ("99999999999999999999", 0, UINT32_MAX, &value), -1);
-    ck_assert_uint_eq (value, 42);
-}
-END_TEST
-
 START_TEST (json_strings_are_escaped)
 {
     char *text = NULL;
@@ -240,7 +224,6 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, configure_layers_file_then_environment);
     tcase_add_test (tc, set_node_adds_and_replaces);
     tcase_add_test (tc, bind_endpoint_binds_names_as_wildcard);
-    tcase_add_test (tc, parse_u32_is_strict);
     tcase_add_test (tc, json_strings_are_escaped);
     suite_add_tcase (suite, tc);
     return suite;

@@ -499,8 +499,14 @@ START_TEST (test_requeue)
     ck_assert (!ev.forfeit);
     ck_assert_int_ge (ev.winner, 0);
     ck_assert_uint_eq (ev.score[ev.winner], 1);
-    ck_assert_int_eq (lobby_input (lobby, s_tok (1), 1, now),
-                      LOBBY_NOT_PLAYING);
+    //  An input that crossed the end on the wire is dropped without an
+    //  error (the player did nothing wrong) and changes nothing.
+    lobby_match_view_t view;
+    ck_assert_int_eq (lobby_match_find (lobby, id, &view), 0);
+    pong_match_t before = *view.game;
+    ck_assert_int_eq (lobby_input (lobby, s_tok (1), 1, now), LOBBY_OK);
+    ck_assert_int_eq (lobby_match_find (lobby, id, &view), 0);
+    ck_assert_int_eq (memcmp (&before, view.game, sizeof (before)), 0);
 
     //  Both queue again while the old match lingers: a new match, same
     //  order of arrival (bob first this time, so bob is left).

@@ -88,8 +88,9 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     if (rally_cluster_configure (&cluster, config, reason, sizeof reason))
         return rally_args_fail (PROGRAM, "%s", reason);
     const char *chosen = broker? broker: cluster.brokers [0];
-    if (!rally_args_endpoint_ok (chosen))
-        return rally_args_fail (PROGRAM, "--broker: bad endpoint '%s'", chosen);
+    rc = rally_args_endpoint (PROGRAM, "--broker", chosen);
+    if (rc)
+        return rc;
     snprintf (args->broker, sizeof args->broker, "%s", chosen);
     return -1;
 }
