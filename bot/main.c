@@ -61,7 +61,8 @@ static void s_usage (FILE *out)
         "  --name NAME         username (default \"bot\"); with --clients N > 1\n"
         "                      the names are NAME-0 .. NAME-(N-1)\n"
         "  --clients N         players in this process, 1..256 (default 1)\n"
-        "  --matches M         matches per player, 0 = forever (default 1)\n"
+        "  --matches M         matches per player, 0 = forever (default 1);\n"
+        "                      a match lost to a node restart counts\n"
         "  --skill S           0..1, 1 returns nearly everything (default 0.8)\n"
         "  --seed N            seed for the players' aim errors (default 1)\n"
         "  --trace             print a tick line for every state received\n"
@@ -249,6 +250,15 @@ static void s_destroy_players (player_t *players, uint32_t count)
 
 //  Prints one player's events and acts on them. Returns 1 if the player
 //  was refused for good, else 0.
+//  A match that ended while its player was away, or that a node forgot
+//  when it restarted, counts as played: --matches counts matches ended,
+//  however they ended.
+static bool s_match_lost (const rally_event_t *ev)
+{
+    return ev->type == RALLY_EVENT_ERROR
+        && (streq (ev->code, "match_lost") || streq (ev->code, "session_lost"));
+}
+
 static int s_drain (player_t *p, size_t index, const flags_t *flags)
 {
     rally_event_t ev;
@@ -260,7 +270,7 @@ static int s_drain (player_t *p, size_t index, const flags_t *flags)
             bot_ai_init (&p->ai, ev.side, flags->skill, p->seed);
         }
         else
-        if (ev.type == RALLY_EVENT_MATCH_END) {
+        if (ev.type == RALLY_EVENT_MATCH_END || s_match_lost (&ev)) {
             p->done++;
             if (flags->matches == 0 || p->done < flags->matches)
                 rally_client_play_again (p->client);

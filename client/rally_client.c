@@ -26,6 +26,8 @@
 #define CLIENT_IDLE_MS          1000    //  timeout when no timer runs
 #define CLIENT_LEAVE_LINGER_MS  200     //  time given to a last leave
 #define CLIENT_BROKER_HWM       4       //  wheres queued for an absent broker
+#define CLIENT_QUEUED_QUIET_MS  3000    //  no place in the queue this long:
+                                        //  ask the node if it knows us
 
 struct _rally_client_t {
     rally_client_config_t cfg;          //  as given; strings point below
@@ -54,6 +56,7 @@ struct _rally_client_t {
     int64_t input_at;                   //  next re-send of the intent
     int64_t input_sent_ms;              //  last input sent
     bool input_pending;                 //  intent changed, not sent yet
+    int64_t queued_heard_ms;            //  last queued message, or check
     int64_t lost_heard_ms;              //  reconnect: old node last heard
     uint32_t lost_node;                 //  reconnect: node that went quiet
     rally_event_t events[CLIENT_EVENTS_MAX];    //  ring of pending events
@@ -367,6 +370,26 @@ static void s_handle_broker_error (rally_client_t *self,
 //  --------------------------------------------------------------------------
 //  Messages from the node
 
+//  Back in the session after a resume. In a match, the node's `match`
+//  message follows and puts us back in it; until then we send no input. A
+//  match that the node no longer has ended while we were away.
+static void s_resumed (rally_client_t *self, uint32_t match)
+{
+    rally_client_status_t was = self->resume_status;
+    if (was != RALLY_CLIENT_PLAYING && was != RALLY_CLIENT_ENDED) {
+        self->view.status = was;
+        return;
+    }
+    self->view.status = RALLY_CLIENT_ENDED;
+    if (match == 0 && !self->ended) {
+        char reason[RALLY_REASON_BUF];
+        snprintf (reason, sizeof (reason),
+                  "match %u ended while this player was away", self->view.match);
+        self->ended = true;
+        s_error_event (self, "match_lost", reason);
+    }
+}
+
 static void s_handle_joined (rally_client_t *self, const rally_msg_joined_t *m)
 {
     memcpy (self->token, m->token, RALLY_TOKEN_SIZE);
@@ -385,9 +408,9 @@ static void s_handle_joined (rally_client_t *self, const rally_msg_joined_t *m)
         ev->to_node = m->from.node;
         ev->term = m->from.term;
         self->view.reconnecting = false;
-        if (self->resuming)
-            self->view.status = self->resume_status;
     }
+    if (self->resuming)
+        s_resumed (self, m->match);
     self->resuming = false;
     s_try_requeue (self);
 }
@@ -396,6 +419,7 @@ static void s_handle_queued (rally_client_t *self, const rally_msg_queued_t *m)
 {
     self->view.status = RALLY_CLIENT_QUEUED;
     self->view.position = m->position;
+    self->queued_heard_ms = self->now_ms;
     self->requeue_wanted = false;
     if (m->position != self->told_position) {
         self->told_position = m->position;
@@ -623,6 +647,16 @@ static void s_read_node (rally_client_t *self, zsock_t *sock, size_t frames)
 //  --------------------------------------------------------------------------
 //  Timers
 
+//  A node tells each queued player its place every second. Pings carry no
+//  token, so a node that restarted empty within silence_ms answers them
+//  and we would wait in a queue that no longer holds us: asking to resume
+//  gets our place again, or unknown_token and a fresh join.
+static void s_check_queued (rally_client_t *self)
+{
+    self->queued_heard_ms = self->now_ms;
+    s_send_token (self, RALLY_MSG_RESUME);
+}
+
 static void s_run_timers (rally_client_t *self)
 {
     int64_t now = self->now_ms;
@@ -639,6 +673,9 @@ static void s_run_timers (rally_client_t *self)
     }
     if (now >= self->ping_at)
         s_send_ping (self);
+    if (self->view.status == RALLY_CLIENT_QUEUED
+    &&  now - self->queued_heard_ms >= CLIENT_QUEUED_QUIET_MS)
+        s_check_queued (self);
     if (s_can_input (self) && !self->ended) {
         if (self->input_pending
             ? now - self->input_sent_ms >= CLIENT_INPUT_GAP_MS
@@ -673,6 +710,9 @@ int64_t rally_client_timeout (rally_client_t *self, int64_t now_ms)
     if (self->view.status != RALLY_CLIENT_FAILED) {
         int64_t silence = self->heard_ms + self->cfg.silence_ms + 1;
         due = self->ping_at < silence? self->ping_at: silence;
+        int64_t queued = self->queued_heard_ms + CLIENT_QUEUED_QUIET_MS;
+        if (self->view.status == RALLY_CLIENT_QUEUED && queued < due)
+            due = queued;
         if (s_can_input (self) && !self->ended) {
             int64_t input = self->input_pending
                           ? self->input_sent_ms + CLIENT_INPUT_GAP_MS

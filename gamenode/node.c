@@ -225,6 +225,7 @@ static void s_resume (node_t *self, const uint8_t *peer, size_t peer_size,
     s_origin (self, &msg.u.joined.from);
     memcpy (msg.u.joined.token, resume->token, RALLY_TOKEN_SIZE);
     strcpy (msg.u.joined.name, info.name);
+    msg.u.joined.match = info.match;
     s_send_to (self, peer, peer_size, &msg);
     zsys_info ("gamenode: player %s resumed", info.name);
 }

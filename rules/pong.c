@@ -10,7 +10,6 @@
 #include <assert.h>
 
 //  Per-second speeds, in field units.
-#define PONG_PADDLE_SPEED       48000   //  a paddle crosses the field in 1 s
 #define PONG_BALL_START         30000   //  ~2 s from paddle to paddle
 #define PONG_BALL_STEP          2500    //  added on every return
 #define PONG_BALL_MAX           80000   //  the cap on the x speed

@@ -20,6 +20,7 @@
 #define PONG_PADDLE_W       1200
 #define PONG_PADDLE_H       8000
 #define PONG_PADDLE_X       2400    //  left paddle centre; right is W - this
+#define PONG_PADDLE_SPEED   48000   //  units per second: the field in 1 s
 
 #define PONG_TICK_HZ_MIN    10
 #define PONG_TICK_HZ_MAX    240

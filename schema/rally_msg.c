@@ -141,6 +141,7 @@ static const s_field_t s_joined[] = {
     F_ORIGIN (joined),
     F_TOKEN (M, "token", u.joined.token),
     F_STR (M, "name", u.joined.name, 1, RALLY_NAME_MAX),
+    F_UINT (M, "match", u.joined.match, 0, U32),
 };
 
 //  resume, requeue and leave share one struct, so one table.

@@ -112,6 +112,7 @@ typedef struct {
     rally_origin_t from;
     uint8_t token[RALLY_TOKEN_SIZE];
     char name[RALLY_NAME_BUF];
+    uint32_t match;             //  the player's match, live or just over; 0 none
 } rally_msg_joined_t;
 
 //  resume, requeue and leave carry only the token.

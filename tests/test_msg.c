@@ -200,6 +200,7 @@ START_TEST (round_trip_lobby)
     msg.u.joined.from.node = 1;
     s_token (msg.u.joined.token, 200);
     s_repeat (msg.u.joined.name, "z", RALLY_NAME_MAX);
+    msg.u.joined.match = UINT32_MAX;
     s_round_trip (&msg);
 
     rally_msg_type_t token_types[] = { RALLY_MSG_RESUME, RALLY_MSG_REQUEUE,

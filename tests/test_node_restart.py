@@ -42,7 +42,7 @@ def test(cluster):
     cluster.start_broker("--verbose")
     node = cluster.start_node(1, *args)
     cluster.wait_leader()
-    bots = cluster.start_bot("bots", "--clients", "2", "--matches", "2", "--skill", "0.6",
+    bots = cluster.start_bot("bots", "--clients", "2", "--matches", "4", "--skill", "0.6",
                              "--trace", "--name", "pair")
 
     # At once: the bots never go quiet long enough to look elsewhere.

@@ -21,9 +21,6 @@
 #include <stdio.h>
 #include <string.h>
 
-//  The rules' paddle speed, per second (pong.c): a paddle crosses the field
-//  in one second.
-#define UI_PADDLE_SPEED     48000.0
 //  Time constant of the pull from the predicted to the server's paddle.
 #define UI_PREDICT_TAU_S    0.10
 //  The prediction never strays further than this from the server.
@@ -148,8 +145,9 @@ static ui_screen_t s_screen (ui_t *self)
     }
 }
 
-//  Gives the server the intent the held keys ask for, once, on a change.
-//  Outside a match the paddle is still.
+//  Gives the session the intent the held keys ask for (it sends only
+//  changes). Outside a match the paddle is still, and the session must
+//  know it too: it sends its intent again when the next match starts.
 static void s_sync_intent (ui_t *self)
 {
     bool up = self->held [UI_HELD_UP] || self->held [UI_HELD_W];
@@ -157,10 +155,8 @@ static void s_sync_intent (ui_t *self)
     int intent = up && down? self->last_dir: up? -1: down? 1: 0;
     if (s_screen (self) != UI_SCREEN_MATCH)
         intent = 0;
-    if (intent == self->intent)
-        return;
     self->intent = intent;
-    if (self->client && s_screen (self) == UI_SCREEN_MATCH)
+    if (self->client)
         rally_client_set_intent (self->client, intent);
 }
 
@@ -552,15 +548,15 @@ static double s_predict (ui_t *self, const rally_view_t *view, double now_ms,
     if (moving) {
         double ahead = s_clamp (now_ms - (double) view->last_ms, 0,
                                 UI_EXTRAPOLATE_MS) / 1000.0;
-        server = s_clamp (server + s->intents [side] * UI_PADDLE_SPEED * ahead,
-                          lo, hi);
+        double speed = (double) PONG_PADDLE_SPEED;
+        server = s_clamp (server + s->intents [side] * speed * ahead, lo, hi);
     }
     if (!self->pred_valid) {
         self->pred_y = server;
         self->pred_valid = true;
     }
     if (moving)
-        self->pred_y += self->intent * UI_PADDLE_SPEED * dt;
+        self->pred_y += self->intent * (double) PONG_PADDLE_SPEED * dt;
     self->pred_y += (server - self->pred_y) * (1 - exp (-dt / UI_PREDICT_TAU_S));
     self->pred_y = s_clamp (self->pred_y, server - UI_PREDICT_DRIFT,
                             server + UI_PREDICT_DRIFT);
