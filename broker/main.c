@@ -56,7 +56,10 @@ static void s_usage (FILE *out)
         "                      a host name binds as *\n"
         "  --config FILE       cluster file (ZPL; see config/README.md)\n"
         "  -v, --verbose       log every message at debug level\n"
-        "  -h, --help          print this and exit\n");
+        "  -h, --help          print this and exit\n"
+        "\n"
+        "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (the\n"
+        "port taken, say), 2 a bad command line, file or environment.\n");
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)

@@ -326,6 +326,17 @@ static void s_lost (rally_client_t *self)
     s_send_where (self);
 }
 
+//  The node cannot take us just now: start over from the broker, after a
+//  pause, so that a node that keeps failing is not asked in a tight loop.
+static void s_retry_later (rally_client_t *self)
+{
+    s_close_node (self);
+    self->resuming = false;
+    self->view.node = 0;
+    self->view.status = RALLY_CLIENT_FINDING;
+    self->where_at = self->now_ms + CLIENT_WHERE_MS;
+}
+
 //  --------------------------------------------------------------------------
 //  Messages from the broker
 
@@ -524,6 +535,11 @@ static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
     ||  streq (m->code, "full")) {
         self->view.status = RALLY_CLIENT_FAILED;
         s_error_event (self, m->code, m->reason);
+    }
+    else
+    if (streq (m->code, "unavailable")) {
+        s_error_event (self, m->code, m->reason);
+        s_retry_later (self);
     }
     else
     if (streq (m->code, "unknown_token") && !self->have_token)

@@ -25,19 +25,24 @@ typedef struct {
 
 static const s_setting_t s_settings [] = {
     { "timing", "heartbeat_ms", "RALLY_HEARTBEAT_MS",
-      offsetof (rally_cluster_t, heartbeat_ms), 10, 10000 },
+      offsetof (rally_cluster_t, heartbeat_ms),
+      RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX },
     { "timing", "liveness_ms", "RALLY_LIVENESS_MS",
-      offsetof (rally_cluster_t, liveness_ms), 50, 60000 },
+      offsetof (rally_cluster_t, liveness_ms),
+      RALLY_LIVENESS_MS_MIN, RALLY_LIVENESS_MS_MAX },
     { "timing", "lease_ms", "RALLY_LEASE_MS",
-      offsetof (rally_cluster_t, lease_ms), 50, 60000 },
+      offsetof (rally_cluster_t, lease_ms),
+      RALLY_LEASE_MS_MIN, RALLY_LEASE_MS_MAX },
     { "timing", "grace_ms", "RALLY_GRACE_MS",
-      offsetof (rally_cluster_t, grace_ms), 0, 600000 },
+      offsetof (rally_cluster_t, grace_ms), 0, RALLY_GRACE_MS_MAX },
     { "game", "tick_hz", "RALLY_TICK_HZ",
-      offsetof (rally_cluster_t, tick_hz), 10, 240 },
+      offsetof (rally_cluster_t, tick_hz),
+      RALLY_TICK_HZ_MIN, RALLY_TICK_HZ_MAX },
     { "game", "points_to_win", "RALLY_POINTS_TO_WIN",
       offsetof (rally_cluster_t, points_to_win), 1, RALLY_SCORE_MAX },
     { "game", "max_players", "RALLY_MAX_PLAYERS",
-      offsetof (rally_cluster_t, max_players), 2, 100000 },
+      offsetof (rally_cluster_t, max_players),
+      RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX },
 };
 #define S_SETTINGS (sizeof (s_settings) / sizeof (s_settings [0]))
 
@@ -77,6 +82,13 @@ void rally_cluster_defaults (rally_cluster_t *self)
     self->max_players = 1024;
 }
 
+//  An item's value; "" for a key written without one.
+static const char *s_value (zconfig_t *item)
+{
+    const char *value = zconfig_value (item);
+    return value? value: "";
+}
+
 //  Copies an endpoint after checking that ZeroMQ could use it.
 static int s_endpoint (char *dest, const char *value, const char *what,
                        char *reason, size_t reason_size)
@@ -94,7 +106,7 @@ static int s_load_node (rally_cluster_t *self, zconfig_t *section,
     rally_node_conf_t node = { 0 };
     for (zconfig_t *item = zconfig_child (section); item; item = zconfig_next (item)) {
         const char *key = zconfig_name (item);
-        const char *value = zconfig_value (item);
+        const char *value = s_value (item);
         char *dest = streq (key, "heartbeat")? node.heartbeat
                    : streq (key, "game")? node.game
                    : streq (key, "state")? node.state: NULL;
@@ -135,11 +147,11 @@ static int s_load_settings (rally_cluster_t *self, zconfig_t *section,
                 setting = &s_settings [i];
         if (!setting)
             return s_fail (reason, reason_size, "unknown key %s/%s", name, key);
-        if (rally_parse_u32 (zconfig_value (item), setting->min, setting->max,
+        const char *value = s_value (item);
+        if (rally_parse_u32 (value, setting->min, setting->max,
                              s_field (self, setting)))
             return s_fail (reason, reason_size, "%s/%s must be %u..%u, not '%s'",
-                           name, key, setting->min, setting->max,
-                           zconfig_value (item));
+                           name, key, setting->min, setting->max, value);
     }
     return 0;
 }
@@ -151,7 +163,7 @@ static int s_load_broker (rally_cluster_t *self, zconfig_t *item,
         return s_fail (reason, reason_size, "more than %d brokers",
                        RALLY_CLUSTER_BROKERS_MAX);
     return s_endpoint (self->brokers [self->broker_count++],
-                       zconfig_value (item), "broker", reason, reason_size);
+                       s_value (item), "broker", reason, reason_size);
 }
 
 static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
@@ -179,9 +191,15 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
                         char *reason, size_t reason_size)
 {
     assert (self && path);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return s_fail (reason, reason_size, "cannot read it: %s",
+                       strerror (errno));
+    fclose (file);
     zconfig_t *root = zconfig_load (path);
     if (!root)
-        return s_fail (reason, reason_size, "cannot read or parse it");
+        return s_fail (reason, reason_size, "not valid ZPL (indent by four "
+                       "spaces, one key = value a line; see config/README.md)");
     zconfig_t *rally = zconfig_child (root);
     int rc;
     if (!rally || !streq (zconfig_name (rally), "rally") || zconfig_next (rally))
@@ -197,9 +215,10 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
     return rc;
 }
 
-static int s_env_node (rally_cluster_t *self, rally_node_conf_t *node,
-                       char *reason, size_t reason_size)
+int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
+                                 size_t reason_size)
 {
+    assert (node);
     static const char *parts [] = { "HEARTBEAT", "GAME", "STATE" };
     char *fields [] = { node->heartbeat, node->game, node->state };
     for (size_t i = 0; i < 3; i++) {
@@ -232,7 +251,7 @@ int rally_cluster_from_env (rally_cluster_t *self, char *reason,
                            s_settings [i].max, value);
     }
     for (size_t i = 0; i < changed.node_count; i++)
-        if (s_env_node (&changed, &changed.nodes [i], reason, reason_size))
+        if (rally_cluster_node_from_env (&changed.nodes [i], reason, reason_size))
             return -1;
     *self = changed;
     return 0;

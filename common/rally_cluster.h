@@ -29,6 +29,19 @@
 #define RALLY_CLUSTER_BROKERS_MAX 5
 #define RALLY_CLUSTER_NODES_MAX   RALLY_STATUS_NODES_MAX
 
+//  The settings' ranges, the same from the file, the environment or a flag.
+#define RALLY_HEARTBEAT_MS_MIN    10
+#define RALLY_HEARTBEAT_MS_MAX    10000
+#define RALLY_LIVENESS_MS_MIN     50
+#define RALLY_LIVENESS_MS_MAX     60000
+#define RALLY_LEASE_MS_MIN        50
+#define RALLY_LEASE_MS_MAX        60000
+#define RALLY_GRACE_MS_MAX        600000
+#define RALLY_TICK_HZ_MIN         10
+#define RALLY_TICK_HZ_MAX         240
+#define RALLY_MAX_PLAYERS_MIN     2
+#define RALLY_MAX_PLAYERS_MAX     100000
+
 typedef struct {
     uint32_t id;                            //  1..255
     char heartbeat[RALLY_ENDPOINT_BUF];     //  PUB: heartbeats, diffs
@@ -59,11 +72,18 @@ void rally_cluster_defaults (rally_cluster_t *self);
 int rally_cluster_load (rally_cluster_t *self, const char *path,
                         char *reason, size_t reason_size);
 
-//  Applies RALLY_BROKER, RALLY_TICK_HZ, RALLY_POINTS_TO_WIN, RALLY_GRACE_MS,
-//  RALLY_HEARTBEAT_MS and RALLY_NODE<id>_{GAME,STATE,HEARTBEAT} from the
-//  environment. Returns 0, or -1 with a reason.
+//  Applies the environment: RALLY_BROKER; RALLY_HEARTBEAT_MS,
+//  RALLY_LIVENESS_MS, RALLY_LEASE_MS, RALLY_GRACE_MS, RALLY_TICK_HZ,
+//  RALLY_POINTS_TO_WIN and RALLY_MAX_PLAYERS; and for each listed node,
+//  RALLY_NODE<id>_{HEARTBEAT,GAME,STATE}. Returns 0, or -1 with a reason,
+//  leaving self as it was.
 int rally_cluster_from_env (rally_cluster_t *self, char *reason,
                             size_t reason_size);
+
+//  Applies RALLY_NODE<id>_{HEARTBEAT,GAME,STATE} to one node, for a node
+//  the file does not list. Returns 0, or -1 with a reason.
+int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
+                                 size_t reason_size);
 
 //  What every program starts from: the defaults, then the file at path
 //  (unless NULL), then the environment. Returns 0, or -1 with a reason that

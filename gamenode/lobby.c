@@ -55,6 +55,7 @@ struct _lobby_t {
     zhashx_t *names;                    //  name -> player_t
     zhashx_t *peers;                    //  peer hex -> player_t
     zlistx_t *queue;                    //  player_t, in arrival order
+    zlistx_t *expired;                  //  scratch for s_check_players
     pong_match_t *games;                //  match states, for pong_tick()
     slot_t *slots;                      //  the lobby's side of each match
     uint32_t *step_events;              //  pong_tick() event bits
@@ -83,6 +84,9 @@ static const struct {
                                   "more than 60 inputs in a second"},
     [LOBBY_IN_MATCH] = {"in_match", "the player is in a live match"},
     [LOBBY_BAD_INTENT] = {"bad_message", "intent must be -1, 0 or +1"},
+    [LOBBY_ALREADY_JOINED] = {"already_joined",
+                              "this connection already holds a player"},
+    [LOBBY_UNAVAILABLE] = {"unavailable", "try again"},
 };
 
 static void s_hex (const uint8_t *data, size_t size, char *out)
@@ -123,8 +127,10 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
     self->queue = zlistx_new ();
+    self->expired = zlistx_new ();
     if (pong_config_init (&self->rules, cfg->tick_hz, cfg->points_to_win)
-        || !self->players || !self->names || !self->peers || !self->queue) {
+        || !self->players || !self->names || !self->peers || !self->queue
+        || !self->expired) {
         lobby_destroy (&self);
         return NULL;
     }
@@ -139,6 +145,7 @@ void lobby_destroy (lobby_t **self_p)
     if (!self)
         return;
     zlistx_destroy (&self->queue);
+    zlistx_destroy (&self->expired);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->names);
     zhashx_destroy (&self->players);
@@ -237,8 +244,9 @@ static void s_grow_matches (lobby_t *self)
     self->match_cap = cap;
 }
 
-static void s_match_event (lobby_t *self, lobby_event_type_t type,
-                           size_t index)
+//  Pushes an event about the match at index; returns it, to add to.
+static lobby_event_t *s_match_event (lobby_t *self, lobby_event_type_t type,
+                                     size_t index)
 {
     const slot_t *slot = &self->slots[index];
     const pong_match_t *game = &self->games[index];
@@ -248,6 +256,7 @@ static void s_match_event (lobby_t *self, lobby_event_type_t type,
     event->score[0] = game->score[0];
     event->score[1] = game->score[1];
     event->winner = game->winner;
+    return event;
 }
 
 //  Tells one player of its match: which, which side, whom against.
@@ -267,9 +276,10 @@ static void s_start_match (lobby_t *self, player_t *a, player_t *b)
     size_t index = self->match_count++;
     slot_t *slot = &self->slots[index];
     memset (slot, 0, sizeof (*slot));
+    //  Ids only grow: s_slot's binary search relies on it. At a match a
+    //  second, 32 bits last 136 years.
+    assert (self->next_match < UINT32_MAX);
     slot->id = self->next_match++;
-    if (self->next_match == 0)
-        self->next_match = 1;
     slot->ended_at = -1;
     pong_match_init (&self->games[index], &self->rules, PONG_LEFT);
     player_t *pair[2] = {a, b};
@@ -293,8 +303,7 @@ static void s_start_match (lobby_t *self, player_t *a, player_t *b)
 static void s_finish (lobby_t *self, size_t index, bool forfeit, int64_t now)
 {
     self->slots[index].ended_at = now;
-    s_match_event (self, LOBBY_EVENT_OVER, index);
-    self->events[self->event_count - 1].forfeit = forfeit;
+    s_match_event (self, LOBBY_EVENT_OVER, index)->forfeit = forfeit;
 }
 
 static void s_forfeit (lobby_t *self, size_t index, int side, int64_t now)
@@ -396,6 +405,17 @@ static void s_set_peer (lobby_t *self, player_t *p, const uint8_t *peer,
         zhashx_update (self->peers, p->peer_key, p);
 }
 
+//  The player this routing id speaks for, or NULL.
+static player_t *s_peer_player (lobby_t *self, const uint8_t *peer,
+                                size_t peer_size)
+{
+    if (!peer || peer_size == 0 || peer_size > LOBBY_PEER_MAX)
+        return NULL;
+    char key[LOBBY_PEER_MAX * 2 + 1];
+    s_hex (peer, peer_size, key);
+    return (player_t *) zhashx_lookup (self->peers, key);
+}
+
 //  Forgets a player entirely; its name is free again.
 static void s_forget (lobby_t *self, player_t *p)
 {
@@ -462,10 +482,12 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
         result = LOBBY_BAD_NAME;
     else if (zhashx_lookup (self->names, name))
         result = LOBBY_NAME_TAKEN;
+    else if (s_peer_player (self, peer, peer_size))
+        result = LOBBY_ALREADY_JOINED;  //  or one socket could take every seat
     else if (zhashx_size (self->players) >= self->cfg.max_players)
         result = LOBBY_FULL;
     else if (s_player (self, token))
-        result = LOBBY_FULL;    //  a token drawn twice: refuse, let it retry
+        result = LOBBY_UNAVAILABLE;     //  a token drawn twice: let it retry
     if (result != LOBBY_OK && result != LOBBY_BAD_NAME)
         snprintf (why, sizeof (why), "%s", s_results[result].reason);
     if (reason && reason_size)
@@ -596,11 +618,7 @@ bool lobby_heard_peer (lobby_t *self, const uint8_t *peer, size_t peer_size,
                        int64_t now_ms)
 {
     assert (self);
-    if (peer_size == 0 || peer_size > LOBBY_PEER_MAX)
-        return false;
-    char key[LOBBY_PEER_MAX * 2 + 1];
-    s_hex (peer, peer_size, key);
-    player_t *p = (player_t *) zhashx_lookup (self->peers, key);
+    player_t *p = s_peer_player (self, peer, peer_size);
     if (p)
         s_heard_and_pair (self, p, now_ms);
     return p != NULL;
@@ -613,8 +631,7 @@ bool lobby_heard_peer (lobby_t *self, const uint8_t *peer, size_t peer_size,
 //  seat in a match.
 static void s_check_players (lobby_t *self, int64_t now)
 {
-    zlistx_t *expired = zlistx_new ();
-    assert (expired);
+    zlistx_t *expired = self->expired;
     player_t *p = (player_t *) zhashx_first (self->players);
     for (; p; p = (player_t *) zhashx_next (self->players)) {
         if (!p->lost && now - p->heard_at >= LOBBY_LOST_MS)
@@ -628,7 +645,7 @@ static void s_check_players (lobby_t *self, int64_t now)
         s_push_player (self, LOBBY_EVENT_DROPPED, p);
         s_forget (self, p);
     }
-    zlistx_destroy (&expired);
+    zlistx_purge (expired);
 }
 
 //  Of a match's lost players past grace, the one lost first forfeits.

@@ -46,7 +46,9 @@ typedef enum {
     LOBBY_RATE_LIMITED,         //  "rate_limited": dropped, tell the player
     LOBBY_RATE_LIMITED_QUIET,   //  dropped, the player was told this second
     LOBBY_IN_MATCH,             //  "in_match"
-    LOBBY_BAD_INTENT            //  "bad_message": intent not -1, 0 or +1
+    LOBBY_BAD_INTENT,           //  "bad_message": intent not -1, 0 or +1
+    LOBBY_ALREADY_JOINED,       //  "already_joined": one player a connection
+    LOBBY_UNAVAILABLE           //  "unavailable": try again
 } lobby_result_t;
 
 typedef enum {

@@ -48,13 +48,20 @@ static void s_usage (FILE *out)
         "  --game ENDPOINT       ROUTER for requests (default tcp://127.0.0.1:5602)\n"
         "  --state ENDPOINT      PUB for match states (default tcp://127.0.0.1:5603)\n"
         "  --heartbeat ENDPOINT  PUB for node heartbeats (default tcp://127.0.0.1:5601)\n"
-        "  --tick-hz N           ticks per second, 10..240 (default 60)\n"
-        "  --points-to-win N     points that win a match, 1..99 (default 11)\n"
-        "  --grace-ms N          seat kept for a lost player, ms (default 10000)\n"
-        "  --max-players N       players at once, 2..65536 (default 1024)\n"
-        "  --heartbeat-ms N      heartbeat period, ms, 10..10000 (default 50)\n"
+        "  --tick-hz N           ticks per second, %u..%u (default 60)\n"
+        "  --points-to-win N     points that win a match, 1..%u (default 11)\n"
+        "  --grace-ms N          seat kept for a lost player, ms, 0..%u\n"
+        "                        (default 10000)\n"
+        "  --max-players N       players at once, %u..%u (default 1024)\n"
+        "  --heartbeat-ms N      heartbeat period, ms, %u..%u (default 50)\n"
         "  -v, --verbose         log every request at debug level\n"
-        "  -h, --help            print this and exit\n");
+        "  -h, --help            print this and exit\n"
+        "\n"
+        "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start (a\n"
+        "port taken, say), 2 a bad command line, file or environment.\n",
+        RALLY_TICK_HZ_MIN, RALLY_TICK_HZ_MAX, RALLY_SCORE_MAX,
+        RALLY_GRACE_MS_MAX, RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX,
+        RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX);
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)
@@ -66,15 +73,19 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_STRING ("--game", &f->game),
         RALLY_ARGS_STRING ("--state", &f->state),
         RALLY_ARGS_STRING ("--heartbeat", &f->heartbeat),
-        RALLY_ARGS_UINT ("--tick-hz", &f->tick_hz, 10, 240, &f->tick_hz_given),
+        RALLY_ARGS_UINT ("--tick-hz", &f->tick_hz,
+                         RALLY_TICK_HZ_MIN, RALLY_TICK_HZ_MAX,
+                         &f->tick_hz_given),
         RALLY_ARGS_UINT ("--points-to-win", &f->points_to_win,
-                         1, 99, &f->points_to_win_given),
+                         1, RALLY_SCORE_MAX, &f->points_to_win_given),
         RALLY_ARGS_UINT ("--grace-ms", &f->grace_ms,
-                         0, 3600000, &f->grace_ms_given),
+                         0, RALLY_GRACE_MS_MAX, &f->grace_ms_given),
         RALLY_ARGS_UINT ("--max-players", &f->max_players,
-                         2, 65536, &f->max_players_given),
+                         RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX,
+                         &f->max_players_given),
         RALLY_ARGS_UINT ("--heartbeat-ms", &f->heartbeat_ms,
-                         10, 10000, &f->heartbeat_ms_given),
+                         RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX,
+                         &f->heartbeat_ms_given),
         RALLY_ARGS_SWITCH ("--verbose", "-v", &f->verbose),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
@@ -94,8 +105,9 @@ static int s_endpoint (const char *text, const char *flag, char *buf)
     return 0;
 }
 
-//  This node's endpoints: the cluster's entry for its id, else the
-//  defaults on loopback, then the flags.
+//  This node's endpoints: the cluster's entry for its id (the environment
+//  already applied), else the defaults on loopback and the environment;
+//  then the flags.
 static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
 {
     rally_node_conf_t node;
@@ -108,6 +120,9 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         strcpy (node.heartbeat, "tcp://127.0.0.1:5601");
         strcpy (node.game, "tcp://127.0.0.1:5602");
         strcpy (node.state, "tcp://127.0.0.1:5603");
+        char reason[RALLY_REASON_BUF];
+        if (rally_cluster_node_from_env (&node, reason, sizeof (reason)))
+            return rally_args_fail (PROGRAM, "%s", reason);
     }
     int rc = s_endpoint (f->game, "--game", node.game);
     if (!rc)

@@ -42,9 +42,6 @@ struct _node_t {
 };
 
 //  --------------------------------------------------------------------------
-//  Logging
-
-//  --------------------------------------------------------------------------
 //  Sending
 
 static void s_origin (node_t *self, rally_origin_t *from)
@@ -183,8 +180,8 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
     uint8_t token[RALLY_TOKEN_SIZE];
     if (getrandom (token, sizeof (token), 0) != (ssize_t) sizeof (token)) {
         zsys_error ("gamenode: getrandom failed: %s", strerror (errno));
-        s_send_error (self, peer, peer_size, "full",
-                      "could not issue a session token");
+        s_send_error (self, peer, peer_size, "unavailable",
+                      "could not issue a session token; try again");
         return;
     }
     char reason[RALLY_REASON_BUF];
@@ -374,13 +371,17 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
 static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 {
     node_t *self = (node_t *) arg;
-    zframe_t *frame = zframe_recv (reader);
-    if (!frame)
+    zmsg_t *in = zmsg_recv (reader);
+    if (!in)
         return 0;
     char reason[RALLY_REASON_BUF];
     rally_msg_t msg;
-    if (rally_msg_decode (&msg, zframe_data (frame), zframe_size (frame),
-                          reason, sizeof (reason)))
+    zframe_t *frame = zmsg_first (in);
+    if (zmsg_size (in) != 1)
+        rally_warn (&self->warn, zclock_mono (),
+                    "bad message from a broker: %zu frames", zmsg_size (in));
+    else if (rally_msg_decode (&msg, zframe_data (frame), zframe_size (frame),
+                               reason, sizeof (reason)))
         rally_warn (&self->warn, zclock_mono (),
                     "bad message from a broker: %s", reason);
     else if (msg.type == RALLY_MSG_ERROR)
@@ -388,7 +389,7 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
                     msg.u.error.code, msg.u.error.reason);
     else if (self->cfg.verbose)
         zsys_debug ("gamenode: broker sent %s", rally_msg_type_name (msg.type));
-    zframe_destroy (&frame);
+    zmsg_destroy (&in);
     return 0;
 }
 

@@ -943,6 +943,9 @@ void rally_msg_match_topic (uint32_t match, char *buf)
     snprintf (buf, 9, "%08x", (unsigned) match);
 }
 
+#define S_STR(x)    #x
+#define S_XSTR(x)   S_STR (x)
+
 //  Says why name is not acceptable, or NULL if it is.
 static const char *s_name_problem (const char *name)
 {
@@ -950,7 +953,9 @@ static const char *s_name_problem (const char *name)
     if (len == 0)
         return "name is empty";
     if (len > RALLY_NAME_MAX)
-        return "name is longer than 32 bytes";
+        return "name is longer than " S_XSTR (RALLY_NAME_MAX) " bytes (a name"
+               " is at most " S_XSTR (RALLY_NAME_MAX_CHARS) " characters and "
+               S_XSTR (RALLY_NAME_MAX) " bytes of UTF-8)";
     if (name[0] == ' ' || name[len - 1] == ' ')
         return "name starts or ends with a space";
     const uint8_t *p = (const uint8_t *) name;
@@ -965,7 +970,8 @@ static const char *s_name_problem (const char *name)
         i += n;
     }
     if (chars > RALLY_NAME_MAX_CHARS)
-        return "name has more than 16 characters";
+        return "name has more than " S_XSTR (RALLY_NAME_MAX_CHARS)
+               " characters";
     return NULL;
 }
 

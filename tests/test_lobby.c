@@ -290,9 +290,19 @@ START_TEST (test_max_players)
     ck_assert_uint_eq (lobby_players (lobby), 3);
     ck_assert_int_eq (lobby_leave (lobby, s_tok (3), 0), LOBBY_OK);
     ck_assert_int_eq (s_join (lobby, "p4", 4, 0), LOBBY_OK);
-    //  A token already held is never issued twice.
+    //  A token already held is never issued twice: the joiner retries.
     ck_assert_int_eq (lobby_leave (lobby, s_tok (4), 0), LOBBY_OK);
-    ck_assert_int_eq (s_join (lobby, "p5", 1, 0), LOBBY_FULL);
+    ck_assert_int_eq (lobby_join (lobby, "p5", s_tok (1), s_peer (5), 1, 0,
+                                  NULL, 0), LOBBY_UNAVAILABLE);
+    ck_assert_str_eq (lobby_result_code (LOBBY_UNAVAILABLE), "unavailable");
+    //  One connection holds one player, or one socket could take every
+    //  seat; once its player leaves, it may join again.
+    ck_assert_int_eq (lobby_join (lobby, "p6", s_tok (6), s_peer (1), 1, 0,
+                                  NULL, 0), LOBBY_ALREADY_JOINED);
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (1), 0), LOBBY_OK);
+    ck_assert_int_eq (lobby_join (lobby, "p6", s_tok (6), s_peer (1), 1, 0,
+                                  NULL, 0), LOBBY_OK);
+    ck_assert_uint_eq (lobby_players (lobby), 2);
     lobby_destroy (&lobby);
 }
 END_TEST

@@ -35,7 +35,12 @@ typedef struct {
 static void s_usage (FILE *out)
 {
     fprintf (out,
-        "usage: rally-viewer [options]\n"
+        "usage: rally-viewer [flags]\n"
+        "\n"
+        "The player's window: type a name, wait for an opponent, play.\n"
+        "The broker comes from the defaults, then the cluster file, then\n"
+        "RALLY_BROKER, then --broker.\n"
+        "\n"
         "  --broker ENDPOINT   broker to ask for the leader"
         " (default tcp://127.0.0.1:5600)\n"
         "  --config FILE       cluster file: its first broker is used\n"
