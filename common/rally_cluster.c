@@ -23,7 +23,7 @@ typedef struct {
     uint32_t min, max;
 } s_setting_t;
 
-static const s_setting_t s_settings [] = {
+static const s_setting_t s_settings[] = {
     { "timing", "heartbeat_ms", "RALLY_HEARTBEAT_MS",
       offsetof (rally_cluster_t, heartbeat_ms),
       RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX },
@@ -44,7 +44,7 @@ static const s_setting_t s_settings [] = {
       offsetof (rally_cluster_t, max_players),
       RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX },
 };
-#define S_SETTINGS (sizeof (s_settings) / sizeof (s_settings [0]))
+#define S_SETTINGS (sizeof (s_settings) / sizeof (s_settings[0]))
 
 static int s_fail (char *reason, size_t reason_size, const char *format, ...)
 {
@@ -65,9 +65,9 @@ void rally_cluster_defaults (rally_cluster_t *self)
     assert (self);
     memset (self, 0, sizeof (*self));
     self->broker_count = 1;
-    strcpy (self->brokers [0], "tcp://127.0.0.1:5600");
+    strcpy (self->brokers[0], "tcp://127.0.0.1:5600");
     self->node_count = 1;
-    self->nodes [0] = (rally_node_conf_t) {
+    self->nodes[0] = (rally_node_conf_t) {
         .id = 1,
         .heartbeat = "tcp://127.0.0.1:5601",
         .game = "tcp://127.0.0.1:5602",
@@ -131,7 +131,7 @@ static int s_load_node (rally_cluster_t *self, zconfig_t *section,
     if (self->node_count == RALLY_CLUSTER_NODES_MAX)
         return s_fail (reason, reason_size, "more than %d nodes",
                        RALLY_CLUSTER_NODES_MAX);
-    self->nodes [self->node_count++] = node;
+    self->nodes[self->node_count++] = node;
     return 0;
 }
 
@@ -143,8 +143,8 @@ static int s_load_settings (rally_cluster_t *self, zconfig_t *section,
         const char *key = zconfig_name (item);
         const s_setting_t *setting = NULL;
         for (size_t i = 0; i < S_SETTINGS && !setting; i++)
-            if (streq (s_settings [i].section, name) && streq (s_settings [i].key, key))
-                setting = &s_settings [i];
+            if (streq (s_settings[i].section, name) && streq (s_settings[i].key, key))
+                setting = &s_settings[i];
         if (!setting)
             return s_fail (reason, reason_size, "unknown key %s/%s", name, key);
         const char *value = s_value (item);
@@ -162,7 +162,7 @@ static int s_load_broker (rally_cluster_t *self, zconfig_t *item,
     if (self->broker_count == RALLY_CLUSTER_BROKERS_MAX)
         return s_fail (reason, reason_size, "more than %d brokers",
                        RALLY_CLUSTER_BROKERS_MAX);
-    return s_endpoint (self->brokers [self->broker_count++],
+    return s_endpoint (self->brokers[self->broker_count++],
                        s_value (item), "broker", reason, reason_size);
 }
 
@@ -219,13 +219,13 @@ int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
                                  size_t reason_size)
 {
     assert (node);
-    static const char *parts [] = { "HEARTBEAT", "GAME", "STATE" };
-    char *fields [] = { node->heartbeat, node->game, node->state };
+    static const char *parts[] = { "HEARTBEAT", "GAME", "STATE" };
+    char *fields[] = { node->heartbeat, node->game, node->state };
     for (size_t i = 0; i < 3; i++) {
-        char name [48];
-        snprintf (name, sizeof (name), "RALLY_NODE%u_%s", node->id, parts [i]);
+        char name[48];
+        snprintf (name, sizeof (name), "RALLY_NODE%u_%s", node->id, parts[i]);
         const char *value = getenv (name);
-        if (value && s_endpoint (fields [i], value, name, reason, reason_size))
+        if (value && s_endpoint (fields[i], value, name, reason, reason_size))
             return -1;
     }
     return 0;
@@ -238,20 +238,20 @@ int rally_cluster_from_env (rally_cluster_t *self, char *reason,
     rally_cluster_t changed = *self;
     const char *broker = getenv ("RALLY_BROKER");
     if (broker) {
-        if (s_endpoint (changed.brokers [0], broker, "RALLY_BROKER", reason, reason_size))
+        if (s_endpoint (changed.brokers[0], broker, "RALLY_BROKER", reason, reason_size))
             return -1;
         changed.broker_count = 1;
     }
     for (size_t i = 0; i < S_SETTINGS; i++) {
-        const char *value = getenv (s_settings [i].env);
-        if (value && rally_parse_u32 (value, s_settings [i].min, s_settings [i].max,
-                                      s_field (&changed, &s_settings [i])))
+        const char *value = getenv (s_settings[i].env);
+        if (value && rally_parse_u32 (value, s_settings[i].min, s_settings[i].max,
+                                      s_field (&changed, &s_settings[i])))
             return s_fail (reason, reason_size, "%s must be %u..%u, not '%s'",
-                           s_settings [i].env, s_settings [i].min,
-                           s_settings [i].max, value);
+                           s_settings[i].env, s_settings[i].min,
+                           s_settings[i].max, value);
     }
     for (size_t i = 0; i < changed.node_count; i++)
-        if (rally_cluster_node_from_env (&changed.nodes [i], reason, reason_size))
+        if (rally_cluster_node_from_env (&changed.nodes[i], reason, reason_size))
             return -1;
     *self = changed;
     return 0;
@@ -277,8 +277,8 @@ const rally_node_conf_t *rally_cluster_node (const rally_cluster_t *self,
 {
     assert (self);
     for (size_t i = 0; i < self->node_count; i++)
-        if (self->nodes [i].id == id)
-            return &self->nodes [i];
+        if (self->nodes[i].id == id)
+            return &self->nodes[i];
     return NULL;
 }
 
@@ -289,13 +289,13 @@ int rally_cluster_set_node (rally_cluster_t *self,
     if (node->id < 1 || node->id > RALLY_NODE_ID_MAX)
         return -1;
     size_t index = 0;
-    while (index < self->node_count && self->nodes [index].id != node->id)
+    while (index < self->node_count && self->nodes[index].id != node->id)
         index++;
     if (index == RALLY_CLUSTER_NODES_MAX)
         return -1;
     if (index == self->node_count)
         self->node_count++;
-    self->nodes [index] = *node;
+    self->nodes[index] = *node;
     return 0;
 }
 
@@ -303,12 +303,12 @@ int rally_cluster_set_node (rally_cluster_t *self,
 //  else is a name that only peers resolve (a container's), so bind all.
 static bool s_bindable_host (const char *host, size_t length)
 {
-    if (length == 1 && host [0] == '*')
+    if (length == 1 && host[0] == '*')
         return true;
-    if (length > 0 && host [0] == '[')
+    if (length > 0 && host[0] == '[')
         return true;
     for (size_t i = 0; i < length; i++)
-        if (!isdigit ((unsigned char) host [i]) && host [i] != '.')
+        if (!isdigit ((unsigned char) host[i]) && host[i] != '.')
             return false;
     return length > 0;
 }

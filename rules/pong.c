@@ -29,8 +29,8 @@
 
 //  Serve angles, as eighths of the serve speed, taken in turn point by
 //  point: varied, but the same on every node.
-static const int32_t s_serve_angles [] = { 2, -3, 1, -2, 3, -1 };
-#define PONG_SERVE_ANGLES (sizeof (s_serve_angles) / sizeof (s_serve_angles [0]))
+static const int32_t s_serve_angles[] = { 2, -3, 1, -2, 3, -1 };
+#define PONG_SERVE_ANGLES (sizeof (s_serve_angles) / sizeof (s_serve_angles[0]))
 
 int pong_config_init (pong_config_t *cfg, uint32_t tick_hz,
                       uint32_t points_to_win)
@@ -82,7 +82,7 @@ int pong_set_intent (pong_match_t *m, int side, int intent)
         return -1;
     if (intent < -1 || intent > 1)
         return -1;
-    m->intent [side] = intent;
+    m->intent[side] = intent;
     return 0;
 }
 
@@ -94,8 +94,8 @@ static int32_t s_clamp (int32_t value, int32_t low, int32_t high)
 static void s_move_paddles (pong_match_t *m, const pong_config_t *cfg)
 {
     for (int side = 0; side < 2; side++) {
-        int32_t y = m->paddle_y [side] + m->intent [side] * cfg->paddle_speed;
-        m->paddle_y [side] = s_clamp (y, PONG_PADDLE_H / 2,
+        int32_t y = m->paddle_y[side] + m->intent[side] * cfg->paddle_speed;
+        m->paddle_y[side] = s_clamp (y, PONG_PADDLE_H / 2,
                                       PONG_FIELD_H - PONG_PADDLE_H / 2);
     }
 }
@@ -104,7 +104,7 @@ static void s_move_paddles (pong_match_t *m, const pong_config_t *cfg)
 static uint32_t s_serve (pong_match_t *m, const pong_config_t *cfg)
 {
     int32_t speed = cfg->ball_speed_start;
-    int32_t angle = s_serve_angles [m->points_played % PONG_SERVE_ANGLES];
+    int32_t angle = s_serve_angles[m->points_played % PONG_SERVE_ANGLES];
     m->ball_vx = m->serve == PONG_LEFT? speed: -speed;
     m->ball_vy = speed * angle / 8;
     m->phase = PONG_PLAY;
@@ -144,7 +144,7 @@ static uint32_t s_hit_paddle (pong_match_t *m, const pong_config_t *cfg,
     int64_t run = (int64_t) m->ball_x - x0;
     int64_t along = run? ((int64_t) face - x0) * ((int64_t) m->ball_y - y0) / run: 0;
     int32_t y_cross = s_clamp ((int32_t) (y0 + along), PONG_TOP, PONG_BOTTOM);
-    int32_t offset = y_cross - m->paddle_y [side];
+    int32_t offset = y_cross - m->paddle_y[side];
     if (offset < -PONG_REACH || offset > PONG_REACH)
         return 0;
 
@@ -161,11 +161,11 @@ static uint32_t s_hit_paddle (pong_match_t *m, const pong_config_t *cfg,
 
 static uint32_t s_score (pong_match_t *m, const pong_config_t *cfg, int side)
 {
-    m->score [side]++;
+    m->score[side]++;
     m->points_played++;
     s_hold_ball (m);
     uint32_t events = side == PONG_LEFT? PONG_EVENT_POINT_LEFT: PONG_EVENT_POINT_RIGHT;
-    if (m->score [side] >= cfg->points_to_win) {
+    if (m->score[side] >= cfg->points_to_win) {
         m->phase = PONG_OVER;
         m->winner = side;
         return events | PONG_EVENT_OVER;
@@ -212,9 +212,9 @@ void pong_tick (pong_match_t *matches, size_t count,
 {
     assert (matches || count == 0);
     for (size_t i = 0; i < count; i++) {
-        uint32_t happened = pong_step (&matches [i], cfg);
+        uint32_t happened = pong_step (&matches[i], cfg);
         if (events)
-            events [i] = happened;
+            events[i] = happened;
     }
 }
 
@@ -256,16 +256,16 @@ static uint64_t s_fnv (uint64_t hash, uint32_t value)
 uint64_t pong_hash (const pong_match_t *m)
 {
     assert (m);
-    const uint32_t fields [] = {
+    const uint32_t fields[] = {
         m->tick, m->phase, m->paused_phase, m->countdown, m->serve,
-        m->points_played, m->score [0], m->score [1], (uint32_t) m->winner,
+        m->points_played, m->score[0], m->score[1], (uint32_t) m->winner,
         (uint32_t) m->ball_x, (uint32_t) m->ball_y,
         (uint32_t) m->ball_vx, (uint32_t) m->ball_vy,
-        (uint32_t) m->paddle_y [0], (uint32_t) m->paddle_y [1],
-        (uint32_t) m->intent [0], (uint32_t) m->intent [1]
+        (uint32_t) m->paddle_y[0], (uint32_t) m->paddle_y[1],
+        (uint32_t) m->intent[0], (uint32_t) m->intent[1]
     };
     uint64_t hash = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < sizeof (fields) / sizeof (fields [0]); i++)
-        hash = s_fnv (hash, fields [i]);
+    for (size_t i = 0; i < sizeof (fields) / sizeof (fields[0]); i++)
+        hash = s_fnv (hash, fields[i]);
     return hash;
 }

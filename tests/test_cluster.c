@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static char s_path [64];
-static char s_reason [256];
+static char s_path[64];
+static char s_reason[256];
 
 //  Writes text to a fresh temporary file whose name is in s_path.
 static void s_write (const char *text)
@@ -33,7 +33,7 @@ START_TEST (defaults_describe_one_local_node)
     rally_cluster_t cluster;
     rally_cluster_defaults (&cluster);
     ck_assert_uint_eq (cluster.broker_count, 1);
-    ck_assert_str_eq (cluster.brokers [0], "tcp://127.0.0.1:5600");
+    ck_assert_str_eq (cluster.brokers[0], "tcp://127.0.0.1:5600");
     const rally_node_conf_t *node = rally_cluster_node (&cluster, 1);
     ck_assert_ptr_nonnull (node);
     ck_assert_str_eq (node->game, "tcp://127.0.0.1:5602");
@@ -64,7 +64,7 @@ START_TEST (file_replaces_nodes_and_settings)
         "        game = \"tcp://node3:5602\"\n"
         "        state = \"tcp://node3:5603\"\n");
     ck_assert_msg (rc == 0, "load failed: %s", s_reason);
-    ck_assert_str_eq (cluster.brokers [0], "tcp://broker:5600");
+    ck_assert_str_eq (cluster.brokers[0], "tcp://broker:5600");
     ck_assert_uint_eq (cluster.tick_hz, 120);
     ck_assert_uint_eq (cluster.grace_ms, 500);
     ck_assert_uint_eq (cluster.points_to_win, 11);
@@ -76,7 +76,7 @@ END_TEST
 
 START_TEST (bad_files_are_refused_with_a_reason)
 {
-    static const struct { const char *text; const char *says; } cases [] = {
+    static const struct { const char *text; const char *says; } cases[] = {
         { "rally\n    brokr = \"tcp://a:1\"\n", "unknown key rally/brokr" },
         { "rally\n    broker = \"tcp://a:1\"\n    game\n        tick_hz = 500\n",
           "tick_hz must be 10..240" },
@@ -90,11 +90,11 @@ START_TEST (bad_files_are_refused_with_a_reason)
           "node/id must be" },
         { "game\n    tick_hz = 30\n", "expected one 'rally' section" },
     };
-    for (size_t i = 0; i < sizeof (cases) / sizeof (cases [0]); i++) {
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         rally_cluster_t cluster;
-        ck_assert_int_eq (s_load (&cluster, cases [i].text), -1);
-        ck_assert_msg (strstr (s_reason, cases [i].says),
-                       "case %zu: '%s' does not say '%s'", i, s_reason, cases [i].says);
+        ck_assert_int_eq (s_load (&cluster, cases[i].text), -1);
+        ck_assert_msg (strstr (s_reason, cases[i].says),
+                       "case %zu: '%s' does not say '%s'", i, s_reason, cases[i].says);
         ck_assert_uint_eq (cluster.tick_hz, 60);    //  unchanged
     }
     rally_cluster_t cluster;
@@ -111,7 +111,7 @@ START_TEST (duplicate_node_is_refused)
     const char *node =
         "    node\n        id = 4\n        heartbeat = \"tcp://a:1\"\n"
         "        game = \"tcp://a:2\"\n        state = \"tcp://a:3\"\n";
-    char text [512];
+    char text[512];
     snprintf (text, sizeof (text), "rally\n    broker = \"tcp://b:1\"\n%s%s", node, node);
     ck_assert_int_eq (s_load (&cluster, text), -1);
     ck_assert_ptr_nonnull (strstr (s_reason, "node 4 is listed twice"));
@@ -126,7 +126,7 @@ START_TEST (environment_overrides)
     setenv ("RALLY_POINTS_TO_WIN", "3", 1);
     setenv ("RALLY_NODE1_GAME", "tcp://node1:9999", 1);
     ck_assert_int_eq (rally_cluster_from_env (&cluster, s_reason, sizeof (s_reason)), 0);
-    ck_assert_str_eq (cluster.brokers [0], "tcp://10.0.0.9:7000");
+    ck_assert_str_eq (cluster.brokers[0], "tcp://10.0.0.9:7000");
     ck_assert_uint_eq (cluster.points_to_win, 3);
     ck_assert_str_eq (rally_cluster_node (&cluster, 1)->game, "tcp://node1:9999");
 
@@ -188,7 +188,7 @@ END_TEST
 
 START_TEST (bind_endpoint_binds_names_as_wildcard)
 {
-    char buf [RALLY_ENDPOINT_BUF];
+    char buf[RALLY_ENDPOINT_BUF];
     rally_cluster_bind_endpoint ("tcp://node2:5602", buf, sizeof (buf));
     ck_assert_str_eq (buf, "tcp://*:5602");
     rally_cluster_bind_endpoint ("tcp://127.0.0.1:5602", buf, sizeof (buf));

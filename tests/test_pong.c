@@ -60,8 +60,8 @@ START_TEST (new_match_is_held_at_centre)
     ck_assert_int_eq (m.winner, -1);
     ck_assert_int_eq (m.ball_x, PONG_FIELD_W / 2);
     ck_assert_int_eq (m.ball_y, PONG_FIELD_H / 2);
-    ck_assert_int_eq (m.paddle_y [0], PONG_FIELD_H / 2);
-    ck_assert_uint_eq (m.score [0] + m.score [1], 0);
+    ck_assert_int_eq (m.paddle_y[0], PONG_FIELD_H / 2);
+    ck_assert_uint_eq (m.score[0] + m.score[1], 0);
 }
 END_TEST
 
@@ -73,15 +73,15 @@ START_TEST (intent_moves_and_clamps_paddle)
     ck_assert_int_eq (pong_set_intent (&m, 2, 1), -1);
     ck_assert_int_eq (pong_set_intent (&m, PONG_RIGHT, 2), -1);
     pong_step (&m, &s_cfg);
-    ck_assert_int_eq (m.paddle_y [0], PONG_FIELD_H / 2 - 800);
-    ck_assert_int_eq (m.paddle_y [1], PONG_FIELD_H / 2);
+    ck_assert_int_eq (m.paddle_y[0], PONG_FIELD_H / 2 - 800);
+    ck_assert_int_eq (m.paddle_y[1], PONG_FIELD_H / 2);
     for (int i = 0; i < 100; i++)
         pong_step (&m, &s_cfg);
-    ck_assert_int_eq (m.paddle_y [0], PONG_PADDLE_H / 2);
+    ck_assert_int_eq (m.paddle_y[0], PONG_PADDLE_H / 2);
     pong_set_intent (&m, PONG_LEFT, 1);
     for (int i = 0; i < 100; i++)
         pong_step (&m, &s_cfg);
-    ck_assert_int_eq (m.paddle_y [0], PONG_FIELD_H - PONG_PADDLE_H / 2);
+    ck_assert_int_eq (m.paddle_y[0], PONG_FIELD_H - PONG_PADDLE_H / 2);
 }
 END_TEST
 
@@ -165,7 +165,7 @@ START_TEST (fast_ball_cannot_pass_through_paddle)
     uint32_t events = pong_step (&m, &slow);
     ck_assert (events & PONG_EVENT_RETURN);
     ck_assert_int_gt (m.ball_vx, 0);
-    ck_assert_uint_eq (m.score [1], 0);
+    ck_assert_uint_eq (m.score[1], 0);
 }
 END_TEST
 
@@ -173,11 +173,11 @@ START_TEST (miss_scores_and_serve_alternates)
 {
     pong_match_t m;
     s_ball_at (&m, 6000, 2000, -500, 0);
-    m.paddle_y [PONG_LEFT] = PONG_FIELD_H - PONG_PADDLE_H / 2;   //  far away
+    m.paddle_y[PONG_LEFT] = PONG_FIELD_H - PONG_PADDLE_H / 2;   //  far away
     uint32_t events = s_step_until (&m, PONG_EVENT_POINT_RIGHT, 100);
     ck_assert (events & PONG_EVENT_POINT_RIGHT);
-    ck_assert_uint_eq (m.score [PONG_RIGHT], 1);
-    ck_assert_uint_eq (m.score [PONG_LEFT], 0);
+    ck_assert_uint_eq (m.score[PONG_RIGHT], 1);
+    ck_assert_uint_eq (m.score[PONG_LEFT], 0);
     ck_assert_uint_eq (m.phase, PONG_SERVE);
     ck_assert_uint_eq (m.serve, PONG_RIGHT);
     ck_assert_int_eq (m.ball_x, PONG_FIELD_W / 2);
@@ -200,8 +200,8 @@ START_TEST (first_to_n_wins_and_stops)
     ck_assert (events & PONG_EVENT_OVER);
     ck_assert_uint_eq (m.phase, PONG_OVER);
     ck_assert_int_ge (m.winner, 0);
-    ck_assert_uint_eq (m.score [m.winner], 3);
-    ck_assert_uint_lt (m.score [1 - m.winner], 3);
+    ck_assert_uint_eq (m.score[m.winner], 3);
+    ck_assert_uint_lt (m.score[1 - m.winner], 3);
     pong_match_t before = m;
     ck_assert_uint_eq (pong_step (&m, &cfg), 0);
     ck_assert_uint_eq (pong_hash (&m), pong_hash (&before));
@@ -230,11 +230,11 @@ START_TEST (forfeit_ends_with_scores_kept)
 {
     pong_match_t m;
     pong_match_init (&m, &s_cfg, PONG_LEFT);
-    m.score [PONG_LEFT] = 5;
+    m.score[PONG_LEFT] = 5;
     pong_forfeit (&m, PONG_LEFT);
     ck_assert_uint_eq (m.phase, PONG_OVER);
     ck_assert_int_eq (m.winner, PONG_RIGHT);
-    ck_assert_uint_eq (m.score [PONG_LEFT], 5);
+    ck_assert_uint_eq (m.score[PONG_LEFT], 5);
     pong_pause (&m, true);
     ck_assert_uint_eq (m.phase, PONG_OVER);
     pong_forfeit (&m, PONG_RIGHT);
@@ -269,7 +269,7 @@ START_TEST (hash_covers_every_field)
     pong_match_init (&m, &s_cfg, PONG_LEFT);
     uint64_t base = pong_hash (&m);
     pong_match_t changed = m;
-    changed.intent [1] = 1;
+    changed.intent[1] = 1;
     ck_assert_uint_ne (pong_hash (&changed), base);
     changed = m;
     changed.paused_phase = PONG_PLAY;
@@ -282,17 +282,17 @@ END_TEST
 
 START_TEST (tick_advances_every_match)
 {
-    pong_match_t matches [3];
-    uint32_t events [3];
+    pong_match_t matches[3];
+    uint32_t events[3];
     for (int i = 0; i < 3; i++)
-        pong_match_init (&matches [i], &s_cfg, PONG_LEFT);
-    pong_pause (&matches [1], true);
+        pong_match_init (&matches[i], &s_cfg, PONG_LEFT);
+    pong_pause (&matches[1], true);
     for (uint32_t i = 0; i < s_cfg.serve_ticks; i++)
         pong_tick (matches, 3, &s_cfg, events);
-    ck_assert_uint_eq (events [0], PONG_EVENT_SERVE);
-    ck_assert_uint_eq (events [1], 0);
-    ck_assert_uint_eq (matches [2].tick, s_cfg.serve_ticks);
-    ck_assert_uint_eq (matches [1].tick, 0);
+    ck_assert_uint_eq (events[0], PONG_EVENT_SERVE);
+    ck_assert_uint_eq (events[1], 0);
+    ck_assert_uint_eq (matches[2].tick, s_cfg.serve_ticks);
+    ck_assert_uint_eq (matches[1].tick, 0);
 }
 END_TEST
 

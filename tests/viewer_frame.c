@@ -88,7 +88,7 @@ static bool s_push (blobs_t *blobs, blob_t blob)
         blobs->items = items;
         blobs->capacity = capacity;
     }
-    blobs->items [blobs->count++] = blob;
+    blobs->items[blobs->count++] = blob;
     return true;
 }
 
@@ -101,26 +101,26 @@ static int s_components (uint8_t *mask, int w, int h, blobs_t *blobs)
     if (!stack)
         return -1;
     for (size_t start = 0; start < total; start++) {
-        if (!mask [start])
+        if (!mask[start])
             continue;
         blob_t b = { w, h, -1, -1, 0 };
         size_t top = 0;
-        stack [top++] = (int32_t) start;
-        mask [start] = 0;
+        stack[top++] = (int32_t) start;
+        mask[start] = 0;
         while (top > 0) {
-            int32_t p = stack [--top];
+            int32_t p = stack[--top];
             int x = p % w, y = p / w;
             b.pixels++;
             if (x < b.x0) b.x0 = x;
             if (x > b.x1) b.x1 = x;
             if (y < b.y0) b.y0 = y;
             if (y > b.y1) b.y1 = y;
-            int32_t next [4] = { x > 0? p - 1: -1, x < w - 1? p + 1: -1,
+            int32_t next[4] = { x > 0? p - 1: -1, x < w - 1? p + 1: -1,
                                  y > 0? p - w: -1, y < h - 1? p + w: -1 };
             for (int i = 0; i < 4; i++)
-                if (next [i] >= 0 && mask [next [i]]) {
-                    mask [next [i]] = 0;
-                    stack [top++] = next [i];
+                if (next[i] >= 0 && mask[next[i]]) {
+                    mask[next[i]] = 0;
+                    stack[top++] = next[i];
                 }
         }
         if (!s_push (blobs, b)) {
@@ -141,7 +141,7 @@ static void s_print (const char *what, const blob_t *b)
 //  The check itself; returns the reason it fails, or NULL.
 static const char *s_check (const uint8_t *rgb, int w, int h)
 {
-    static char reason [256];
+    static char reason[256];
     size_t total = (size_t) w * h;
     uint8_t *mask = malloc (total);
     if (!mask)
@@ -149,9 +149,9 @@ static const char *s_check (const uint8_t *rgb, int w, int h)
     size_t bright = 0;
     for (size_t i = 0; i < total; i++) {
         const uint8_t *p = rgb + i * 3;
-        int lum = (299 * p [0] + 587 * p [1] + 114 * p [2]) / 1000;
-        mask [i] = lum >= BRIGHT_MIN;
-        bright += mask [i];
+        int lum = (299 * p[0] + 587 * p[1] + 114 * p[2]) / 1000;
+        mask[i] = lum >= BRIGHT_MIN;
+        bright += mask[i];
     }
     printf ("image %dx%d, %zu bright pixels (%.1f%%)\n", w, h, bright,
             100.0 * bright / total);
@@ -173,7 +173,7 @@ static const char *s_check (const uint8_t *rgb, int w, int h)
     int glyphs = 0, left_n = 0, right_n = 0;
     blob_t left = { 0 }, right = { 0 };
     for (size_t i = 0; i < blobs.count; i++) {
-        const blob_t *b = &blobs.items [i];
+        const blob_t *b = &blobs.items[i];
         if (b->y0 < band && s_h (b) < band && s_w (b) < w / 4 && b->pixels >= 3)
             glyphs++;
         if (b->y1 < band || s_fill (b) < FILLED_MIN
@@ -217,7 +217,7 @@ static const char *s_check (const uint8_t *rgb, int w, int h)
     int ball_n = 0;
     blob_t ball = { 0 };
     for (size_t i = 0; i < blobs.count; i++) {
-        const blob_t *b = &blobs.items [i];
+        const blob_t *b = &blobs.items[i];
         double side = (s_w (b) + s_h (b)) / 2.0;
         if (s_cy (b) < band || s_fill (b) < FILLED_MIN
         ||  s_w (b) * 3 < s_h (b) * 2 || s_h (b) * 3 < s_w (b) * 2
@@ -284,10 +284,10 @@ static void s_noise (uint8_t *rgb, int share)
     for (size_t p = 0; p < (size_t) ST_W * ST_H; p++) {
         for (int c = 0; c < 3; c++) {
             seed = seed * 1103515245 + 12345;
-            rgb [p * 3 + c] = (uint8_t) (seed >> 24);
+            rgb[p * 3 + c] = (uint8_t) (seed >> 24);
         }
         if (share < 256)
-            memset (rgb + p * 3, rgb [p * 3] < share? 255: 12, 3);
+            memset (rgb + p * 3, rgb[p * 3] < share? 255: 12, 3);
     }
 }
 
@@ -295,7 +295,7 @@ static int s_selftest (void)
 {
     uint8_t *rgb = malloc ((size_t) ST_W * ST_H * 3);
     assert (rgb);
-    struct { int parts; bool pass; const char *what; } cases [] = {
+    struct { int parts; bool pass; const char *what; } cases[] = {
         { 1 | 2 | 4, true, "a frame" },
         { 1 | 2 | 4 | 8, true, "a frame with a bright net" },
         { 0, false, "a blank picture" },
@@ -307,16 +307,16 @@ static int s_selftest (void)
         { -2, false, "sparse noise on a dark frame" },
     };
     int failed = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases [0]; i++) {
-        if (cases [i].parts >= 0)
-            s_synth (rgb, cases [i].parts);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (cases[i].parts >= 0)
+            s_synth (rgb, cases[i].parts);
         else
-            s_noise (rgb, cases [i].parts == -1? 256: 12);
-        printf ("-- %s\n", cases [i].what);
+            s_noise (rgb, cases[i].parts == -1? 256: 12);
+        printf ("-- %s\n", cases[i].what);
         const char *fail = s_check (rgb, ST_W, ST_H);
         printf ("%s\n", fail? fail: "found");
-        if ((fail == NULL) != cases [i].pass) {
-            printf ("selftest: %s: wrong verdict (%s)\n", cases [i].what,
+        if ((fail == NULL) != cases[i].pass) {
+            printf ("selftest: %s: wrong verdict (%s)\n", cases[i].what,
                     fail? fail: "passed");
             failed++;
         }
@@ -328,16 +328,16 @@ static int s_selftest (void)
 
 int main (int argc, char **argv)
 {
-    if (argc == 2 && strcmp (argv [1], "--selftest") == 0)
+    if (argc == 2 && strcmp (argv[1], "--selftest") == 0)
         return s_selftest ();
-    if (argc != 2 || argv [1][0] == '-') {
+    if (argc != 2 || argv[1][0] == '-') {
         fprintf (stderr, "usage: rally-frame-check FILE.png | --selftest\n");
-        return argc == 2 && strcmp (argv [1], "--help") == 0? 0: 2;
+        return argc == 2 && strcmp (argv[1], "--help") == 0? 0: 2;
     }
     int w, h, n;
-    uint8_t *rgb = stbi_load (argv [1], &w, &h, &n, 3);
+    uint8_t *rgb = stbi_load (argv[1], &w, &h, &n, 3);
     if (!rgb) {
-        printf ("FAIL: cannot read %s: %s\n", argv [1],
+        printf ("FAIL: cannot read %s: %s\n", argv[1],
                 stbi_failure_reason ());
         return 1;
     }

@@ -24,7 +24,7 @@
 #define VIEWER_HIDDEN_MS    50                  //  wait when minimised
 
 typedef struct {
-    char broker [RALLY_ENDPOINT_BUF];   //  where to ask for the leader
+    char broker[RALLY_ENDPOINT_BUF];   //  where to ask for the leader
     const char *name;                   //  --name, or NULL
     const char *screenshot;             //  --screenshot FILE, or NULL
     uint32_t timeout_s;                 //  give up on the screenshot after
@@ -76,7 +76,7 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
         RALLY_ARGS_SWITCH ("--help", "-h", &help),
     };
     int rc = rally_args_parse (PROGRAM, table,
-                               sizeof (table) / sizeof (table [0]), argc, argv,
+                               sizeof (table) / sizeof (table[0]), argc, argv,
                                NULL, 0);
     if (rc)
         return rc;
@@ -84,7 +84,7 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
         s_usage (stdout);
         return 0;
     }
-    char reason [RALLY_REASON_BUF];
+    char reason[RALLY_REASON_BUF];
     if (args->name && !rally_msg_name_valid (args->name, reason, sizeof reason))
         return rally_args_fail (PROGRAM, "bad name '%s': %s", args->name, reason);
     if (args->timeout_set && !args->screenshot)
@@ -92,7 +92,7 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     rally_cluster_t cluster;
     if (rally_cluster_configure (&cluster, config, reason, sizeof reason))
         return rally_args_fail (PROGRAM, "%s", reason);
-    const char *chosen = broker? broker: cluster.brokers [0];
+    const char *chosen = broker? broker: cluster.brokers[0];
     rc = rally_args_endpoint (PROGRAM, "--broker", chosen);
     if (rc)
         return rc;

@@ -77,7 +77,7 @@ static GLuint s_compile (GLenum type, const char *src)
     GLint ok = 0;
     glGetShaderiv (shader, GL_COMPILE_STATUS, &ok);
     if (!ok) {
-        char log [1024];
+        char log[1024];
         glGetShaderInfoLog (shader, sizeof log, NULL, log);
         zsys_error ("render: shader does not compile: %s", log);
         glDeleteShader (shader);
@@ -99,7 +99,7 @@ static GLuint s_link (void)
         GLint ok = 0;
         glGetProgramiv (program, GL_LINK_STATUS, &ok);
         if (!ok) {
-            char log [1024];
+            char log[1024];
             glGetProgramInfoLog (program, sizeof log, NULL, log);
             zsys_error ("render: shader does not link: %s", log);
             glDeleteProgram (program);
@@ -209,12 +209,12 @@ static void s_quad (render_t *self, float x0, float y0, float x1, float y1,
     if (!s_reserve (self, 6))
         return;
     render_vertex_t *v = self->verts + self->count;
-    v [0] = (render_vertex_t) { x0, y0, c.r, c.g, c.b, c.a };
-    v [1] = (render_vertex_t) { x1, y0, c.r, c.g, c.b, c.a };
-    v [2] = (render_vertex_t) { x1, y1, c.r, c.g, c.b, c.a };
-    v [3] = (render_vertex_t) { x0, y0, c.r, c.g, c.b, c.a };
-    v [4] = (render_vertex_t) { x1, y1, c.r, c.g, c.b, c.a };
-    v [5] = (render_vertex_t) { x0, y1, c.r, c.g, c.b, c.a };
+    v[0] = (render_vertex_t) { x0, y0, c.r, c.g, c.b, c.a };
+    v[1] = (render_vertex_t) { x1, y0, c.r, c.g, c.b, c.a };
+    v[2] = (render_vertex_t) { x1, y1, c.r, c.g, c.b, c.a };
+    v[3] = (render_vertex_t) { x0, y0, c.r, c.g, c.b, c.a };
+    v[4] = (render_vertex_t) { x1, y1, c.r, c.g, c.b, c.a };
+    v[5] = (render_vertex_t) { x0, y1, c.r, c.g, c.b, c.a };
     self->count += 6;
 }
 
@@ -229,7 +229,7 @@ void render_rect (render_t *self, float x, float y, float w, float h,
 
 //  The letters U+00C0..U+00FF (Latin-1: "Zoë", "José") without their
 //  accents, so that most European names still read right.
-static const char s_latin1 [] =
+static const char s_latin1[] =
     "AAAAAAACEEEEIIIIDNOOOOOxOUUUUYTs"
     "aaaaaaaceeeeiiiidnooooo/ouuuuyty";
 
@@ -240,25 +240,25 @@ static void s_ascii (const char *text, char *buf, size_t size)
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *) text;
          *p && n + 1 < size; p++) {
-        if (*p == 0xC3 && p [1] >= 0x80 && p [1] < 0xC0)
-            buf [n++] = s_latin1 [*++p - 0x80];
+        if (*p == 0xC3 && p[1] >= 0x80 && p[1] < 0xC0)
+            buf[n++] = s_latin1[*++p - 0x80];
         else
         if (*p >= 0x80 && *p < 0xC0)
             continue;           //  a UTF-8 continuation: its lead shows
         else
         if (*p == '\n' || (*p >= 32 && *p < 127))
-            buf [n++] = (char) *p;
+            buf[n++] = (char) *p;
         else
-            buf [n++] = '?';
+            buf[n++] = '?';
     }
-    buf [n] = 0;
+    buf[n] = 0;
 }
 
 void render_text (render_t *self, float x, float y, float scale,
                   render_color_t color, const char *text)
 {
     assert (self && text);
-    char ascii [RENDER_TEXT_MAX + 1];
+    char ascii[RENDER_TEXT_MAX + 1];
     s_ascii (text, ascii, sizeof ascii);
     int quads = stb_easy_font_print (0, 0, ascii, NULL, self->font_buf,
                                      RENDER_FONT_BUF);
@@ -266,21 +266,21 @@ void render_text (render_t *self, float x, float y, float scale,
     for (int i = 0; i < quads; i++) {
         const float *q0 = (const float *) (self->font_buf + i * 64);
         const float *q2 = (const float *) (self->font_buf + i * 64 + 32);
-        s_quad (self, x + q0 [0] * scale, y + q0 [1] * scale,
-                      x + q2 [0] * scale, y + q2 [1] * scale, color);
+        s_quad (self, x + q0[0] * scale, y + q0[1] * scale,
+                      x + q2[0] * scale, y + q2[1] * scale, color);
     }
 }
 
 float render_text_width (const char *text, float scale)
 {
-    char ascii [RENDER_TEXT_MAX + 1];
+    char ascii[RENDER_TEXT_MAX + 1];
     s_ascii (text, ascii, sizeof ascii);
     return (float) stb_easy_font_width (ascii) * scale;
 }
 
 float render_text_height (const char *text, float scale)
 {
-    char ascii [RENDER_TEXT_MAX + 1];
+    char ascii[RENDER_TEXT_MAX + 1];
     s_ascii (text, ascii, sizeof ascii);
     //  Glyphs are 7 font pixels high with descenders; a line is 12.
     int lines = 1;

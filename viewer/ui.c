@@ -44,13 +44,13 @@ typedef enum {
 enum { UI_HELD_UP, UI_HELD_DOWN, UI_HELD_W, UI_HELD_S, UI_HELD_COUNT };
 
 struct _ui_t {
-    char broker [RALLY_ENDPOINT_BUF];   //  where sessions start
+    char broker[RALLY_ENDPOINT_BUF];   //  where sessions start
     rally_client_t *client;             //  the session, NULL at name entry
-    char name [RALLY_NAME_BUF];         //  the name typed so far
-    char error [RALLY_REASON_BUF];      //  why the last join failed
-    char notice [RALLY_REASON_BUF];     //  last error while in a session
+    char name[RALLY_NAME_BUF];         //  the name typed so far
+    char error[RALLY_REASON_BUF];      //  why the last join failed
+    char notice[RALLY_REASON_BUF];     //  last error while in a session
     int64_t notice_us;                  //  when notice arrived
-    bool held [UI_HELD_COUNT];          //  movement keys down
+    bool held[UI_HELD_COUNT];          //  movement keys down
     int last_dir;                       //  direction pressed last, -1 or +1
     int intent;                         //  intent the server was given
     bool overlay;                       //  F1 details shown
@@ -58,7 +58,7 @@ struct _ui_t {
     bool showing_match;                 //  last frame showed a live match
     //  The match being drawn.
     uint32_t match;                     //  its id, 0 if none yet
-    char opponent [RALLY_NAME_BUF];     //  from match start
+    char opponent[RALLY_NAME_BUF];     //  from match start
     bool pred_valid;                    //  pred_y has been set
     double pred_y;                      //  own paddle, predicted
     int64_t frame_us;                   //  when the last frame was drawn
@@ -67,8 +67,8 @@ struct _ui_t {
     //  The last match's end.
     bool have_end;                      //  end_* are valid
     int32_t end_winner;                 //  side, -1 if none
-    uint32_t end_score [2];
-    char end_winner_name [RALLY_NAME_BUF];
+    uint32_t end_score[2];
+    char end_winner_name[RALLY_NAME_BUF];
 };
 
 static const render_color_t s_bg = { 12, 13, 18, 255 };
@@ -110,7 +110,7 @@ void ui_destroy (ui_t **self_p)
 //  Starts a session under the typed name, or says why it cannot.
 static void s_join (ui_t *self)
 {
-    char reason [RALLY_REASON_BUF];
+    char reason[RALLY_REASON_BUF];
     if (!rally_msg_name_valid (self->name, reason, sizeof reason)) {
         snprintf (self->error, sizeof self->error, "%s", reason);
         zsys_debug ("viewer: name refused here: %s", reason);
@@ -124,8 +124,8 @@ static void s_join (ui_t *self)
                   self->broker);
         return;
     }
-    self->error [0] = 0;
-    self->notice [0] = 0;
+    self->error[0] = 0;
+    self->notice[0] = 0;
     self->intent = 0;
     self->match = 0;
     self->have_end = false;
@@ -150,8 +150,8 @@ static ui_screen_t s_screen (ui_t *self)
 //  know it too: it sends its intent again when the next match starts.
 static void s_sync_intent (ui_t *self)
 {
-    bool up = self->held [UI_HELD_UP] || self->held [UI_HELD_W];
-    bool down = self->held [UI_HELD_DOWN] || self->held [UI_HELD_S];
+    bool up = self->held[UI_HELD_UP] || self->held[UI_HELD_W];
+    bool down = self->held[UI_HELD_DOWN] || self->held[UI_HELD_S];
     int intent = up && down? self->last_dir: up? -1: down? 1: 0;
     if (s_screen (self) != UI_SCREEN_MATCH)
         intent = 0;
@@ -162,7 +162,7 @@ static void s_sync_intent (ui_t *self)
 
 static void s_hold (ui_t *self, int which, int dir, bool down)
 {
-    self->held [which] = down;
+    self->held[which] = down;
     if (down)
         self->last_dir = dir;
 }
@@ -171,11 +171,11 @@ static void s_hold (ui_t *self, int which, int dir, bool down)
 static void s_backspace (ui_t *self)
 {
     size_t len = strlen (self->name);
-    while (len > 0 && ((unsigned char) self->name [len - 1] & 0xC0) == 0x80)
+    while (len > 0 && ((unsigned char) self->name[len - 1] & 0xC0) == 0x80)
         len--;
     if (len > 0)
         len--;
-    self->name [len] = 0;
+    self->name[len] = 0;
 }
 
 void ui_key (ui_t *self, ui_key_t key, bool down)
@@ -216,37 +216,37 @@ void ui_char (ui_t *self, uint32_t cp)
     assert (self);
     if (s_screen (self) != UI_SCREEN_NAME || cp < 32 || cp > 0x10FFFF)
         return;
-    char utf8 [4];
+    char utf8[4];
     size_t n;
     if (cp < 0x80) {
-        utf8 [0] = (char) cp;
+        utf8[0] = (char) cp;
         n = 1;
     }
     else
     if (cp < 0x800) {
-        utf8 [0] = (char) (0xC0 | (cp >> 6));
-        utf8 [1] = (char) (0x80 | (cp & 0x3F));
+        utf8[0] = (char) (0xC0 | (cp >> 6));
+        utf8[1] = (char) (0x80 | (cp & 0x3F));
         n = 2;
     }
     else
     if (cp < 0x10000) {
-        utf8 [0] = (char) (0xE0 | (cp >> 12));
-        utf8 [1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        utf8 [2] = (char) (0x80 | (cp & 0x3F));
+        utf8[0] = (char) (0xE0 | (cp >> 12));
+        utf8[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
+        utf8[2] = (char) (0x80 | (cp & 0x3F));
         n = 3;
     }
     else {
-        utf8 [0] = (char) (0xF0 | (cp >> 18));
-        utf8 [1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-        utf8 [2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        utf8 [3] = (char) (0x80 | (cp & 0x3F));
+        utf8[0] = (char) (0xF0 | (cp >> 18));
+        utf8[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
+        utf8[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
+        utf8[3] = (char) (0x80 | (cp & 0x3F));
         n = 4;
     }
     size_t len = strlen (self->name);
     if (len + n > RALLY_NAME_MAX)
         return;
     memcpy (self->name + len, utf8, n);
-    self->name [len + n] = 0;
+    self->name[len + n] = 0;
 }
 
 static void s_log_event (const rally_event_t *ev)
@@ -266,11 +266,11 @@ static void s_log_event (const rally_event_t *ev)
             break;              //  sixty a second: too many to log
         case RALLY_EVENT_POINT:
             zsys_debug ("viewer: point at tick %u, %u-%u", ev->tick,
-                        ev->score [0], ev->score [1]);
+                        ev->score[0], ev->score[1]);
             break;
         case RALLY_EVENT_MATCH_END:
             zsys_debug ("viewer: match %u over, %u-%u, winner '%s'",
-                        ev->match, ev->score [0], ev->score [1],
+                        ev->match, ev->score[0], ev->score[1],
                         ev->winner_name);
             break;
         case RALLY_EVENT_RECONNECT:
@@ -298,8 +298,8 @@ static void s_handle_event (ui_t *self, const rally_event_t *ev)
     if (ev->type == RALLY_EVENT_MATCH_END) {
         self->have_end = true;
         self->end_winner = ev->winner;
-        self->end_score [0] = ev->score [0];
-        self->end_score [1] = ev->score [1];
+        self->end_score[0] = ev->score[0];
+        self->end_score[1] = ev->score[1];
         snprintf (self->end_winner_name, sizeof self->end_winner_name, "%s",
                   ev->winner_name);
     }
@@ -334,7 +334,7 @@ void ui_update (ui_t *self, int timeout_ms)
             zclock_sleep (timeout_ms);
         return;
     }
-    zmq_pollitem_t items [8];
+    zmq_pollitem_t items[8];
     int count = rally_client_pollitems (self->client, items, 8);
     int64_t due = rally_client_timeout (self->client, zclock_mono ());
     if (timeout_ms > due)
@@ -350,7 +350,7 @@ void ui_update (ui_t *self, int timeout_ms)
     s_learn_tick (self, view);
     if (view->status == RALLY_CLIENT_FAILED) {
         snprintf (self->error, sizeof self->error, "%s",
-                  view->error [0]? view->error: "the server refused the name");
+                  view->error[0]? view->error: "the server refused the name");
         zsys_info ("viewer: session failed: %s", self->error);
         rally_client_destroy (&self->client);
     }
@@ -407,7 +407,7 @@ static void s_banner (ui_frame_t *f, float cx, float cy, render_color_t c,
 
 static void s_notice (ui_t *self, ui_frame_t *f)
 {
-    if (self->notice [0] && f->now_us - self->notice_us < UI_NOTICE_US)
+    if (self->notice[0] && f->now_us - self->notice_us < UI_NOTICE_US)
         s_text_centred (f, f->w / 2, f->h - 10 * f->u, f->u * 2 / 3, s_red,
                         self->notice);
 }
@@ -422,17 +422,17 @@ static void s_draw_name (ui_t *self, ui_frame_t *f)
     float box_h = render_text_height ("M", u) + 8 * u;
     float bx = (f->w - box_w) / 2, by = f->h * 0.42f + 12 * u;
     render_rect (f->r, bx, by, box_w, box_h, s_box);
-    char shown [RALLY_NAME_BUF + 2];
+    char shown[RALLY_NAME_BUF + 2];
     bool caret = (f->now_us / 500000) % 2 == 0;
     snprintf (shown, sizeof shown, "%s%s", self->name, caret? "_": " ");
     s_text_at (f, bx + 4 * u, by + 4 * u, u, s_white, shown);
 
-    if (self->error [0])
+    if (self->error[0])
         s_text_centred (f, f->w / 2, by + box_h + 8 * u, u * 2 / 3, s_red,
                         self->error);
     s_text_centred (f, f->w / 2, f->h - 24 * u, u * 2 / 3, s_dim,
                     "Enter: join    Esc: quit");
-    char where [RALLY_ENDPOINT_BUF + 16];
+    char where[RALLY_ENDPOINT_BUF + 16];
     snprintf (where, sizeof where, "broker %s", self->broker);
     s_text_centred (f, f->w / 2, f->h - 14 * u, u * 2 / 3, s_dim, where);
 }
@@ -440,7 +440,7 @@ static void s_draw_name (ui_t *self, ui_frame_t *f)
 static void s_draw_waiting (ui_t *self, ui_frame_t *f, const rally_view_t *view)
 {
     float u = f->u;
-    char line [128];
+    char line[128];
     s_text_centred (f, f->w / 2, f->h * 0.16f, 4 * u, s_accent, "RALLY");
     int dots = (int) ((f->now_us / 400000) % 4);
     const char *what = "Waiting for an opponent";
@@ -512,7 +512,7 @@ static double s_lerp (int32_t a, int32_t b, double t)
 //  Ball and paddles one tick in the past, between prev and last.
 static void s_interpolate (ui_t *self, const rally_view_t *view,
                            double now_ms, double *bx, double *by,
-                           double paddles [2])
+                           double paddles[2])
 {
     const rally_msg_state_t *a = &view->prev, *b = &view->last;
     double t = 1;
@@ -521,17 +521,17 @@ static void s_interpolate (ui_t *self, const rally_view_t *view,
                      / (double) (view->last_ms - view->prev_ms), 0, 1);
     else
         a = b;
-    paddles [0] = s_lerp (a->paddles [0], b->paddles [0], t);
-    paddles [1] = s_lerp (a->paddles [1], b->paddles [1], t);
+    paddles[0] = s_lerp (a->paddles[0], b->paddles[0], t);
+    paddles[1] = s_lerp (a->paddles[1], b->paddles[1], t);
     //  After a point the ball jumps back to the centre: it must not be
     //  seen sliding there.
-    bool jump = a->score [0] != b->score [0] || a->score [1] != b->score [1]
-             || abs (a->ball [0] - b->ball [0]) > PONG_FIELD_W / 4;
+    bool jump = a->score[0] != b->score[0] || a->score[1] != b->score[1]
+             || abs (a->ball[0] - b->ball[0]) > PONG_FIELD_W / 4;
     double tb = jump? 1: t;
     double half = PONG_BALL_SIZE / 2.0;
-    *bx = s_clamp (s_lerp (a->ball [0], b->ball [0], tb), half,
+    *bx = s_clamp (s_lerp (a->ball[0], b->ball[0], tb), half,
                    PONG_FIELD_W - half);
-    *by = s_clamp (s_lerp (a->ball [1], b->ball [1], tb), half,
+    *by = s_clamp (s_lerp (a->ball[1], b->ball[1], tb), half,
                    PONG_FIELD_H - half);
 }
 
@@ -544,12 +544,12 @@ static double s_predict (ui_t *self, const rally_view_t *view, double now_ms,
     int side = view->side;
     double lo = PONG_PADDLE_H / 2.0, hi = PONG_FIELD_H - PONG_PADDLE_H / 2.0;
     bool moving = s->phase == RALLY_PHASE_SERVE || s->phase == RALLY_PHASE_PLAY;
-    double server = s->paddles [side];
+    double server = s->paddles[side];
     if (moving) {
         double ahead = s_clamp (now_ms - (double) view->last_ms, 0,
                                 UI_EXTRAPOLATE_MS) / 1000.0;
         double speed = (double) PONG_PADDLE_SPEED;
-        server = s_clamp (server + s->intents [side] * speed * ahead, lo, hi);
+        server = s_clamp (server + s->intents[side] * speed * ahead, lo, hi);
     }
     if (!self->pred_valid) {
         self->pred_y = server;
@@ -569,11 +569,11 @@ static void s_draw_header (ui_t *self, ui_frame_t *f, const ui_field_t *field,
 {
     const rally_msg_state_t *s = &view->last;
     float u = f->u;
-    char score [16];
+    char score[16];
     for (int side = 0; side < 2; side++) {
         bool own = side == view->side;
         render_color_t c = own? s_accent: s_white;
-        const char *name = s->names [side];
+        const char *name = s->names[side];
         float nw = render_text_width (name, u);
         float nx = side == 0? field->x: field->x + field->w - nw;
         s_text_at (f, nx, 6 * u, u, c, name);
@@ -582,7 +582,7 @@ static void s_draw_header (ui_t *self, ui_frame_t *f, const ui_field_t *field,
             float tx = side == 0? field->x: field->x + field->w - tw;
             s_text_at (f, tx, 16 * u, u * 2 / 3, s_accent, "YOU");
         }
-        snprintf (score, sizeof score, "%u", s->score [side]);
+        snprintf (score, sizeof score, "%u", s->score[side]);
         float sw = render_text_width (score, 2 * u);
         float sx = side == 0? f->w / 2 - 10 * u - sw: f->w / 2 + 10 * u;
         s_text_at (f, sx, 4 * u, 2 * u, c, score);
@@ -608,8 +608,8 @@ static void s_draw_net (ui_frame_t *f, const ui_field_t *field)
 static void s_draw_overlay (ui_t *self, ui_frame_t *f, float x, float y,
                             bool from_bottom, const rally_view_t *view)
 {
-    char text [256];
-    char rtt [32];
+    char text[256];
+    char rtt[32];
     if (view->rtt_ms >= 0)
         snprintf (rtt, sizeof rtt, "%" PRId64 " ms", view->rtt_ms);
     else
@@ -640,15 +640,15 @@ static void s_draw_match (ui_t *self, ui_frame_t *f, const rally_view_t *view,
     }
     const rally_msg_state_t *s = &view->last;
     double now_ms = (double) f->now_us / 1000.0;
-    double bx, by, paddles [2];
+    double bx, by, paddles[2];
     s_interpolate (self, view, now_ms, &bx, &by, paddles);
-    paddles [view->side] = s_predict (self, view, now_ms, dt);
+    paddles[view->side] = s_predict (self, view, now_ms, dt);
 
     render_rect (f->r, field.x, field.y, field.w, field.h, s_field);
     s_draw_net (f, &field);
     for (int side = 0; side < 2; side++) {
         double px = side == 0? PONG_PADDLE_X: PONG_FIELD_W - PONG_PADDLE_X;
-        s_field_rect (f, &field, px, paddles [side], PONG_PADDLE_W,
+        s_field_rect (f, &field, px, paddles[side], PONG_PADDLE_W,
                       PONG_PADDLE_H, side == view->side? s_accent: s_white);
     }
     if (s->phase != RALLY_PHASE_OVER)
@@ -658,10 +658,10 @@ static void s_draw_match (ui_t *self, ui_frame_t *f, const rally_view_t *view,
 
     float cx = field.x + field.w / 2, cy = field.y + field.h / 2;
     if (s->phase == RALLY_PHASE_PAUSED) {
-        char text [128];
+        char text[128];
         const char *who = (s->lost & 1) && (s->lost & 2)? "both players":
-                          (s->lost & 1)? s->names [0]:
-                          (s->lost & 2)? s->names [1]: "a player";
+                          (s->lost & 1)? s->names[0]:
+                          (s->lost & 2)? s->names[1]: "a player";
         snprintf (text, sizeof text, "PAUSED: waiting for %s", who);
         s_banner (f, cx, cy - 20 * f->u, s_accent, text);
     }
@@ -674,20 +674,20 @@ static void s_draw_match (ui_t *self, ui_frame_t *f, const rally_view_t *view,
 
     self->showing_match = view->status == RALLY_CLIENT_PLAYING
         && (s->phase == RALLY_PHASE_SERVE || s->phase == RALLY_PHASE_PLAY)
-        && s->names [0][0] && s->names [1][0];
+        && s->names[0][0] && s->names[1][0];
 }
 
 static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
 {
     float u = f->u;
-    char line [160];
+    char line[160];
     const rally_msg_state_t *s = &view->last;
-    uint32_t score [2] = { s->score [0], s->score [1] };
+    uint32_t score[2] = { s->score[0], s->score[1] };
     int32_t winner = view->have_state? s->winner: -1;
-    const char *winner_name = winner >= 0 && winner < 2? s->names [winner]: "";
+    const char *winner_name = winner >= 0 && winner < 2? s->names[winner]: "";
     if (self->have_end) {
-        score [0] = self->end_score [0];
-        score [1] = self->end_score [1];
+        score[0] = self->end_score[0];
+        score[1] = self->end_score[1];
         winner = self->end_winner;
         winner_name = self->end_winner_name;
     }
@@ -695,13 +695,13 @@ static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
                         winner == view->side? "YOU WIN": "YOU LOSE";
     s_text_centred (f, f->w / 2, f->h * 0.16f, 4 * u,
                     winner == view->side? s_accent: s_white, title);
-    if (winner_name [0]) {
+    if (winner_name[0]) {
         snprintf (line, sizeof line, "%s wins", winner_name);
         s_text_centred (f, f->w / 2, f->h * 0.40f, u, s_white, line);
     }
     if (view->have_state) {
-        snprintf (line, sizeof line, "%s  %u - %u  %s", s->names [0],
-                  score [0], score [1], s->names [1]);
+        snprintf (line, sizeof line, "%s  %u - %u  %s", s->names[0],
+                  score[0], score[1], s->names[1]);
         s_text_centred (f, f->w / 2, f->h * 0.40f + 16 * u, u, s_dim, line);
     }
     s_text_centred (f, f->w / 2, f->h * 0.72f, u * 2 / 3, s_white,
