@@ -144,14 +144,7 @@ static void s_send_error (server_t *self, zframe_t *peer, const char *code,
                           const char *reason)
 {
     rally_msg_t msg;
-    rally_msg_init (&msg, RALLY_MSG_ERROR);
-    snprintf (msg.u.error.code, sizeof (msg.u.error.code), "%s", code);
-    snprintf (msg.u.error.reason, sizeof (msg.u.error.reason), "%s", reason);
-    if (rally_msg_send_to (&msg, self->router, peer) == 0)
-        return;
-    //  A reason the encoder refuses (cut inside a character, say) must not
-    //  cost the peer its answer.
-    snprintf (msg.u.error.reason, sizeof (msg.u.error.reason), "bad message");
+    rally_msg_error (&msg, NULL, code, reason);
     s_reply (self, peer, &msg);
 }
 
@@ -280,11 +273,9 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
     rally_cluster_bind_endpoint (endpoint, bind_to, sizeof (bind_to));
 
     int rc = 1;
-    self.router = zsock_new (ZMQ_ROUTER);
+    self.router = rally_msg_socket_new (ZMQ_ROUTER);
     self.table = broker_new (cluster->liveness_ms);
     self.loop = zloop_new ();
-    if (self.router)
-        rally_msg_socket_limits (self.router);
     if (!self.router || !self.table || !self.loop)
         zsys_error ("rally-broker: out of memory");
     else if (zsock_bind (self.router, "%s", bind_to) == -1)

@@ -86,11 +86,9 @@ void rally_client_config_defaults (rally_client_config_t *cfg,
 //  endpoint. NULL if the endpoint is refused. sndhwm 0 keeps the default.
 static zsock_t *s_socket (int type, const char *endpoint, int sndhwm)
 {
-    zsock_t *sock = zsock_new (type);
+    zsock_t *sock = rally_msg_socket_new (type);
     if (!sock)
         return NULL;
-    rally_msg_socket_limits (sock);
-    zsock_set_sndtimeo (sock, 0);
     if (sndhwm)
         zsock_set_sndhwm (sock, sndhwm);
     if (zsock_connect (sock, "%s", endpoint)) {

@@ -97,10 +97,9 @@ static int s_ask (const char *endpoint, rally_msg_type_t want,
                   size_t reason_size)
 {
     snprintf (reason, reason_size, "no answer");
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_t *dealer = rally_msg_socket_new (ZMQ_DEALER);
     if (!dealer)
         return -1;
-    rally_msg_socket_limits (dealer);
     int rc = -1;
     rally_msg_t request;
     rally_msg_init (&request, RALLY_MSG_STATUS);

@@ -72,12 +72,10 @@ static void s_send_to (node_t *self, const uint8_t *peer, size_t peer_size,
 static void s_send_error (node_t *self, const uint8_t *peer, size_t peer_size,
                           const char *code, const char *reason)
 {
+    rally_origin_t from;
+    s_origin (self, &from);
     rally_msg_t msg;
-    rally_msg_init (&msg, RALLY_MSG_ERROR);
-    s_origin (self, &msg.u.error.from);
-    snprintf (msg.u.error.code, sizeof (msg.u.error.code), "%s", code);
-    snprintf (msg.u.error.reason, sizeof (msg.u.error.reason), "%s",
-              reason && *reason ? reason : code);
+    rally_msg_error (&msg, &from, code, reason && *reason? reason: code);
     s_send_to (self, peer, peer_size, &msg);
 }
 
@@ -515,21 +513,11 @@ static int s_bind (zsock_t *sock, char *endpoint, size_t size)
     return 0;
 }
 
-static zsock_t *s_socket (int type)
-{
-    zsock_t *sock = zsock_new (type);
-    if (sock) {
-        rally_msg_socket_limits (sock);
-        zsock_set_sndtimeo (sock, 0);   //  a handler never waits to send
-    }
-    return sock;
-}
-
 static int s_open_sockets (node_t *self)
 {
-    self->game = s_socket (ZMQ_ROUTER);
-    self->state = s_socket (ZMQ_PUB);
-    self->heartbeat = s_socket (ZMQ_PUB);
+    self->game = rally_msg_socket_new (ZMQ_ROUTER);
+    self->state = rally_msg_socket_new (ZMQ_PUB);
+    self->heartbeat = rally_msg_socket_new (ZMQ_PUB);
     if (!self->game || !self->state || !self->heartbeat)
         return -1;
     if (s_bind (self->game, self->me.game, sizeof (self->me.game))
@@ -539,7 +527,7 @@ static int s_open_sockets (node_t *self)
         return -1;
     const rally_cluster_t *cluster = &self->cfg.cluster;
     for (size_t i = 0; i < cluster->broker_count; i++) {
-        zsock_t *dealer = s_socket (ZMQ_DEALER);
+        zsock_t *dealer = rally_msg_socket_new (ZMQ_DEALER);
         if (!dealer)
             return -1;
         self->brokers[self->broker_count++] = dealer;

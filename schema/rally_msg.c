@@ -985,9 +985,40 @@ bool rally_msg_name_valid (const char *name, char *reason, size_t reason_size)
     return problem == NULL;
 }
 
-void rally_msg_socket_limits (zsock_t *sock)
+void rally_msg_error (rally_msg_t *msg, const rally_origin_t *from,
+                      const char *code, const char *reason)
 {
-    assert (sock);
-    zsock_set_maxmsgsize (sock, RALLY_MSG_MAX_BYTES);
-    zsock_set_linger (sock, 0);
+    assert (msg && code);
+    rally_msg_init (msg, RALLY_MSG_ERROR);
+    if (from)
+        msg->u.error.from = *from;
+    snprintf (msg->u.error.code, sizeof (msg->u.error.code), "%s", code);
+    const uint8_t *p = (const uint8_t *) (reason? reason: "");
+    size_t len = strlen ((const char *) p), out = 0;
+    char *dest = msg->u.error.reason;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = s_utf8_next (p + i, len - i, &cp);
+        if (n == 0) {
+            i++;                //  not UTF-8: drop the byte
+            continue;
+        }
+        if (out + n > RALLY_REASON_MAX)
+            break;
+        memcpy (dest + out, p + i, n);
+        out += n;
+        i += n;
+    }
+    dest[out] = 0;
+}
+
+zsock_t *rally_msg_socket_new (int type)
+{
+    zsock_t *sock = zsock_new (type);
+    if (sock) {
+        zsock_set_maxmsgsize (sock, RALLY_MSG_MAX_BYTES);
+        zsock_set_linger (sock, 0);
+        zsock_set_sndtimeo (sock, 0);
+    }
+    return sock;
 }

@@ -266,7 +266,17 @@ void rally_msg_match_topic (uint32_t match, char *buf);
 //  characters, no leading or trailing space. On false, reason says why.
 bool rally_msg_name_valid (const char *name, char *reason, size_t reason_size);
 
-//  Sets ZMQ_MAXMSGSIZE and a zero linger on sock, as every Rally socket has.
-void rally_msg_socket_limits (zsock_t *sock);
+//  Makes msg an error from this origin (NULL: a broker's 0, 0) with this
+//  code ([a-z_], as the table in schema/README.md) and reason. The reason
+//  is cut to fit at a character boundary, and what is not valid UTF-8 is
+//  dropped, so the error always encodes: a peer never misses its answer.
+void rally_msg_error (rally_msg_t *msg, const rally_origin_t *from,
+                      const char *code, const char *reason);
+
+//  A new socket as every Rally program wants one: ZMQ_MAXMSGSIZE at
+//  RALLY_MSG_MAX_BYTES (a peer cannot make us buffer more), no linger, and
+//  sends that never wait (one reactor must not stall on one peer). NULL if
+//  ZeroMQ cannot make one.
+zsock_t *rally_msg_socket_new (int type);
 
 #endif

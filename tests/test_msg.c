@@ -1050,6 +1050,26 @@ END_TEST
 //  --------------------------------------------------------------------------
 //  Helpers
 
+START_TEST (errors_always_encode)
+{
+    //  200 two-byte characters: cut to 80 of them, never inside one.
+    char reason[512];
+    s_repeat (reason, "\xc3\xa9", 200);
+    rally_origin_t from = { .term = 3, .node = 2 };
+    rally_msg_t msg;
+    rally_msg_error (&msg, &from, "bad_name", reason);
+    ck_assert_uint_eq (strlen (msg.u.error.reason), RALLY_REASON_MAX);
+    ck_assert_uint_eq (msg.u.error.from.node, 2);
+    s_round_trip (&msg);
+
+    //  Bytes that are not UTF-8 are dropped, the rest kept.
+    rally_msg_error (&msg, NULL, "bad_message", "a\xff\xc3" "b\xe2\x82\xac");
+    ck_assert_str_eq (msg.u.error.reason, "ab\xe2\x82\xac");
+    ck_assert_uint_eq (msg.u.error.from.term, 0);
+    s_round_trip (&msg);
+}
+END_TEST
+
 START_TEST (names)
 {
     char reason[100];
@@ -1154,13 +1174,14 @@ static void s_recv_msg (zsock_t *sock, rally_msg_t *msg, rally_msg_type_t type)
 
 START_TEST (sockets)
 {
-    zsock_t *router = zsock_new_router ("inproc://test_msg_router");
-    zsock_t *dealer = zsock_new_dealer (">inproc://test_msg_router");
+    zsock_t *router = rally_msg_socket_new (ZMQ_ROUTER);
     ck_assert_ptr_nonnull (router);
+    ck_assert_int_eq (zsock_bind (router, "inproc://test_msg_router"), 0);
+    zsock_t *dealer = zsock_new_dealer (">inproc://test_msg_router");
     ck_assert_ptr_nonnull (dealer);
-    rally_msg_socket_limits (router);
     ck_assert_int_eq (zsock_maxmsgsize (router), RALLY_MSG_MAX_BYTES);
     ck_assert_int_eq (zsock_linger (router), 0);
+    ck_assert_int_eq (zsock_sndtimeo (router), 0);
     zsock_set_rcvtimeo (router, 2000);
     zsock_set_rcvtimeo (dealer, 2000);
 
@@ -1264,6 +1285,7 @@ Suite *rally_test_suite (void)
 
     TCase *helpers = tcase_create ("helpers");
     tcase_add_test (helpers, names);
+    tcase_add_test (helpers, errors_always_encode);
     tcase_add_test (helpers, reason_truncated);
     tcase_add_test (helpers, type_names_and_topics);
     tcase_add_test (helpers, sockets);

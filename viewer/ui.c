@@ -57,8 +57,6 @@ struct _ui_t {
     bool quit;                          //  the player asked to leave
     bool showing_match;                 //  last frame showed a live match
     //  The match being drawn.
-    uint32_t match;                     //  its id, 0 if none yet
-    char opponent[RALLY_NAME_BUF];     //  from match start
     bool pred_valid;                    //  pred_y has been set
     double pred_y;                      //  own paddle, predicted
     int64_t frame_us;                   //  when the last frame was drawn
@@ -127,7 +125,6 @@ static void s_join (ui_t *self)
     self->error[0] = 0;
     self->notice[0] = 0;
     self->intent = 0;
-    self->match = 0;
     self->have_end = false;
     self->pred_valid = false;
     zsys_info ("viewer: joining as '%s' through %s", self->name, self->broker);
@@ -288,8 +285,6 @@ static void s_handle_event (ui_t *self, const rally_event_t *ev)
 {
     s_log_event (ev);
     if (ev->type == RALLY_EVENT_MATCH_START) {
-        self->match = ev->match;
-        snprintf (self->opponent, sizeof self->opponent, "%s", ev->opponent);
         self->pred_valid = false;
         self->have_end = false;
         self->seen_tick = 0;
