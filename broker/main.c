@@ -268,9 +268,8 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
     server_t self = { 0 };
     self.verbose = verbose;
     rally_warn_init (&self.warn, PROGRAM, BROKER_WARN_BURST);
-    const char *endpoint = cluster->brokers[0];
-    char bind_to[RALLY_ENDPOINT_BUF];
-    rally_cluster_bind_endpoint (endpoint, bind_to, sizeof (bind_to));
+    char endpoint[RALLY_ENDPOINT_BUF];
+    snprintf (endpoint, sizeof (endpoint), "%s", cluster->brokers[0]);
 
     int rc = 1;
     self.router = rally_msg_socket_new (ZMQ_ROUTER);
@@ -278,15 +277,11 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
     self.loop = zloop_new ();
     if (!self.router || !self.table || !self.loop)
         zsys_error ("rally-broker: out of memory");
-    else if (zsock_bind (self.router, "%s", bind_to) == -1)
-        zsys_error ("rally-broker: cannot bind %s: %s", bind_to,
+    else if (rally_cluster_bind (self.router, endpoint))
+        zsys_error ("rally-broker: cannot bind %s: %s", endpoint,
                     zmq_strerror (zmq_errno ()));
     else {
-        if (streq (bind_to, endpoint))
-            zsys_info ("rally-broker: listening on %s", endpoint);
-        else
-            zsys_info ("rally-broker: listening on %s (bound as %s)",
-                       endpoint, bind_to);
+        zsys_info ("rally-broker: listening on %s", endpoint);
         zloop_set_nonstop (self.loop, false);
         zloop_reader (self.loop, self.router, s_handle_request, &self);
         zloop_timer (self.loop, BROKER_EXPIRE_MS, 0, s_handle_timer, &self);

@@ -324,3 +324,18 @@ void rally_cluster_bind_endpoint (const char *endpoint, char *buf,
     else
         snprintf (buf, size, "%s", endpoint);
 }
+
+int rally_cluster_bind (zsock_t *sock, char *endpoint)
+{
+    assert (sock && endpoint);
+    char bind[RALLY_ENDPOINT_BUF];
+    rally_cluster_bind_endpoint (endpoint, bind, sizeof (bind));
+    int port = zsock_bind (sock, "%s", bind);
+    if (port == -1)
+        return -1;
+    size_t len = strlen (endpoint);
+    if (len >= 2 && strcmp (endpoint + len - 2, ":*") == 0)
+        snprintf (endpoint + len - 1, RALLY_ENDPOINT_BUF - (len - 1), "%d",
+                  port);
+    return 0;
+}

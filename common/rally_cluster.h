@@ -103,4 +103,11 @@ int rally_cluster_set_node (rally_cluster_t *self,
 void rally_cluster_bind_endpoint (const char *endpoint, char *buf,
                                   size_t size);
 
+//  Binds sock to a peer-facing endpoint (a buffer of RALLY_ENDPOINT_BUF).
+//  A port of * binds any free port and is replaced in endpoint by the port
+//  it got, so that what the program reports is what peers can reach: how
+//  tests run many programs side by side. Returns 0, or -1 with the reason
+//  in zmq_errno ().
+int rally_cluster_bind (zsock_t *sock, char *endpoint);
+
 #endif

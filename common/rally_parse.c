@@ -86,9 +86,9 @@ static int s_tcp (const char *text, const char *rest, char *reason,
     if (!colon)
         return s_refuse (reason, reason_size, "'%s' has no :PORT", text);
     uint32_t port;
-    if (rally_parse_u32 (colon + 1, 1, 65535, &port))
+    if (strcmp (colon + 1, "*") && rally_parse_u32 (colon + 1, 1, 65535, &port))
         return s_refuse (reason, reason_size,
-                         "'%s': the port must be 1..65535", text);
+                         "'%s': the port must be 1..65535 or *", text);
     if (!s_host_valid (rest, (size_t) (colon - rest)))
         return s_refuse (reason, reason_size, "'%s': bad host", text);
     return 0;

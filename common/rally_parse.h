@@ -19,7 +19,8 @@ int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
 //  Checks that text is an endpoint Rally can bind or connect to, at most
 //  RALLY_ENDPOINT_MAX bytes and with no spaces:
 //    tcp://HOST:PORT   HOST a name, a dotted IPv4 address, [IPv6] or *;
-//                      PORT 1..65535
+//                      PORT 1..65535, or * for any free port (to bind:
+//                      the program then reports the port it got)
 //    ipc://PATH, inproc://NAME
 //  Returns 0, or -1 with what is wrong in reason.
 int rally_parse_endpoint (const char *text, char *reason, size_t reason_size);

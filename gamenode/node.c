@@ -497,20 +497,13 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
 //  Construction
 
 //  Binds sock at endpoint; a "*" port becomes the port bound, in endpoint.
-static int s_bind (zsock_t *sock, char *endpoint, size_t size)
+static int s_bind (zsock_t *sock, char *endpoint)
 {
-    char bind[RALLY_ENDPOINT_BUF];
-    rally_cluster_bind_endpoint (endpoint, bind, sizeof (bind));
-    int port = zsock_bind (sock, "%s", bind);
-    if (port == -1) {
-        zsys_error ("gamenode: cannot bind %s: %s", bind,
-                    zmq_strerror (zmq_errno ()));
-        return -1;
-    }
-    size_t len = strlen (endpoint);
-    if (len >= 2 && strcmp (endpoint + len - 2, ":*") == 0)
-        snprintf (endpoint + len - 1, size - (len - 1), "%d", port);
-    return 0;
+    if (rally_cluster_bind (sock, endpoint) == 0)
+        return 0;
+    zsys_error ("gamenode: cannot bind %s: %s", endpoint,
+                zmq_strerror (zmq_errno ()));
+    return -1;
 }
 
 static int s_open_sockets (node_t *self)
@@ -520,10 +513,9 @@ static int s_open_sockets (node_t *self)
     self->heartbeat = rally_msg_socket_new (ZMQ_PUB);
     if (!self->game || !self->state || !self->heartbeat)
         return -1;
-    if (s_bind (self->game, self->me.game, sizeof (self->me.game))
-        || s_bind (self->state, self->me.state, sizeof (self->me.state))
-        || s_bind (self->heartbeat, self->me.heartbeat,
-                   sizeof (self->me.heartbeat)))
+    if (s_bind (self->game, self->me.game)
+        || s_bind (self->state, self->me.state)
+        || s_bind (self->heartbeat, self->me.heartbeat))
         return -1;
     const rally_cluster_t *cluster = &self->cfg.cluster;
     for (size_t i = 0; i < cluster->broker_count; i++) {

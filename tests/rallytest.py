@@ -2,20 +2,23 @@
 
 Every process a test starts is recorded by pid and ended in stop_all(), which
 the tests call from a finally block. Waiting is always on an event with a
-deadline (a line from a bot, an answer from rallyctl), never a fixed sleep.
+deadline (a line from a bot or a log, an answer from rallyctl), never a fixed
+sleep. Servers bind port * and the harness reads the ports they got from
+their logs, so tests never guess a free port and can run side by side.
 """
 
 import json
 import os
+import re
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 BIN = os.environ.get("RALLY_BIN", os.path.join(os.getcwd(), "bin"))
+LISTENING = re.compile(r"rally-broker: listening on (tcp://\S+)")
 
 
 class TestFailure(Exception):
@@ -25,13 +28,6 @@ class TestFailure(Exception):
 def check(cond, message):
     if not cond:
         raise TestFailure(message)
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Bot:
@@ -110,21 +106,37 @@ class Cluster:
         with open(os.path.join(self.dir, label + ".log"), "rb") as f:
             return f.read().decode("utf-8", "replace")
 
+    def _log_size(self, label):
+        path = os.path.join(self.dir, label + ".log")
+        return len(self.log(label)) if os.path.exists(path) else 0
+
     def start_broker(self, *extra):
-        self.broker = "tcp://127.0.0.1:%d" % free_port()
-        return self._start("broker", [os.path.join(BIN, "rally-broker"),
-                                      "--broker", self.broker, *extra])
+        """Starts the broker on a port it picks itself, and learns it."""
+        proc = self._start("broker", [os.path.join(BIN, "rally-broker"),
+                                      "--broker", "tcp://127.0.0.1:*", *extra])
+        text = self.wait_log("broker", LISTENING.search, 15, "the broker to listen",
+                             proc=proc)
+        self.broker = LISTENING.search(text).group(1)
+        return proc
 
     def start_node(self, node_id=1, *extra):
-        """Starts node node_id on fresh ports, or on its old ones if it ran
-        before (a restart); its log goes on in the same file."""
-        eps = self.nodes.get(node_id) or {
-            k: "tcp://127.0.0.1:%d" % free_port() for k in ("heartbeat", "game", "state")}
-        self.nodes[node_id] = eps
-        return self._start("node%d" % node_id, [
+        """Starts node node_id on ports it picks itself, and learns them; a
+        node that ran before (a restart) gets its old ports again."""
+        eps = self.nodes.get(node_id) or dict.fromkeys(
+            ("heartbeat", "game", "state"), "tcp://127.0.0.1:*")
+        label = "node%d" % node_id
+        mark = self._log_size(label)
+        proc = self._start(label, [
             os.path.join(BIN, "rally-gamenode"), "--id", str(node_id),
             "--broker", self.broker, "--heartbeat", eps["heartbeat"],
             "--game", eps["game"], "--state", eps["state"], *extra])
+        leads = re.compile(r"node %d leads term \d+; game (\S+), state (\S+), "
+                           r"heartbeat (\S+)" % node_id)
+        text = self.wait_log(label, leads.search, 15, "node %d to start" % node_id,
+                             start=mark, proc=proc)
+        game, state, heartbeat = leads.search(text).groups()
+        self.nodes[node_id] = {"game": game, "state": state, "heartbeat": heartbeat}
+        return proc
 
     def start_bot(self, label, *args):
         proc = self._start(label, [os.path.join(BIN, "rally-bot"),
@@ -144,14 +156,18 @@ class Cluster:
             return None
         return json.loads(out.stdout)
 
-    def wait_log(self, label, predicate, timeout, what, start=0):
-        """Reads label's log from byte start until predicate(text) holds;
-        returns the text. Reads at most every 50 ms."""
+    def wait_log(self, label, predicate, timeout, what, start=0, proc=None):
+        """Reads label's log from character start until predicate(text)
+        holds; returns the text. Reads at most every 50 ms; gives up early
+        if proc, the process writing the log, exits."""
         deadline = time.monotonic() + timeout
         while True:
             text = self.log(label)[start:]
             if predicate(text):
                 return text
+            if proc is not None and proc.poll() is not None:
+                raise TestFailure("%s exited with %d before %s"
+                                  % (label, proc.returncode, what))
             if time.monotonic() >= deadline:
                 raise TestFailure("timed out after %.0f s waiting for %s" % (timeout, what))
             time.sleep(0.05)

@@ -27,6 +27,7 @@ START_TEST (endpoints_zeromq_would_take_wrongly_are_refused)
     const char *good[] = {
         "tcp://127.0.0.1:5600", "tcp://*:5600", "tcp://broker:5600",
         "tcp://node-1.rally_net:1", "tcp://[::1]:65535", "tcp://0.0.0.0:80",
+        "tcp://127.0.0.1:*",
         "ipc:///tmp/rally.sock", "inproc://rally",
     };
     const char *bad[] = {
