@@ -175,7 +175,9 @@ static int s_run (GLFWwindow *window, render_t *render, ui_t *ui,
         }
         int width, height;
         glfwGetFramebufferSize (window, &width, &height);
-        ui_draw (ui, render, width, height, zclock_usecs ());
+        int64_t now_us = zclock_usecs ();
+        ui_step (ui, now_us);
+        ui_draw (ui, render, width, height, now_us);
         if (args->screenshot && ui_showing_match (ui)) {
             //  The back buffer, before the swap, holds the frame just drawn.
             if (render_screenshot (render, args->screenshot)) {

@@ -55,7 +55,6 @@ struct _ui_t {
     int intent;                         //  intent the server was given
     bool overlay;                       //  F1 details shown
     bool quit;                          //  the player asked to leave
-    bool showing_match;                 //  last frame showed a live match
     //  The match being drawn.
     bool pred_valid;                    //  pred_y has been set
     double pred_y;                      //  own paddle, predicted
@@ -352,10 +351,26 @@ void ui_update (ui_t *self, int timeout_ms)
     s_sync_intent (self);
 }
 
+//  The session's view if it has a state of a match we play, else NULL.
+static const rally_view_t *s_match_view (ui_t *self)
+{
+    if (s_screen (self) != UI_SCREEN_MATCH)
+        return NULL;
+    const rally_view_t *view = rally_client_view (self->client);
+    if (!view->have_state || view->side < 0 || view->side > 1)
+        return NULL;
+    return view;
+}
+
 bool ui_showing_match (ui_t *self)
 {
     assert (self);
-    return self->showing_match;
+    const rally_view_t *view = s_match_view (self);
+    if (!view)
+        return false;
+    const rally_msg_state_t *s = &view->last;
+    return (s->phase == RALLY_PHASE_SERVE || s->phase == RALLY_PHASE_PLAY)
+        && s->names[0][0] && s->names[1][0];
 }
 
 bool ui_quit (ui_t *self)
@@ -532,8 +547,10 @@ static void s_interpolate (ui_t *self, const rally_view_t *view,
 
 //  The own paddle: moved by the keys at once, pulled towards where the
 //  server has it (carried forward by the server's intent to now).
-static double s_predict (ui_t *self, const rally_view_t *view, double now_ms,
-                         double dt)
+//  Moves the own paddle's prediction on by dt seconds: it follows the
+//  keys at once, and is pulled towards where the server has it.
+static void s_predict (ui_t *self, const rally_view_t *view, double now_ms,
+                       double dt)
 {
     const rally_msg_state_t *s = &view->last;
     int side = view->side;
@@ -556,7 +573,6 @@ static double s_predict (ui_t *self, const rally_view_t *view, double now_ms,
     self->pred_y = s_clamp (self->pred_y, server - UI_PREDICT_DRIFT,
                             server + UI_PREDICT_DRIFT);
     self->pred_y = s_clamp (self->pred_y, lo, hi);
-    return self->pred_y;
 }
 
 static void s_draw_header (ui_t *self, ui_frame_t *f, const ui_field_t *field,
@@ -625,19 +641,20 @@ static void s_draw_overlay (ui_t *self, ui_frame_t *f, float x, float y,
     s_text_at (f, x + pad, y + pad, scale, s_dim, text);
 }
 
-static void s_draw_match (ui_t *self, ui_frame_t *f, const rally_view_t *view,
-                          double dt)
+static void s_draw_match (ui_t *self, ui_frame_t *f)
 {
     ui_field_t field = s_field_layout (f);
-    if (!view->have_state || view->side < 0 || view->side > 1) {
-        s_draw_waiting (self, f, view);
+    const rally_view_t *view = s_match_view (self);
+    if (!view) {
+        s_draw_waiting (self, f, rally_client_view (self->client));
         return;
     }
     const rally_msg_state_t *s = &view->last;
     double now_ms = (double) f->now_us / 1000.0;
     double bx, by, paddles[2];
     s_interpolate (self, view, now_ms, &bx, &by, paddles);
-    paddles[view->side] = s_predict (self, view, now_ms, dt);
+    if (self->pred_valid)
+        paddles[view->side] = self->pred_y;
 
     render_rect (f->r, field.x, field.y, field.w, field.h, s_field);
     s_draw_net (f, &field);
@@ -666,10 +683,6 @@ static void s_draw_match (ui_t *self, ui_frame_t *f, const rally_view_t *view,
         s_draw_overlay (self, f, field.x + 3 * f->u, field.y + 3 * f->u,
                         false, view);
     s_notice (self, f);
-
-    self->showing_match = view->status == RALLY_CLIENT_PLAYING
-        && (s->phase == RALLY_PHASE_SERVE || s->phase == RALLY_PHASE_PLAY)
-        && s->names[0][0] && s->names[1][0];
 }
 
 static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
@@ -706,6 +719,19 @@ static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
     s_notice (self, f);
 }
 
+void ui_step (ui_t *self, int64_t now_us)
+{
+    assert (self);
+    //  A clamped frame time: a window dragged or hidden for a second must
+    //  not fling the paddle.
+    double dt = self->frame_us? (double) (now_us - self->frame_us) / 1e6: 0;
+    dt = s_clamp (dt, 0, 0.1);
+    self->frame_us = now_us;
+    const rally_view_t *view = s_match_view (self);
+    if (view)
+        s_predict (self, view, (double) now_us / 1000.0, dt);
+}
+
 void ui_draw (ui_t *self, render_t *render, int width, int height,
               int64_t now_us)
 {
@@ -713,17 +739,12 @@ void ui_draw (ui_t *self, render_t *render, int width, int height,
     ui_frame_t f = { .r = render, .w = (float) width, .h = (float) height,
                      .now_us = now_us };
     f.u = fmaxf (1, floorf (fminf (f.h / 240, f.w / 320)));
-    double dt = self->frame_us? (double) (now_us - self->frame_us) / 1e6: 0;
-    dt = s_clamp (dt, 0, 0.1);
-    self->frame_us = now_us;
-    self->showing_match = false;
-
     render_begin (render, width, height, s_bg);
     const rally_view_t *view = self->client? rally_client_view (self->client): NULL;
     switch (s_screen (self)) {
         case UI_SCREEN_NAME:    s_draw_name (self, &f); break;
         case UI_SCREEN_WAITING: s_draw_waiting (self, &f, view); break;
-        case UI_SCREEN_MATCH:   s_draw_match (self, &f, view, dt); break;
+        case UI_SCREEN_MATCH:   s_draw_match (self, &f); break;
         case UI_SCREEN_END:     s_draw_end (self, &f, view); break;
     }
     render_end (render);

@@ -45,13 +45,18 @@ void ui_char (ui_t *self, uint32_t codepoint);
 //  cluster refuses the session for good, goes back to name entry.
 void ui_update (ui_t *self, int timeout_ms);
 
-//  Draws the current screen into a width x height framebuffer; now_us is
-//  the monotonic clock in microseconds (zclock_usecs, as zclock_mono).
+//  Moves what moves between frames (the own paddle, predicted from the
+//  keys) on to now_us, the monotonic clock in microseconds (zclock_usecs).
+//  Once a frame, before ui_draw.
+void ui_step (ui_t *self, int64_t now_us);
+
+//  Draws the current screen into a width x height framebuffer, as it
+//  stands at now_us; changes nothing.
 void ui_draw (ui_t *self, render_t *render, int width, int height,
               int64_t now_us);
 
-//  True if the last frame drawn showed a match under way: both players
-//  known and the ball held for a serve or in play.
+//  True if the screen shows a match under way: both players known and the
+//  ball held for a serve or in play.
 bool ui_showing_match (ui_t *self);
 
 //  True once the player asked to quit.
