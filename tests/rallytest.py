@@ -18,7 +18,7 @@ import tempfile
 import time
 
 BIN = os.environ.get("RALLY_BIN", os.path.join(os.getcwd(), "bin"))
-LISTENING = re.compile(r"rally-broker: listening on (tcp://\S+)")
+LISTENING = re.compile(r"rally-broker: listening on (tcp://\S+:\d+)")
 
 
 class TestFailure(Exception):
@@ -188,6 +188,21 @@ class Cluster:
         return self.wait_status(lambda st: st.get("leader") is not None, timeout,
                                 "a leader")
 
+    def _wait_draining(self, proc, deadline):
+        """Waits for proc to exit, reading and dropping what every process
+        still writes to a pipe of ours: a bot blocked on a full stdout
+        could not see its SIGTERM."""
+        while proc.poll() is None:
+            if time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(proc.args, 0)
+            for _, other in self.procs:
+                if other.stdout and not other.stdout.closed:
+                    try:
+                        os.read(other.stdout.fileno(), 1 << 20)
+                    except (BlockingIOError, OSError):
+                        pass
+            time.sleep(0.02)
+
     def stop_all(self):
         """Stops every process; returns those that did not exit cleanly on
         SIGTERM (a crash, a sanitizer report, a hang), as 'label: why'."""
@@ -198,7 +213,7 @@ class Cluster:
         deadline = time.monotonic() + 5
         for label, proc in self.procs:
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                self._wait_draining(proc, deadline)
             except subprocess.TimeoutExpired:
                 print("%s (pid %d) ignored SIGTERM; killing" % (label, proc.pid))
                 unclean.append("%s: ignored SIGTERM" % label)
