@@ -15,8 +15,8 @@
         (A ball touching the top wall is in the band and is not found: the
         frames checked are the first of a match, with the ball served from
         the centre.)
-      - Text: several small components (glyphs) in the top fifth, where the
-        viewer writes the names and the score.
+      - Text: small components (glyphs) in each third of the top fifth,
+        where the viewer writes a name left and right and the score between.
 
     The centre line is dim and its dashes are short and in the middle third;
     glyph strokes are thin too but live in the top band; so neither passes
@@ -47,8 +47,9 @@
 #define BRIGHT_MIN          160
 //  Text lives in this top fraction of the image.
 #define TEXT_BAND           0.20
-//  Glyphs needed in the text band.
-#define TEXT_GLYPHS_MIN     4
+//  Glyphs needed in each third of the text band: a name on the left and
+//  on the right, the two scores in the middle.
+#define TEXT_GLYPHS_MIN     2
 //  Filled: pixels over bounding-box area.
 #define FILLED_MIN          0.90
 //  The field takes at least this fraction of the image's height below the
@@ -170,12 +171,12 @@ static const char *s_check (const uint8_t *rgb, int w, int h)
 
     double band = h * TEXT_BAND;
     double paddle_min = (h - band) * FIELD_SHARE_MIN * PADDLE_SHARE;
-    int glyphs = 0, left_n = 0, right_n = 0;
+    int glyphs[3] = { 0 }, left_n = 0, right_n = 0;
     blob_t left = { 0 }, right = { 0 };
     for (size_t i = 0; i < blobs.count; i++) {
         const blob_t *b = &blobs.items[i];
         if (b->y0 < band && s_h (b) < band && s_w (b) < w / 4 && b->pixels >= 3)
-            glyphs++;
+            glyphs[s_cx (b) < w / 3.0? 0: s_cx (b) > w * 2 / 3.0? 2: 1]++;
         if (b->y1 < band || s_fill (b) < FILLED_MIN
         ||  s_h (b) < paddle_min || s_h (b) < 3 * s_w (b) || s_h (b) > h / 2)
             continue;
@@ -189,7 +190,8 @@ static const char *s_check (const uint8_t *rgb, int w, int h)
             right_n++;
         }
     }
-    printf ("%d glyph-sized components in the top %.0f px\n", glyphs, band);
+    printf ("glyph-sized components in the top %.0f px: %d left, %d middle,"
+            " %d right\n", band, glyphs[0], glyphs[1], glyphs[2]);
     if (left_n == 1)
         s_print ("left paddle", &left);
     if (right_n == 1)
@@ -234,9 +236,12 @@ static const char *s_check (const uint8_t *rgb, int w, int h)
                   " %.0f px wide), found %d", pw, ball_n);
         return reason;
     }
-    if (glyphs < TEXT_GLYPHS_MIN) {
-        snprintf (reason, sizeof reason, "want text at the top (%d glyphs or"
-                  " more), found %d", TEXT_GLYPHS_MIN, glyphs);
+    if (glyphs[0] < TEXT_GLYPHS_MIN || glyphs[1] < TEXT_GLYPHS_MIN
+    ||  glyphs[2] < TEXT_GLYPHS_MIN) {
+        snprintf (reason, sizeof reason, "want text at the top, left, middle"
+                  " and right (names and score, %d glyphs or more each),"
+                  " found %d, %d and %d", TEXT_GLYPHS_MIN, glyphs[0],
+                  glyphs[1], glyphs[2]);
         return reason;
     }
     return NULL;
@@ -255,8 +260,8 @@ static void s_fill_rect (uint8_t *rgb, int x, int y, int w, int h, uint8_t v)
         memset (rgb + ((size_t) yy * ST_W + x) * 3, v, (size_t) w * 3);
 }
 
-//  A dark frame; parts is a mask: 1 paddles, 2 ball, 4 text, 8 bright net,
-//  16 a short right paddle.
+//  A dark frame; parts is a mask: 1 paddles, 2 ball, 4 text (names and
+//  score), 8 bright net, 16 a short right paddle, 32 one name only.
 static void s_synth (uint8_t *rgb, int parts)
 {
     memset (rgb, 12, (size_t) ST_W * ST_H * 3);
@@ -267,8 +272,12 @@ static void s_synth (uint8_t *rgb, int parts)
     }
     if (parts & 2)
         s_fill_rect (rgb, 474, 393, 12, 12, 240);
-    if (parts & 4)
-        for (int x = 70; x < 300; x += 20)
+    if (parts & 4)              //  a name, a score, a name
+        for (int x = 70; x < 890; x += 20)
+            if (x < 200 || (x > 420 && x < 540) || x > 760)
+                s_fill_rect (rgb, x, 20, 3, 20, 240);
+    if (parts & 32)             //  one name only
+        for (int x = 70; x < 200; x += 20)
             s_fill_rect (rgb, x, 20, 3, 20, 240);
     if (parts & 8)
         for (int y = 90; y < 700; y += 40)
@@ -302,6 +311,7 @@ static int s_selftest (void)
         { 2 | 4 | 8, false, "net, ball and text, no paddles" },
         { 1 | 4, false, "no ball" },
         { 1 | 2, false, "no text" },
+        { 1 | 2 | 32, false, "one name, no score" },
         { 1 | 2 | 4 | 16, false, "paddles of different sizes" },
         { -1, false, "noise" },
         { -2, false, "sparse noise on a dark frame" },
@@ -347,6 +357,6 @@ int main (int argc, char **argv)
         printf ("FAIL: %s\n", fail);
         return 1;
     }
-    printf ("OK: two paddles, a ball and text\n");
+    printf ("OK: two paddles, a ball, and text left, middle and right\n");
     return 0;
 }
