@@ -1,8 +1,7 @@
 """The real viewer, in a real window under Xvfb with Mesa's software OpenGL,
 plays a bot through a broker and a node, and writes a screenshot of the first
-frame of the match; rally-frame-check must find two paddles, a ball, and text
-where the names (left, right) and the score (middle) go
-in its pixels.
+frame of the match; rally-frame-check must find in its pixels two paddles, a
+ball, and text where the names (left, right) and the score (middle) go.
 """
 
 import os
