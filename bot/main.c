@@ -351,12 +351,10 @@ int main (int argc, char **argv)
 
     static rally_cluster_t cluster;
     char reason[RALLY_REASON_BUF];
-    if (rally_cluster_configure (&cluster, flags.config, reason, sizeof (reason)))
+    if (rally_cluster_configure (&cluster, flags.config, &flags.broker,
+                                 flags.broker? 1: 0, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    const char *broker = flags.broker? flags.broker: cluster.brokers[0];
-    code = rally_args_endpoint (PROGRAM, "--broker", broker);
-    if (code)
-        return code;
+    const char *broker = cluster.brokers[0];
 
     //  CZMQ catches SIGINT and SIGTERM and sets zsys_interrupted.
     zsys_init ();

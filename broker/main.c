@@ -78,15 +78,9 @@ static int s_parse (flags_t *f, int argc, char **argv)
 static int s_configure (rally_cluster_t *c, const flags_t *f)
 {
     char reason[RALLY_REASON_BUF];
-    if (rally_cluster_configure (c, f->config, reason, sizeof (reason)))
+    if (rally_cluster_configure (c, f->config, &f->broker, f->broker? 1: 0,
+                                 reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    if (f->broker) {
-        int rc = rally_args_endpoint (PROGRAM, "--broker", f->broker);
-        if (rc)
-            return rc;
-        snprintf (c->brokers[0], RALLY_ENDPOINT_BUF, "%s", f->broker);
-        c->broker_count = 1;
-    }
     return 0;
 }
 

@@ -258,6 +258,7 @@ int rally_cluster_from_env (rally_cluster_t *self, char *reason,
 }
 
 int rally_cluster_configure (rally_cluster_t *self, const char *path,
+                             const char *const *brokers, size_t count,
                              char *reason, size_t reason_size)
 {
     assert (self);
@@ -269,6 +270,15 @@ int rally_cluster_configure (rally_cluster_t *self, const char *path,
     }
     if (rally_cluster_from_env (self, reason, reason_size))
         return -1;
+    if (count > RALLY_CLUSTER_BROKERS_MAX)
+        return s_fail (reason, reason_size, "--broker: at most %d brokers",
+                       RALLY_CLUSTER_BROKERS_MAX);
+    for (size_t i = 0; i < count; i++)
+        if (s_endpoint (self->brokers[i], brokers[i], "--broker", reason,
+                        reason_size))
+            return -1;
+    if (count)
+        self->broker_count = count;
     return 0;
 }
 

@@ -324,12 +324,10 @@ int main (int argc, char **argv)
     }
     rally_cluster_t cluster;
     char reason[RALLY_REASON_BUF];
-    if (rally_cluster_configure (&cluster, flags.config, reason, sizeof (reason)))
+    if (rally_cluster_configure (&cluster, flags.config, &flags.broker,
+                                 flags.broker? 1: 0, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    const char *broker = flags.broker ? flags.broker : cluster.brokers[0];
-    rc = rally_args_endpoint (PROGRAM, "--broker", broker);
-    if (rc)
-        return rc;
+    const char *broker = cluster.brokers[0];
 
     //  rallyctl is a command, not a service: Ctrl-C should just stop it.
     zsys_handler_set (NULL);

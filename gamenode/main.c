@@ -145,20 +145,9 @@ static int s_apply (node_config_t *cfg, const flags_t *f)
 {
     rally_cluster_t *c = &cfg->cluster;
     char reason[RALLY_REASON_BUF];
-    if (rally_cluster_configure (c, f->config, reason, sizeof (reason)))
+    if (rally_cluster_configure (c, f->config, f->brokers.items,
+                                 f->brokers.count, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    if (f->brokers.count) {
-        c->broker_count = 0;
-        for (size_t i = 0; i < f->brokers.count; i++) {
-            if (c->broker_count == RALLY_CLUSTER_BROKERS_MAX)
-                return rally_args_fail (PROGRAM, "--broker: at most %d brokers",
-                                        RALLY_CLUSTER_BROKERS_MAX);
-            int rc = s_endpoint (f->brokers.items[i], "--broker",
-                                 c->brokers[c->broker_count++]);
-            if (rc)
-                return rc;
-        }
-    }
     cfg->id = f->id? f->id: 1;
     cfg->verbose = f->verbose;
     s_number (&c->tick_hz, f->tick_hz, f->tick_hz_given);

@@ -151,7 +151,7 @@ START_TEST (configure_layers_file_then_environment)
              "        tick_hz = 30\n"
              "        points_to_win = 5\n");
     setenv ("RALLY_POINTS_TO_WIN", "7", 1);
-    int rc = rally_cluster_configure (&cluster, s_path, s_reason,
+    int rc = rally_cluster_configure (&cluster, s_path, NULL, 0, s_reason,
                                       sizeof (s_reason));
     ck_assert_msg (rc == 0, "configure failed: %s", s_reason);
     ck_assert_uint_eq (cluster.tick_hz, 30);
@@ -160,12 +160,24 @@ START_TEST (configure_layers_file_then_environment)
     unlink (s_path);
 
     //  No file: the defaults. A bad file: the reason says which.
-    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, s_reason,
-                                               sizeof (s_reason)), 0);
+    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, NULL, 0,
+                                               s_reason, sizeof (s_reason)), 0);
     ck_assert_uint_eq (cluster.tick_hz, 60);
     ck_assert_int_eq (rally_cluster_configure (&cluster, "/nonexistent/x.cfg",
-                                               s_reason, sizeof (s_reason)), -1);
+                                               NULL, 0, s_reason,
+                                               sizeof (s_reason)), -1);
     ck_assert_ptr_nonnull (strstr (s_reason, "/nonexistent/x.cfg: cannot read"));
+
+    //  --broker flags replace the brokers, and are checked like the file's.
+    const char *flags[] = { "tcp://10.0.0.7:5600", "tcp://10.0.0.8:5600",
+                            "tcp://10.0.0.9:99999" };
+    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, flags, 2,
+                                               s_reason, sizeof (s_reason)), 0);
+    ck_assert_uint_eq (cluster.broker_count, 2);
+    ck_assert_str_eq (cluster.brokers[1], "tcp://10.0.0.8:5600");
+    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, flags, 3,
+                                               s_reason, sizeof (s_reason)), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "--broker: 'tcp://10.0.0.9:99999'"));
 }
 END_TEST
 

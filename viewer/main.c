@@ -90,13 +90,10 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     if (args->timeout_set && !args->screenshot)
         return rally_args_fail (PROGRAM, "--timeout needs --screenshot");
     rally_cluster_t cluster;
-    if (rally_cluster_configure (&cluster, config, reason, sizeof reason))
+    if (rally_cluster_configure (&cluster, config, &broker, broker? 1: 0,
+                                 reason, sizeof reason))
         return rally_args_fail (PROGRAM, "%s", reason);
-    const char *chosen = broker? broker: cluster.brokers[0];
-    rc = rally_args_endpoint (PROGRAM, "--broker", chosen);
-    if (rc)
-        return rc;
-    snprintf (args->broker, sizeof args->broker, "%s", chosen);
+    snprintf (args->broker, sizeof args->broker, "%s", cluster.brokers[0]);
     return -1;
 }
 
