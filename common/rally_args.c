@@ -52,19 +52,6 @@ static const rally_arg_t *s_find (const rally_arg_t *table, size_t count,
     return NULL;
 }
 
-static int s_u64 (const char *text, uint64_t *value)
-{
-    if (*text < '0' || *text > '9')
-        return -1;          //  strtoull would take " 7", "-7" and "+7"
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull (text, &end, 10);
-    if (errno || *end)
-        return -1;
-    *value = v;
-    return 0;
-}
-
 static int s_fraction (const char *text, double *value)
 {
     char *end;
@@ -92,7 +79,7 @@ static int s_store (const char *program, const rally_arg_t *a,
                                         a->name, a->min, a->max, value);
             return 0;
         case RALLY_ARG_U64:
-            if (s_u64 (value, (uint64_t *) a->target))
+            if (rally_parse_u64 (value, (uint64_t *) a->target))
                 return rally_args_fail (program, "%s must be a number, not '%s'",
                                         a->name, value);
             return 0;

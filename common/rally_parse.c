@@ -10,15 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
-                     uint32_t *value)
+int rally_parse_u64 (const char *text, uint64_t *value)
 {
     if (!text || !isdigit ((unsigned char) text[0]))
         return -1;          //  strtoull would take " 7", "-7" and "+7"
     errno = 0;
     char *end;
     unsigned long long parsed = strtoull (text, &end, 10);
-    if (errno || *end || parsed < min || parsed > max)
+    if (errno || *end)
+        return -1;
+    *value = parsed;
+    return 0;
+}
+
+int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
+                     uint32_t *value)
+{
+    uint64_t parsed;
+    if (rally_parse_u64 (text, &parsed) || parsed < min || parsed > max)
         return -1;
     *value = (uint32_t) parsed;
     return 0;

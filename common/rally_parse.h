@@ -16,6 +16,9 @@
 int rally_parse_u32 (const char *text, uint32_t min, uint32_t max,
                      uint32_t *value);
 
+//  The same, for any 64-bit value.
+int rally_parse_u64 (const char *text, uint64_t *value);
+
 //  Checks that text is an endpoint Rally can bind or connect to, at most
 //  RALLY_ENDPOINT_MAX bytes and with no spaces:
 //    tcp://HOST:PORT   HOST a name, a dotted IPv4 address, [IPv6] or *;

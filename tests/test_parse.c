@@ -19,6 +19,13 @@ START_TEST (parse_u32_is_strict)
     ck_assert_int_eq (rally_parse_u32 ("99999999999999999999", 0, UINT32_MAX,
                                        &value), -1);
     ck_assert_uint_eq (value, 42);
+
+    uint64_t big = 7;
+    ck_assert_int_eq (rally_parse_u64 ("18446744073709551615", &big), 0);
+    ck_assert_uint_eq (big, UINT64_MAX);
+    ck_assert_int_eq (rally_parse_u64 ("18446744073709551616", &big), -1);
+    ck_assert_int_eq (rally_parse_u64 ("-1", &big), -1);
+    ck_assert_uint_eq (big, UINT64_MAX);
 }
 END_TEST
 
