@@ -303,6 +303,20 @@ static void s_close_node (rally_client_t *self)
     self->subscribed = false;
 }
 
+//  Lets the node go and asks a broker for the leader: at once, or after a
+//  pause, so that a node that keeps refusing is not asked in a tight loop.
+static void s_find_leader (rally_client_t *self, bool at_once)
+{
+    s_close_node (self);
+    self->resuming = false;
+    self->view.node = 0;
+    self->view.status = RALLY_CLIENT_FINDING;
+    if (at_once)
+        s_send_where (self);
+    else
+        self->where_at = self->now_ms + CLIENT_WHERE_MS;
+}
+
 //  The node went quiet: let it go and find the leader again.
 static void s_lost (rally_client_t *self)
 {
@@ -317,22 +331,7 @@ static void s_lost (rally_client_t *self)
         if (self->resume_status == RALLY_CLIENT_FINDING)
             self->resume_status = RALLY_CLIENT_JOINING;
     }
-    s_close_node (self);
-    self->resuming = false;
-    self->view.node = 0;
-    self->view.status = RALLY_CLIENT_FINDING;
-    s_send_where (self);
-}
-
-//  The node cannot take us just now: start over from the broker, after a
-//  pause, so that a node that keeps failing is not asked in a tight loop.
-static void s_retry_later (rally_client_t *self)
-{
-    s_close_node (self);
-    self->resuming = false;
-    self->view.node = 0;
-    self->view.status = RALLY_CLIENT_FINDING;
-    self->where_at = self->now_ms + CLIENT_WHERE_MS;
+    s_find_leader (self, true);
 }
 
 //  --------------------------------------------------------------------------
@@ -537,7 +536,7 @@ static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
     else
     if (streq (m->code, "unavailable")) {
         s_error_event (self, m->code, m->reason);
-        s_retry_later (self);
+        s_find_leader (self, false);
     }
     else
     if (streq (m->code, "unknown_token") && !self->have_token)
