@@ -156,33 +156,39 @@ class Cluster:
             return None
         return json.loads(out.stdout)
 
-    def wait_log(self, label, predicate, timeout, what, start=0, proc=None):
-        """Reads label's log from character start until predicate(text)
-        holds; returns the text. Reads at most every 50 ms; gives up early
-        if proc, the process writing the log, exits."""
+    def _poll(self, probe, timeout, what):
+        """Calls probe() until it returns something other than None, and
+        returns that; at most every 50 ms, so a quick "no" does not spin."""
         deadline = time.monotonic() + timeout
         while True:
+            asked = time.monotonic()
+            found = probe()
+            if found is not None:
+                return found
+            if time.monotonic() >= deadline:
+                raise TestFailure("timed out after %.0f s waiting for %s" % (timeout, what))
+            time.sleep(max(0, 0.05 - (time.monotonic() - asked)))
+
+    def wait_log(self, label, predicate, timeout, what, start=0, proc=None):
+        """Reads label's log from character start until predicate(text)
+        holds; returns the text. Gives up early if proc, the process writing
+        the log, exits."""
+        def probe():
             text = self.log(label)[start:]
             if predicate(text):
                 return text
             if proc is not None and proc.poll() is not None:
                 raise TestFailure("%s exited with %d before %s"
                                   % (label, proc.returncode, what))
-            if time.monotonic() >= deadline:
-                raise TestFailure("timed out after %.0f s waiting for %s" % (timeout, what))
-            time.sleep(0.05)
+            return None
+        return self._poll(probe, timeout, what)
 
     def wait_status(self, predicate, timeout, what):
-        """Asks rallyctl until predicate(status) holds; returns that status.
-        Asks at most every 50 ms, so a quick "no" does not spin."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            asked = time.monotonic()
+        """Asks rallyctl until predicate(status) holds; returns that status."""
+        def probe():
             st = self.status(timeout_ms=500)
-            if st and predicate(st):
-                return st
-            time.sleep(max(0, 0.05 - (time.monotonic() - asked)))
-        raise TestFailure("rallyctl did not report %s within %d s" % (what, timeout))
+            return st if st and predicate(st) else None
+        return self._poll(probe, timeout, "rallyctl to report " + what)
 
     def wait_leader(self, timeout=15):
         return self.wait_status(lambda st: st.get("leader") is not None, timeout,
