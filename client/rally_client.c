@@ -670,6 +670,27 @@ static void s_check_queued (rally_client_t *self)
     s_send_token (self, RALLY_MSG_RESUME);
 }
 
+//  When each timer is next due, INT64_MAX when it is not running. The
+//  timers fire and rally_client_timeout waits by these same answers.
+static int64_t s_silence_due (rally_client_t *self)
+{
+    return self->heard_ms + self->cfg.silence_ms + 1;
+}
+
+static int64_t s_queued_due (rally_client_t *self)
+{
+    return self->view.status == RALLY_CLIENT_QUEUED
+         ? self->queued_heard_ms + CLIENT_QUEUED_QUIET_MS: INT64_MAX;
+}
+
+static int64_t s_input_due (rally_client_t *self)
+{
+    if (!s_can_input (self) || self->ended)
+        return INT64_MAX;
+    return self->input_pending? self->input_sent_ms + CLIENT_INPUT_GAP_MS
+                              : self->input_at;
+}
+
 static void s_run_timers (rally_client_t *self)
 {
     int64_t now = self->now_ms;
@@ -680,21 +701,16 @@ static void s_run_timers (rally_client_t *self)
             s_send_where (self);
         return;
     }
-    if (now - self->heard_ms > self->cfg.silence_ms) {
+    if (now >= s_silence_due (self)) {
         s_lost (self);
         return;
     }
     if (now >= self->ping_at)
         s_send_ping (self);
-    if (self->view.status == RALLY_CLIENT_QUEUED
-    &&  now - self->queued_heard_ms >= CLIENT_QUEUED_QUIET_MS)
+    if (now >= s_queued_due (self))
         s_check_queued (self);
-    if (s_can_input (self) && !self->ended) {
-        if (self->input_pending
-            ? now - self->input_sent_ms >= CLIENT_INPUT_GAP_MS
-            : now >= self->input_at)
-            s_send_input (self);
-    }
+    if (now >= s_input_due (self))
+        s_send_input (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -721,18 +737,12 @@ int64_t rally_client_timeout (rally_client_t *self, int64_t now_ms)
         due = self->where_at;
     else
     if (self->view.status != RALLY_CLIENT_FAILED) {
-        int64_t silence = self->heard_ms + self->cfg.silence_ms + 1;
-        due = self->ping_at < silence? self->ping_at: silence;
-        int64_t queued = self->queued_heard_ms + CLIENT_QUEUED_QUIET_MS;
-        if (self->view.status == RALLY_CLIENT_QUEUED && queued < due)
-            due = queued;
-        if (s_can_input (self) && !self->ended) {
-            int64_t input = self->input_pending
-                          ? self->input_sent_ms + CLIENT_INPUT_GAP_MS
-                          : self->input_at;
-            if (input < due)
-                due = input;
-        }
+        int64_t timers[] = { s_silence_due (self), self->ping_at,
+                             s_queued_due (self), s_input_due (self) };
+        due = INT64_MAX;
+        for (size_t i = 0; i < sizeof (timers) / sizeof (timers[0]); i++)
+            if (timers[i] < due)
+                due = timers[i];
     }
     return due > now_ms? due - now_ms: 0;
 }
@@ -755,8 +765,7 @@ void rally_client_set_intent (rally_client_t *self, int intent)
         return;
     self->view.intent = intent;
     self->input_pending = true;
-    if (s_can_input (self) && !self->ended
-    &&  self->now_ms - self->input_sent_ms >= CLIENT_INPUT_GAP_MS)
+    if (self->now_ms >= s_input_due (self))
         s_send_input (self);
 }
 
