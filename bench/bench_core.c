@@ -9,6 +9,7 @@
 
         rally-bench-core [--rounds N] [--matches N]
 */
+#include "lobby.h"
 #include "pong.h"
 #include "rally_args.h"
 #include "rally_msg.h"
@@ -77,26 +78,15 @@ static double s_round_hash (const pong_match_t *matches, size_t count)
 //  A state message as a node publishes it for one match.
 static void s_state (rally_msg_t *msg, const pong_match_t *m, uint32_t id)
 {
+    lobby_match_view_t view = { .id = id, .game = m,
+                                .names = { "alice", "bob" } };
     rally_msg_init (msg, RALLY_MSG_STATE);
     rally_msg_state_t *s = &msg->u.state;
     s->from.term = 1;
     s->from.node = 1;
     s->seq = m->tick;
-    s->match = id;
-    s->tick = m->tick;
-    s->phase = m->phase;
-    s->score[0] = m->score[0];
-    s->score[1] = m->score[1];
-    s->ball[0] = m->ball_x;
-    s->ball[1] = m->ball_y;
-    s->ball[2] = m->ball_vx;
-    s->ball[3] = m->ball_vy;
-    s->paddles[0] = m->paddle_y[0];
-    s->paddles[1] = m->paddle_y[1];
-    s->winner = m->winner;
     s->points = 11;
-    strcpy (s->names[0], "alice");
-    strcpy (s->names[1], "bob");
+    lobby_match_state (&view, s);
 }
 
 //  ns per message to encode (and, with decode, to decode as well).

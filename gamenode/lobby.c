@@ -735,6 +735,31 @@ int lobby_player_info (lobby_t *self, const uint8_t *token,
     return 0;
 }
 
+void lobby_match_state (const lobby_match_view_t *view,
+                        rally_msg_state_t *state)
+{
+    assert (view && state);
+    const pong_match_t *g = view->game;
+    state->match = view->id;
+    state->tick = g->tick;
+    state->phase = g->phase;
+    state->score[0] = g->score[0];
+    state->score[1] = g->score[1];
+    state->ball[0] = g->ball_x;
+    state->ball[1] = g->ball_y;
+    state->ball[2] = g->ball_vx;
+    state->ball[3] = g->ball_vy;
+    state->paddles[0] = g->paddle_y[0];
+    state->paddles[1] = g->paddle_y[1];
+    state->intents[0] = g->intent[0];
+    state->intents[1] = g->intent[1];
+    state->serve = g->serve;
+    state->countdown = g->countdown;
+    state->winner = g->winner;
+    state->lost = view->lost;
+    memcpy (state->names, view->names, sizeof (view->names));
+}
+
 size_t lobby_match_count (lobby_t *self)
 {
     assert (self);

@@ -164,6 +164,11 @@ int lobby_match_at (lobby_t *self, size_t index, lobby_match_view_t *view);
 //  Fills view for match id; -1 if there is no such match.
 int lobby_match_find (lobby_t *self, uint32_t id, lobby_match_view_t *view);
 
+//  Writes the match's part of its state message into state: everything but
+//  the origin, seq and points, which are the node's.
+void lobby_match_state (const lobby_match_view_t *view,
+                        rally_msg_state_t *state);
+
 //  Counts: players held, players queued, matches not over.
 size_t lobby_players (lobby_t *self);
 size_t lobby_waiting (lobby_t *self);

@@ -426,25 +426,7 @@ static void s_publish_states (node_t *self)
     st->points = cfg->points_to_win;
     lobby_match_view_t view;
     for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
-        const pong_match_t *g = view.game;
-        st->match = view.id;
-        st->tick = g->tick;
-        st->phase = g->phase;
-        st->score[0] = g->score[0];
-        st->score[1] = g->score[1];
-        st->ball[0] = g->ball_x;
-        st->ball[1] = g->ball_y;
-        st->ball[2] = g->ball_vx;
-        st->ball[3] = g->ball_vy;
-        st->paddles[0] = g->paddle_y[0];
-        st->paddles[1] = g->paddle_y[1];
-        st->intents[0] = g->intent[0];
-        st->intents[1] = g->intent[1];
-        st->serve = g->serve;
-        st->countdown = g->countdown;
-        st->winner = g->winner;
-        st->lost = view.lost;
-        memcpy (st->names, view.names, sizeof (view.names));
+        lobby_match_state (&view, st);
         char topic[9];
         rally_msg_match_topic (view.id, topic);
         if (rally_msg_publish (&msg, self->state, topic))
