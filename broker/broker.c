@@ -25,6 +25,13 @@ typedef struct {
 
 struct _broker_t {
     uint32_t liveness_ms;               //  unheard this long: not live
+    uint32_t lease_ms;                  //  length of a grant or renewal
+    int64_t quiet_until;                //  grants nothing before this
+    uint32_t holder;                    //  lease holder, 0 if none
+    uint64_t lease_term;                //  its term
+    int64_t expires_ms;                 //  when its lease lapses
+    uint64_t granted_term;              //  highest term ever granted here
+    uint32_t granted_to;                //  the node it went to
     s_node_t nodes[BROKER_NODES_MAX];   //  the table, sorted by id
     size_t node_count;                  //  entries in use
     uint64_t max_term;                  //  highest term ever heard
@@ -39,12 +46,17 @@ struct _broker_t {
 //  --------------------------------------------------------------------------
 //  Constructor and destructor
 
-broker_t *broker_new (uint32_t liveness_ms)
+broker_t *broker_new (uint32_t liveness_ms, uint32_t lease_ms,
+                      int64_t now_ms)
 {
     broker_t *self = (broker_t *) calloc (1, sizeof (broker_t));
     if (!self)
         return NULL;
     self->liveness_ms = liveness_ms ? liveness_ms : BROKER_LIVENESS_MS;
+    self->lease_ms = lease_ms ? lease_ms : BROKER_LEASE_MS;
+    //  This broker may have promised a lease before it (re)started and
+    //  remembers nothing: that promise runs out before it grants again.
+    self->quiet_until = now_ms + self->lease_ms;
     return self;
 }
 
@@ -103,29 +115,85 @@ static int s_find (broker_t *self, uint32_t id)
     return -1;
 }
 
-//  The leader rule, in one place: among live nodes that say they lead, the
-//  highest term, then the lowest id. Returns an index, or -1. With leases
-//  this answers from the lease instead.
+static bool s_lease_valid (broker_t *self, int64_t now_ms)
+{
+    return self->holder != 0 && now_ms < self->expires_ms;
+}
+
+//  The leader, in one place: the holder of a valid lease once it says it
+//  leads the lease's term (a node granted a minority of brokers' leases
+//  never does). Returns an index, or -1.
 static int s_choose_leader (broker_t *self, int64_t now_ms)
 {
-    int best = -1;
+    if (!s_lease_valid (self, now_ms))
+        return -1;
+    int index = s_find (self, self->holder);
+    if (index < 0 || self->nodes[index].hb.role != RALLY_ROLE_LEADER
+        || self->nodes[index].hb.from.term != self->lease_term)
+        return -1;
+    return index;
+}
+
+//  The lowest term a new grant may carry: above every term granted here
+//  and every term a node has said it holds.
+static uint64_t s_next_term (broker_t *self)
+{
+    uint64_t floor = self->granted_term > self->max_term ? self->granted_term
+                                                         : self->max_term;
+    return floor + 1;
+}
+
+//  A node that leads, on other brokers' grants, a term this broker can
+//  grant it (one above any it granted, or the one it last granted to that
+//  very node), and was heard lately: a broker that restarted, or fell out of
+//  the leader's majority, joins it again instead of electing another.
+static int s_sitting_leader (broker_t *self, int64_t now_ms)
+{
     for (size_t i = 0; i < self->node_count; i++) {
         const s_node_t *node = &self->nodes[i];
-        if (node->hb.role != RALLY_ROLE_LEADER || !s_node_live (self, node, now_ms))
+        const rally_msg_node_hb_t *hb = &node->hb;
+        if (hb->role != RALLY_ROLE_LEADER || hb->want != hb->from.term
+            || hb->want < self->max_term
+            || s_age (node, now_ms) >= self->lease_ms / 2)
             continue;
-        //  Sorted by id, so only a strictly higher term displaces.
-        if (best < 0 || node->hb.from.term > self->nodes[best].hb.from.term)
+        if (hb->want > self->granted_term
+            || (hb->want == self->granted_term
+                && self->granted_to == hb->from.node))
+            return (int) i;
+    }
+    return -1;
+}
+
+//  The candidate a lapsed lease goes to: among live nodes that ask for a
+//  new term, the most up to date (highest term, then seq), lowest id among
+//  equals. Returns an index, or -1.
+static int s_candidate (broker_t *self, int64_t now_ms)
+{
+    uint64_t next = s_next_term (self);
+    if (next == 0)
+        return -1;      //  a node claimed the last term: none is left
+    int best = -1;
+    for (size_t i = 0; i < self->node_count; i++) {
+        const rally_msg_node_hb_t *hb = &self->nodes[i].hb;
+        if (hb->want < next || !s_node_live (self, &self->nodes[i], now_ms))
+            continue;
+        const rally_msg_node_hb_t *top = best < 0 ? NULL : &self->nodes[best].hb;
+        //  Sorted by id, so only a strictly better node displaces.
+        if (!top || hb->from.term > top->from.term
+            || (hb->from.term == top->from.term && hb->seq > top->seq))
             best = (int) i;
     }
     return best;
 }
 
-//  Reports the leader if it is not the one last reported.
+//  Reports the leader if it is not the one last reported. Its term is the
+//  lease's: the holder's heartbeats carry its follower term until it has
+//  heard the grant, and that is no change of leader.
 static void s_check_leader (broker_t *self, int64_t now_ms)
 {
     int index = s_choose_leader (self, now_ms);
     uint32_t id = index < 0 ? 0 : self->nodes[index].hb.from.node;
-    uint64_t term = index < 0 ? 0 : self->nodes[index].hb.from.term;
+    uint64_t term = index < 0 ? 0 : self->lease_term;
     if (id == self->leader && term == self->leader_term)
         return;
     broker_event_t *event = s_event (self, BROKER_EVENT_LEADER, id, term);
@@ -227,7 +295,9 @@ uint32_t broker_leader (broker_t *self, int64_t now_ms,
 {
     assert (self);
     int index = s_choose_leader (self, now_ms);
-    if (index < 0)
+    //  A leader unheard for half a lease is likely gone: clients wait for
+    //  the next one rather than chase it.
+    if (index < 0 || s_age (&self->nodes[index], now_ms) >= self->lease_ms / 2)
         return 0;
     const rally_msg_node_hb_t *hb = &self->nodes[index].hb;
     if (leader) {
@@ -239,12 +309,84 @@ uint32_t broker_leader (broker_t *self, int64_t now_ms,
     return hb->from.node;
 }
 
+//  Reports a lease that ran out unrenewed, once.
+static void s_check_lapse (broker_t *self, int64_t now_ms)
+{
+    if (self->holder == 0 || now_ms < self->expires_ms)
+        return;
+    s_event (self, BROKER_EVENT_LAPSED, self->holder, self->lease_term);
+    self->holder = 0;
+}
+
+void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
+                   int64_t now_ms, rally_msg_lease_t *reply)
+{
+    assert (self && hb && reply);
+    s_check_lapse (self, now_ms);
+    //  Only a node that leads the lease's term renews it: one granted a
+    //  minority of brokers' leases, or restarted, lets it lapse.
+    if (self->holder == hb->from.node && hb->role == RALLY_ROLE_LEADER
+        && hb->from.term == self->lease_term && hb->want == self->lease_term)
+        self->expires_ms = now_ms + self->lease_ms;
+    //  A holder that does not lead yet and asks for a higher term has seen
+    //  it at another broker: moving to it lets the brokers' grants meet on
+    //  one term, which the node needs from a majority.
+    else if (self->holder == hb->from.node && hb->role != RALLY_ROLE_LEADER
+             && hb->want > self->lease_term && hb->want > self->granted_term
+             && s_lease_valid (self, now_ms)) {
+        self->lease_term = self->granted_term = hb->want;
+        self->expires_ms = now_ms + self->lease_ms;
+        s_event (self, BROKER_EVENT_GRANTED, self->holder, self->lease_term);
+    }
+    memset (reply, 0, sizeof (*reply));
+    reply->lease_term = s_next_term (self) - 1;
+    reply->holder = self->holder;
+    reply->nonce = hb->nonce;
+    if (self->holder == hb->from.node)
+        reply->ms = (uint32_t) (self->expires_ms - now_ms);
+    s_check_leader (self, now_ms);
+}
+
+uint32_t broker_grant_due (broker_t *self, int64_t now_ms,
+                           rally_msg_lease_t *grant)
+{
+    assert (self && grant);
+    s_check_lapse (self, now_ms);
+    if (self->holder || now_ms < self->quiet_until)
+        return 0;
+    int index = s_sitting_leader (self, now_ms);
+    if (index < 0)
+        index = s_candidate (self, now_ms);
+    if (index < 0)
+        return 0;
+    const rally_msg_node_hb_t *hb = &self->nodes[index].hb;
+    self->holder = hb->from.node;
+    self->lease_term = self->granted_term = hb->want;
+    self->granted_to = hb->from.node;
+    self->expires_ms = now_ms + self->lease_ms;
+    s_event (self, BROKER_EVENT_GRANTED, self->holder, self->lease_term);
+    //  It answers the node's last heartbeat: the node counts the lease
+    //  from when it sent that one, which is before now.
+    memset (grant, 0, sizeof (*grant));
+    grant->lease_term = self->lease_term;
+    grant->holder = self->holder;
+    grant->ms = self->lease_ms;
+    grant->nonce = hb->nonce;
+    s_check_leader (self, now_ms);
+    return self->holder;
+}
+
 void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
 {
     assert (self && out);
     memset (out, 0, sizeof (*out));
     out->term = self->max_term;
     out->leader = broker_leader (self, now_ms, NULL);
+    if (s_lease_valid (self, now_ms)) {
+        out->lease_holder = self->holder;
+        out->lease_term = self->lease_term;
+        out->lease_ms = (uint32_t) (self->expires_ms - now_ms);
+    }
     for (size_t i = 0; i < self->node_count; i++) {
         const s_node_t *node = &self->nodes[i];
         if (s_node_forgotten (node, now_ms))
@@ -257,6 +399,7 @@ void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
         info->age_ms = s_age (node, now_ms);
         info->matches = node->hb.matches;
         info->players = node->hb.players;
+        info->lag = node->hb.lag;
         memcpy (info->game, node->hb.game, sizeof (info->game));
         memcpy (info->state, node->hb.state, sizeof (info->state));
     }
@@ -276,6 +419,7 @@ void broker_expire (broker_t *self, int64_t now_ms)
                                          node->hb.from.term);
         event->age_ms = s_age (node, now_ms);
     }
+    s_check_lapse (self, now_ms);
     s_check_leader (self, now_ms);
 }
 
@@ -324,6 +468,10 @@ const char *broker_event_name (broker_event_type_t type)
         return "leader";
     case BROKER_EVENT_REFUSED:
         return "refused";
+    case BROKER_EVENT_GRANTED:
+        return "granted";
+    case BROKER_EVENT_LAPSED:
+        return "lapsed";
     }
     return "?";
 }

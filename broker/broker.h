@@ -10,18 +10,16 @@
 
     A node is known by id (1..255), at most RALLY_STATUS_NODES_MAX at once.
     It is live while heard within liveness_ms; a node unheard for
-    BROKER_FORGET_MS is forgotten, whether broker_expire runs or not. The
-    leader is the live node that says it leads, highest term first, lowest
-    id among equals.
+    BROKER_FORGET_MS is forgotten, whether broker_expire runs or not.
 
-    Leases (the next issue) go in here without touching the table: the
-    table already keeps, per node, what a grant needs (term, seq, role,
-    when last heard, all on the injected clock), and the broker keeps the
-    highest term it has ever seen, which never goes down even when nodes
-    are forgotten. A lease is then one more piece of state (term, holder,
-    expiry) with one function that applies an event (heard, time passed)
-    to it, and s_choose_leader answers from the lease instead of from the
-    nodes' claims. Callers do not change.
+    Leases. The broker grants one lease at a time: (term, holder, expiry),
+    BROKER_LEASE_MS long by default. The holder keeps it by renewing (its
+    heartbeats say it leads that term). When it lapses, it goes, with a new
+    term, to the most up-to-date live node asking for one (highest term,
+    then seq; lowest id among equals). Terms granted only grow, and a
+    broker that starts grants nothing for one lease length: it may have
+    promised a lease before it died. The leader clients are sent to is the
+    holder of a valid lease.
 */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED
@@ -30,6 +28,7 @@
 
 #define BROKER_LIVENESS_MS  500     //  unheard this long: not live
 #define BROKER_FORGET_MS    30000   //  unheard this long: forgotten
+#define BROKER_LEASE_MS     200     //  a grant or renewal lasts this long
 #define BROKER_NODES_MAX    RALLY_STATUS_NODES_MAX
 
 typedef struct _broker_t broker_t;
@@ -49,8 +48,10 @@ typedef enum {
     BROKER_EVENT_QUIET,         //  a live node went unheard for liveness_ms
     BROKER_EVENT_FORGOTTEN,     //  a node unheard for BROKER_FORGET_MS left
     BROKER_EVENT_LEADER,        //  the leader changed (node 0: none now)
-    BROKER_EVENT_REFUSED        //  a node was refused: table full. Once per
+    BROKER_EVENT_REFUSED,       //  a node was refused: table full. Once per
                                 //  id until that id gets in
+    BROKER_EVENT_GRANTED,       //  a lease went to node, for term
+    BROKER_EVENT_LAPSED         //  node's lease for term ran out unrenewed
 } broker_event_type_t;
 
 typedef struct {
@@ -62,9 +63,11 @@ typedef struct {
     char game[RALLY_ENDPOINT_BUF];  //  NEW: the node's game endpoint
 } broker_event_t;
 
-//  A new, empty table. liveness_ms 0 means BROKER_LIVENESS_MS. Returns
-//  NULL if memory runs out.
-broker_t *broker_new (uint32_t liveness_ms);
+//  A new, empty table, started at now_ms. liveness_ms 0 means
+//  BROKER_LIVENESS_MS, lease_ms 0 BROKER_LEASE_MS. Returns NULL if memory
+//  runs out.
+broker_t *broker_new (uint32_t liveness_ms, uint32_t lease_ms,
+                      int64_t now_ms);
 
 //  Destroys the table; safe on NULL and twice, nulls *self_p.
 void broker_destroy (broker_t **self_p);
@@ -74,7 +77,20 @@ void broker_destroy (broker_t **self_p);
 broker_heard_t broker_heard (broker_t *self, const rally_msg_node_hb_t *hb,
                              int64_t now_ms);
 
-//  The current leader's id, or 0 if no live node leads. If leader is not
+//  The answer to a heartbeat just heard (broker_heard first): renews the
+//  lease if the node holds it and says it leads its term, and fills reply
+//  with the broker's highest term, the holder, the time left to the node
+//  if it holds the lease (else 0), and the heartbeat's nonce.
+void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
+                   int64_t now_ms, rally_msg_lease_t *reply);
+
+//  Grants the lease if it is free and a candidate asks: returns the node
+//  it went to (0 if none) and fills grant, which answers that node's last
+//  heartbeat. Call it after each heartbeat and often in between.
+uint32_t broker_grant_due (broker_t *self, int64_t now_ms,
+                           rally_msg_lease_t *grant);
+
+//  The current leader's id: the holder of a valid lease, or 0. If leader is not
 //  NULL and there is a leader, fills it (origin term = the node's term,
 //  node = its id, and its game and state endpoints).
 uint32_t broker_leader (broker_t *self, int64_t now_ms,

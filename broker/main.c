@@ -1,10 +1,15 @@
 /*  rally-broker - the directory of a Rally cluster.
 
     Game nodes heartbeat to it; clients ask it where the leader is; rallyctl
-    asks it for the whole table. One ROUTER, one zloop, one 100 ms timer.
-    The table itself (broker.c) is pure; this file only carries messages in
-    and out, turns the table's events into log lines, and logs bad input
-    without letting it flood the log.
+    asks it for the whole table. One ROUTER, one zloop, two timers: a short
+    one that hands out a lapsed lease the moment it lapses, and a slower one
+    that notices quiet nodes. The table itself (broker.c) is pure; this file
+    only carries messages in and out, turns the table's events into log
+    lines, and logs bad input without letting it flood the log.
+
+    A `where` that comes while no node leads is held (up to BROKER_PARK_MS)
+    and answered as soon as one does: during a failover the players learn
+    the new leader the moment it is granted, without polling.
 
     Settings come from the defaults, then the cluster file (--config), then
     the environment (RALLY_*), then the flags. Runs until SIGINT or SIGTERM,
@@ -21,6 +26,9 @@
 #define PROGRAM             "rally-broker"
 #define BROKER_EXPIRE_MS    100     //  how often quiet nodes are looked for
 #define BROKER_WARN_BURST   10      //  bad-input log lines per second
+#define BROKER_GRANT_MS     5       //  how often a lapsed lease is looked for
+#define BROKER_PARK_MS      1000    //  a where is held this long at most
+#define BROKER_PARK_MAX     1024    //  wheres held at once
 
 //  What the command line said. NULL means the flag was not given.
 typedef struct {
@@ -34,9 +42,17 @@ typedef struct {
     zloop_t *loop;              //  the reactor
     zsock_t *router;            //  ROUTER: every request and heartbeat
     broker_t *table;            //  the nodes, and who leads
+    zframe_t *routes[RALLY_NODE_ID_MAX + 1];    //  each node's routing id
+    zlistx_t *parked;           //  parked_t: wheres waiting for a leader
     bool verbose;               //  log every message at debug level
     rally_warn_t warn;          //  bad input, rate-limited
 } server_t;
+
+//  A where held until a node leads.
+typedef struct {
+    zframe_t *peer;             //  who asked
+    int64_t since;              //  when
+} parked_t;
 
 //  --------------------------------------------------------------------------
 //  Flags
@@ -120,6 +136,18 @@ static void s_log_events (server_t *self)
                         " refused: the table holds %d nodes", e.node,
                         BROKER_NODES_MAX);
             break;
+        //  With the monotonic time, so that a test can set every lease
+        //  against every node's leadership on one clock.
+        case BROKER_EVENT_GRANTED:
+            zsys_info ("rally-broker: lease term %" PRIu64 " granted to node %"
+                       PRIu32 " at mono %" PRId64, e.term, e.node,
+                       zclock_mono ());
+            break;
+        case BROKER_EVENT_LAPSED:
+            zsys_info ("rally-broker: lease term %" PRIu64 " of node %" PRIu32
+                       " lapsed at mono %" PRId64, e.term, e.node,
+                       zclock_mono ());
+            break;
         }
     }
 }
@@ -151,14 +179,97 @@ static void s_bad (server_t *self, zframe_t *peer, const char *reason)
     s_send_error (self, peer, "bad_message", reason);
 }
 
-static void s_where (server_t *self, zframe_t *peer)
+//  Answers a where with the leader; false if there is none to name.
+static bool s_answer_where (server_t *self, zframe_t *peer)
 {
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_LEADER);
-    if (broker_leader (self->table, zclock_mono (), &msg.u.leader))
-        s_reply (self, peer, &msg);
-    else
-        s_send_error (self, peer, "no_leader", "no game node is leading");
+    if (!broker_leader (self->table, zclock_mono (), &msg.u.leader))
+        return false;
+    s_reply (self, peer, &msg);
+    return true;
+}
+
+static void s_no_leader (server_t *self, zframe_t *peer)
+{
+    s_send_error (self, peer, "no_leader", "no game node is leading");
+}
+
+static void s_where (server_t *self, zframe_t *peer)
+{
+    if (s_answer_where (self, peer))
+        return;
+    if (zlistx_size (self->parked) >= BROKER_PARK_MAX) {
+        s_no_leader (self, peer);
+        return;
+    }
+    parked_t *held = (parked_t *) zmalloc (sizeof (parked_t));
+    assert (held);
+    held->peer = zframe_dup (peer);
+    held->since = zclock_mono ();
+    zlistx_add_end (self->parked, held);
+}
+
+static void s_parked_free (void **item)
+{
+    parked_t *held = (parked_t *) *item;
+    if (held) {
+        zframe_destroy (&held->peer);
+        free (held);
+        *item = NULL;
+    }
+}
+
+//  Answers the held wheres that can be answered, or have waited enough.
+static void s_unpark (server_t *self, int64_t now)
+{
+    parked_t *held = (parked_t *) zlistx_first (self->parked);
+    while (held) {
+        void *handle = zlistx_cursor (self->parked);
+        bool done = s_answer_where (self, held->peer);
+        if (!done && now - held->since >= BROKER_PARK_MS) {
+            s_no_leader (self, held->peer);
+            done = true;
+        }
+        held = (parked_t *) zlistx_next (self->parked);
+        if (done)
+            zlistx_delete (self->parked, handle);
+    }
+}
+
+//  Hands a lapsed lease to the best candidate, answering its last
+//  heartbeat, and tells the held wheres.
+static void s_grant (server_t *self)
+{
+    int64_t now = zclock_mono ();
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_LEASE);
+    uint32_t node = broker_grant_due (self->table, now, &msg.u.lease);
+    if (node && self->routes[node])
+        s_reply (self, self->routes[node], &msg);
+    s_log_events (self);
+    if (zlistx_size (self->parked))
+        s_unpark (self, now);
+}
+
+//  A heartbeat: recorded, answered with the lease as this broker sees it,
+//  and its sender's route kept for a grant that comes between heartbeats.
+static void s_heartbeat (server_t *self, zframe_t *peer,
+                         const rally_msg_node_hb_t *hb)
+{
+    int64_t now = zclock_mono ();
+    if (broker_heard (self->table, hb, now) == BROKER_HEARD_REFUSED)
+        return;
+    zframe_t **route = &self->routes[hb->from.node];
+    if (!*route || !zframe_eq (*route, peer)) {
+        zframe_destroy (route);
+        *route = zframe_dup (peer);
+    }
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_LEASE);
+    broker_reply (self->table, hb, now, &msg.u.lease);
+    s_reply (self, peer, &msg);
+    s_grant (self);
 }
 
 static void s_status (server_t *self, zframe_t *peer)
@@ -183,7 +294,7 @@ static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
 {
     switch (req->type) {
     case RALLY_MSG_NODE_HB:
-        broker_heard (self->table, &req->u.node_hb, zclock_mono ());
+        s_heartbeat (self, peer, &req->u.node_hb);
         break;
     case RALLY_MSG_WHERE:
         s_where (self, peer);
@@ -244,6 +355,12 @@ static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+static int s_handle_grant (zloop_t *loop, int timer_id, void *arg)
+{
+    s_grant ((server_t *) arg);
+    return 0;
+}
+
 static int s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 {
     server_t *self = (server_t *) arg;
@@ -267,9 +384,13 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
 
     int rc = 1;
     self.router = rally_msg_socket_new (ZMQ_ROUTER);
-    self.table = broker_new (cluster->liveness_ms);
+    self.table = broker_new (cluster->liveness_ms, cluster->lease_ms,
+                             zclock_mono ());
+    self.parked = zlistx_new ();
     self.loop = zloop_new ();
-    if (!self.router || !self.table || !self.loop)
+    if (self.parked)
+        zlistx_set_destructor (self.parked, s_parked_free);
+    if (!self.router || !self.table || !self.loop || !self.parked)
         zsys_error ("rally-broker: out of memory");
     else if (rally_cluster_bind (self.router, endpoint))
         zsys_error ("rally-broker: cannot bind %s: %s", endpoint,
@@ -279,11 +400,15 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
         zloop_set_nonstop (self.loop, false);
         zloop_reader (self.loop, self.router, s_handle_request, &self);
         zloop_timer (self.loop, BROKER_EXPIRE_MS, 0, s_handle_timer, &self);
+        zloop_timer (self.loop, BROKER_GRANT_MS, 0, s_handle_grant, &self);
         zloop_start (self.loop);
         zsys_info ("rally-broker: stopping");
         rc = 0;
     }
     zloop_destroy (&self.loop);
+    zlistx_destroy (&self.parked);
+    for (size_t i = 0; i <= RALLY_NODE_ID_MAX; i++)
+        zframe_destroy (&self.routes[i]);
     broker_destroy (&self.table);
     zsock_destroy (&self.router);
     return rc;

@@ -2,11 +2,17 @@
 
         rallyctl status [--json] [--broker EP] [--config FILE] [--timeout MS]
 
-    Asks the broker for its table of nodes (status -> cluster), then asks
-    the leader (or, with no leader, the first live node) for its matches
-    (status -> matches), and prints both: as text for a person, or as one
-    JSON object for a script. No answer from the broker is a failure
-    (exit 1); no answer from the node only leaves the matches unknown.
+    Asks every broker of the cluster at once for its view (status ->
+    cluster): the lease it holds for a node, the leader it names, and its
+    table of nodes. The leader shown is the one a majority of the brokers
+    that answered name, else the first answering broker's; the node table
+    is the first answering broker's, in the cluster file's order. Then it
+    asks that leader (or, with no leader, the first live node) for its
+    matches (status -> matches), and prints it all: as text for a person,
+    or as one JSON object for a script. No answer from any broker is a
+    failure (exit 1); a broker that does not answer is only shown as
+    unreachable, and no answer from the node only leaves the matches
+    unknown.
 */
 #include "rally_args.h"
 #include "rally_cluster.h"
@@ -17,6 +23,7 @@
 
 #define PROGRAM         "rallyctl"
 #define CTL_TIMEOUT_MS  1000    //  default wait for each answer
+#define CTL_REASON_BUF  256     //  room for why an endpoint did not answer
 
 //  What the command line said. NULL means the flag was not given.
 typedef struct {
@@ -28,14 +35,27 @@ typedef struct {
     bool help;                  //  -h, --help
 } flags_t;
 
+//  One status request to one endpoint, and what came of it.
+typedef struct {
+    const char *endpoint;       //  who is asked
+    zsock_t *dealer;            //  the socket it is asked on, NULL when done
+    bool answered;              //  reply holds the answer wanted
+    rally_msg_t reply;          //  the answer, when answered
+    char reason[CTL_REASON_BUF];    //  why there is no answer, when not
+} ask_t;
+
 //  Everything the report shows.
 typedef struct {
-    const char *broker;         //  the broker that answered
     uint32_t liveness_ms;       //  a node older than this is not live
-    rally_msg_cluster_t cluster;    //  the broker's answer
-    bool have_matches;          //  the node answered
+    size_t broker_count;        //  brokers asked
+    ask_t brokers[RALLY_CLUSTER_BROKERS_MAX];   //  each one's cluster reply
+    size_t answered;            //  brokers that answered
+    const ask_t *table;         //  the first that answered: its nodes shown
+    uint32_t leader;            //  the leader shown, 0 if none
+    uint64_t term;              //  its term
+    size_t agreeing;            //  brokers naming it, 0 if no majority does
     uint32_t asked_node;        //  the node asked for matches, 0 if none
-    rally_msg_matches_t matches;    //  its answer, if it answered
+    ask_t node;                 //  its matches reply
 } report_t;
 
 static const char *s_phase_names[] = { "serve", "play", "paused", "over" };
@@ -50,20 +70,31 @@ static void s_usage (FILE *out)
         "                       [--timeout MS]\n"
         "       rallyctl --help\n"
         "\n"
-        "status asks the broker for the cluster's nodes and leader, then the\n"
-        "leader for the matches under way, and prints both. A node's row is\n"
-        "its last heartbeat (see age ms), so its counts may trail the list.\n"
+        "status asks every broker of the cluster, at once, for its lease and\n"
+        "its view of the nodes, then the leader for the matches under way,\n"
+        "and prints: the leader (the one a majority of the brokers that\n"
+        "answered name, else the first answering broker's) and its term;\n"
+        "each broker's lease (holder, term, ms left), or that it has none\n"
+        "or did not answer; the nodes as the first answering broker heard\n"
+        "them, with each one's role, term, seq and lag (ticks behind its\n"
+        "leader); and the matches. A node's row is its last heartbeat (see\n"
+        "age ms), so its counts may trail the list.\n"
         "\n"
-        "  --json            one JSON object instead of text\n"
-        "  --broker EP       broker to ask (default: the first broker in the\n"
-        "                    cluster file or RALLY_BROKER, else\n"
+        "  --json            one JSON object instead of text: \"leader\" (id\n"
+        "                    or null), \"term\", \"broker\" (whose nodes),\n"
+        "                    \"brokers\" (endpoint, reachable, lease_holder,\n"
+        "                    lease_term, lease_ms), \"nodes\", \"waiting\",\n"
+        "                    \"matches\"\n"
+        "  --broker EP       ask only this broker (default: every broker in\n"
+        "                    the cluster file, or RALLY_BROKER, else\n"
         "                    tcp://127.0.0.1:5600)\n"
         "  --config FILE     cluster file (ZPL; see config/README.md)\n"
-        "  --timeout MS      wait for each answer, ms (default 1000)\n"
+        "  --timeout MS      wait for the answers, ms (default 1000); the\n"
+        "                    brokers are asked together, then the node\n"
         "  -h, --help        print this and exit\n"
         "\n"
-        "Exit status: 0 when the broker answered (even if the node did not),\n"
-        "1 when it did not, 2 when the command line is wrong.\n");
+        "Exit status: 0 when a broker answered (even if others or the node\n"
+        "did not), 1 when none did, 2 when the command line is wrong.\n");
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)
@@ -90,57 +121,151 @@ static int s_parse (flags_t *f, int argc, char **argv)
 //  --------------------------------------------------------------------------
 //  Asking
 
-//  Sends a status request to endpoint and waits up to timeout_ms for a
-//  reply of type want, into reply. Returns 0, or -1 with why in reason.
-static int s_ask (const char *endpoint, rally_msg_type_t want,
-                  uint32_t timeout_ms, rally_msg_t *reply, char *reason,
-                  size_t reason_size)
+//  Sends self's endpoint a status request. Returns 0, or -1 with why in
+//  self->reason. Until an answer comes, the reason is that none came.
+static int s_ask_start (ask_t *self, uint32_t timeout_ms)
 {
-    snprintf (reason, reason_size, "no answer");
-    zsock_t *dealer = rally_msg_socket_new (ZMQ_DEALER);
-    if (!dealer)
-        return -1;
-    int rc = -1;
+    snprintf (self->reason, sizeof (self->reason),
+              "no answer within %" PRIu32 " ms", timeout_ms);
+    self->answered = false;
+    self->dealer = rally_msg_socket_new (ZMQ_DEALER);
     rally_msg_t request;
     rally_msg_init (&request, RALLY_MSG_STATUS);
-    if (zsock_connect (dealer, "%s", endpoint) == -1)
-        snprintf (reason, reason_size, "cannot connect");
-    else if (rally_msg_send (&request, dealer) == 0) {
-        zpoller_t *poller = zpoller_new (dealer, NULL);
-        int64_t deadline = zclock_mono () + timeout_ms;
-        int64_t left;
-        while (rc && (left = deadline - zclock_mono ()) > 0
-               && zpoller_wait (poller, (int) left)) {
-            zframe_t *frame = zframe_recv (dealer);
-            if (!frame)
-                break;
-            char why[RALLY_REASON_BUF];
-            if (rally_msg_decode (reply, zframe_data (frame),
-                                  zframe_size (frame), why, sizeof (why)))
-                snprintf (reason, reason_size, "a bad answer (%s)", why);
-            else if (reply->type == want)
-                rc = 0;
-            else if (reply->type == RALLY_MSG_ERROR)
-                snprintf (reason, reason_size, "an error: %s: %s",
-                          reply->u.error.code, reply->u.error.reason);
-            else
-                snprintf (reason, reason_size, "an unexpected '%s'",
-                          rally_msg_type_name (reply->type));
-            zframe_destroy (&frame);
+    if (!self->dealer)
+        snprintf (self->reason, sizeof (self->reason), "no socket to ask on");
+    else if (zsock_connect (self->dealer, "%s", self->endpoint) == -1)
+        snprintf (self->reason, sizeof (self->reason), "cannot connect");
+    else if (rally_msg_send (&request, self->dealer) == 0)
+        return 0;
+    zsock_destroy (&self->dealer);
+    return -1;
+}
+
+//  Reads one frame from self's socket: the answer if it is of type want,
+//  else the reason it is not. Returns 0, or -1 if no frame came.
+static int s_ask_take (ask_t *self, rally_msg_type_t want)
+{
+    zframe_t *frame = zframe_recv (self->dealer);
+    if (!frame)
+        return -1;
+    rally_msg_t *reply = &self->reply;
+    char why[RALLY_REASON_BUF];
+    if (rally_msg_decode (reply, zframe_data (frame), zframe_size (frame),
+                          why, sizeof (why)))
+        snprintf (self->reason, sizeof (self->reason),
+                  "sent a bad answer (%s)", why);
+    else if (reply->type == want)
+        self->answered = true;
+    else if (reply->type == RALLY_MSG_ERROR)
+        snprintf (self->reason, sizeof (self->reason), "sent an error: %s: %s",
+                  reply->u.error.code, reply->u.error.reason);
+    else
+        snprintf (self->reason, sizeof (self->reason),
+                  "sent an unexpected '%s'", rally_msg_type_name (reply->type));
+    zframe_destroy (&frame);
+    return 0;
+}
+
+//  The ask whose socket is dealer: one of ours, or the poller is wrong.
+static ask_t *s_ask_of (ask_t *asks, size_t count, void *dealer)
+{
+    for (size_t i = 0; i < count; i++)
+        if (asks[i].dealer == dealer)
+            return &asks[i];
+    assert (false);
+    return NULL;
+}
+
+//  Asks count endpoints at once and waits, up to timeout_ms in all, for
+//  each one's answer of type want: a dead broker delays nobody else's.
+//  An endpoint is asked once and answers once, so whatever it sends first,
+//  right or wrong, is final.
+static void s_ask_all (ask_t *asks, size_t count, rally_msg_type_t want,
+                       uint32_t timeout_ms)
+{
+    zpoller_t *poller = zpoller_new (NULL);
+    assert (poller);
+    size_t waiting = 0;
+    for (size_t i = 0; i < count; i++)
+        if (s_ask_start (&asks[i], timeout_ms) == 0
+            && zpoller_add (poller, asks[i].dealer) == 0)
+            waiting++;
+    int64_t deadline = zclock_mono () + timeout_ms;
+    int64_t left;
+    while (waiting && (left = deadline - zclock_mono ()) > 0) {
+        void *which = zpoller_wait (poller, (int) left);
+        if (!which)
+            break;
+        ask_t *ask = s_ask_of (asks, count, which);
+        if (s_ask_take (ask, want) == 0) {
+            zpoller_remove (poller, which);
+            zsock_destroy (&ask->dealer);
+            waiting--;
         }
-        zpoller_destroy (&poller);
     }
-    zsock_destroy (&dealer);
-    return rc;
+    zpoller_destroy (&poller);
+    for (size_t i = 0; i < count; i++)
+        zsock_destroy (&asks[i].dealer);
+}
+
+//  Broker i's view, or NULL if it did not answer.
+static const rally_msg_cluster_t *s_view (const report_t *r, size_t i)
+{
+    return r->brokers[i].answered ? &r->brokers[i].reply.u.cluster : NULL;
+}
+
+//  The leader to show: the one a majority of the brokers that answered
+//  name (none, too, can win), in the highest term any of them gives; else,
+//  when they split, the first answering broker's.
+static void s_choose_leader (report_t *r)
+{
+    for (size_t i = 0; i < r->broker_count; i++) {
+        const rally_msg_cluster_t *mine = s_view (r, i);
+        size_t naming = 0;
+        uint64_t term = 0;
+        for (size_t j = 0; mine && j < r->broker_count; j++) {
+            const rally_msg_cluster_t *other = s_view (r, j);
+            if (other && other->leader == mine->leader) {
+                naming++;
+                term = other->term > term ? other->term : term;
+            }
+        }
+        if (2 * naming > r->answered) {
+            r->leader = mine->leader;
+            r->term = term;
+            r->agreeing = naming;
+            return;
+        }
+    }
+    r->leader = r->table->reply.u.cluster.leader;
+    r->term = r->table->reply.u.cluster.term;
+}
+
+//  Asks every broker; returns 0 if at least one answered, else -1.
+static int s_ask_brokers (report_t *r, uint32_t timeout_ms)
+{
+    s_ask_all (r->brokers, r->broker_count, RALLY_MSG_CLUSTER, timeout_ms);
+    for (size_t i = 0; i < r->broker_count; i++) {
+        if (!r->brokers[i].answered)
+            continue;
+        r->answered++;
+        if (!r->table)
+            r->table = &r->brokers[i];
+    }
+    if (!r->table)
+        return -1;
+    s_choose_leader (r);
+    return 0;
 }
 
 //  The node to ask for matches: the leader, else the first live node.
 static const rally_node_info_t *s_pick_node (const report_t *r)
 {
+    const rally_msg_cluster_t *c = &r->table->reply.u.cluster;
     const rally_node_info_t *live = NULL;
-    for (uint32_t i = 0; i < r->cluster.node_count; i++) {
-        const rally_node_info_t *n = &r->cluster.nodes[i];
-        if (n->id == r->cluster.leader)
+    for (uint32_t i = 0; i < c->node_count; i++) {
+        const rally_node_info_t *n = &c->nodes[i];
+        if (r->leader && n->id == r->leader)
             return n;
         if (!live && n->age_ms < r->liveness_ms)
             live = n;
@@ -161,38 +286,77 @@ static const char *s_role (uint32_t role)
     return role == RALLY_ROLE_LEADER ? "leader" : "follower";
 }
 
-static void s_print_text (const report_t *r)
+static void s_print_text_leader (const report_t *r)
 {
-    const rally_msg_cluster_t *c = &r->cluster;
-    if (c->leader)
-        printf ("leader: node %" PRIu32 ", term %" PRIu64 " (broker %s)\n",
-                c->leader, c->term, r->broker);
+    if (r->leader)
+        printf ("leader: node %" PRIu32 ", term %" PRIu64, r->leader, r->term);
     else
-        printf ("leader: none, term %" PRIu64 " (broker %s)\n", c->term,
-                r->broker);
-    if (c->node_count == 0)
-        printf ("nodes: none heard\n");
+        printf ("leader: none, term %" PRIu64, r->term);
+    if (r->broker_count == 1)
+        printf (" (broker %s)\n", r->table->endpoint);
+    else if (r->agreeing)
+        printf (" (%zu of %zu answering brokers agree)\n", r->agreeing,
+                r->answered);
     else
-        printf ("%4s  %-8s  %6s  %10s  %7s  %7s  %7s  %s\n", "id", "role",
-                "term", "seq", "age ms", "matches", "players", "game");
+        printf (" (the brokers disagree: as %s says)\n", r->table->endpoint);
+}
+
+static void s_print_text_brokers (const report_t *r)
+{
+    int width = 0;
+    for (size_t i = 0; i < r->broker_count; i++) {
+        int len = (int) strlen (r->brokers[i].endpoint);
+        width = len > width ? len : width;
+    }
+    for (size_t i = 0; i < r->broker_count; i++) {
+        const ask_t *b = &r->brokers[i];
+        const rally_msg_cluster_t *c = s_view (r, i);
+        printf ("broker %-*s  ", width, b->endpoint);
+        if (!c)
+            printf ("unreachable (%s)\n", b->reason);
+        else if (c->lease_holder)
+            printf ("lease: node %" PRIu32 ", term %" PRIu64 ", %" PRIu32
+                    " ms left\n", c->lease_holder, c->lease_term, c->lease_ms);
+        else
+            printf ("no lease\n");
+    }
+}
+
+static void s_print_text_nodes (const report_t *r)
+{
+    const rally_msg_cluster_t *c = &r->table->reply.u.cluster;
+    if (c->node_count == 0) {
+        printf ("nodes: none heard by broker %s\n", r->table->endpoint);
+        return;
+    }
+    printf ("nodes, as broker %s heard them:\n", r->table->endpoint);
+    printf ("%4s  %-8s  %6s  %10s  %6s  %7s  %7s  %7s  %s\n", "id", "role",
+            "term", "seq", "lag", "age ms", "matches", "players", "game");
     for (uint32_t i = 0; i < c->node_count; i++) {
         const rally_node_info_t *n = &c->nodes[i];
-        printf ("%4" PRIu32 "  %-8s  %6" PRIu64 "  %10" PRIu64 "  %7" PRIu32
-                "  %7" PRIu32 "  %7" PRIu32 "  %s%s\n",
-                n->id, s_role (n->role), n->term, n->seq, n->age_ms,
+        char lag[24] = "-";
+        if (n->role != RALLY_ROLE_LEADER)
+            snprintf (lag, sizeof (lag), "%" PRIu64, n->lag);
+        printf ("%4" PRIu32 "  %-8s  %6" PRIu64 "  %10" PRIu64 "  %6s  %7"
+                PRIu32 "  %7" PRIu32 "  %7" PRIu32 "  %s%s\n",
+                n->id, s_role (n->role), n->term, n->seq, lag, n->age_ms,
                 n->matches, n->players, n->game,
                 n->age_ms < r->liveness_ms ? "" : "  (quiet)");
     }
+}
+
+static void s_print_text_matches (const report_t *r)
+{
     if (!r->asked_node) {
         printf ("matches: unknown (no live node to ask)\n");
         return;
     }
-    if (!r->have_matches) {
+    if (!r->node.answered) {
         printf ("matches: unknown (node %" PRIu32 " did not answer)\n",
                 r->asked_node);
         return;
     }
-    const rally_msg_matches_t *m = &r->matches;
+    const rally_msg_matches_t *m = &r->node.reply.u.matches;
     printf ("waiting: %" PRIu32 "\n", m->waiting);
     printf ("matches under way: %" PRIu32 "%s\n", m->total,
             m->total > m->count ? " (first ones shown)" : "");
@@ -205,13 +369,45 @@ static void s_print_text (const report_t *r)
     }
 }
 
+static void s_print_text (const report_t *r)
+{
+    s_print_text_leader (r);
+    s_print_text_brokers (r);
+    s_print_text_nodes (r);
+    s_print_text_matches (r);
+}
+
+//  A node id as JSON: null for 0, which means none.
+static void s_print_json_id (uint32_t id)
+{
+    if (id)
+        printf ("%" PRIu32, id);
+    else
+        printf ("null");
+}
+
+static void s_print_json_broker (const ask_t *b)
+{
+    const rally_msg_cluster_t *c = b->answered ? &b->reply.u.cluster : NULL;
+    printf ("{\"endpoint\": ");
+    rally_json_string (stdout, b->endpoint);
+    printf (", \"reachable\": %s, \"lease_holder\": ", c ? "true" : "false");
+    if (c) {
+        s_print_json_id (c->lease_holder);
+        printf (", \"lease_term\": %" PRIu64 ", \"lease_ms\": %" PRIu32 "}",
+                c->lease_term, c->lease_ms);
+    }
+    else
+        printf ("null, \"lease_term\": null, \"lease_ms\": null}");
+}
+
 static void s_print_json_node (const report_t *r, const rally_node_info_t *n)
 {
     printf ("{\"id\": %" PRIu32 ", \"role\": \"%s\", \"term\": %" PRIu64
-            ", \"seq\": %" PRIu64 ", \"age_ms\": %" PRIu32
-            ", \"live\": %s, \"matches\": %" PRIu32 ", \"players\": %" PRIu32
-            ", \"game\": ",
-            n->id, s_role (n->role), n->term, n->seq, n->age_ms,
+            ", \"seq\": %" PRIu64 ", \"lag\": %" PRIu64 ", \"age_ms\": %"
+            PRIu32 ", \"live\": %s, \"matches\": %" PRIu32
+            ", \"players\": %" PRIu32 ", \"game\": ",
+            n->id, s_role (n->role), n->term, n->seq, n->lag, n->age_ms,
             n->age_ms < r->liveness_ms ? "true" : "false", n->matches,
             n->players);
     rally_json_string (stdout, n->game);
@@ -231,85 +427,84 @@ static void s_print_json_match (const rally_match_info_t *x)
             x->score[0], x->score[1], x->tick, s_phase (x->phase));
 }
 
+static void s_print_json_matches (const report_t *r)
+{
+    const rally_msg_matches_t *m = &r->node.reply.u.matches;
+    if (!r->node.answered) {
+        printf (", \"waiting\": null, \"matches\": null");
+        return;
+    }
+    printf (", \"waiting\": %" PRIu32 ", \"matches\": [", m->waiting);
+    for (uint32_t i = 0; i < m->count; i++) {
+        printf (i ? ", " : "");
+        s_print_json_match (&m->matches[i]);
+    }
+    printf ("]");
+}
+
 static void s_print_json (const report_t *r)
 {
-    const rally_msg_cluster_t *c = &r->cluster;
+    const rally_msg_cluster_t *c = &r->table->reply.u.cluster;
     printf ("{\"broker\": ");
-    rally_json_string (stdout, r->broker);
-    printf (", \"term\": %" PRIu64 ", \"leader\": ", c->term);
-    if (c->leader)
-        printf ("%" PRIu32, c->leader);
-    else
-        printf ("null");
-    printf (", \"nodes\": [");
+    rally_json_string (stdout, r->table->endpoint);
+    printf (", \"term\": %" PRIu64 ", \"leader\": ", r->term);
+    s_print_json_id (r->leader);
+    printf (", \"brokers\": [");
+    for (size_t i = 0; i < r->broker_count; i++) {
+        printf (i ? ", " : "");
+        s_print_json_broker (&r->brokers[i]);
+    }
+    printf ("], \"nodes\": [");
     for (uint32_t i = 0; i < c->node_count; i++) {
         printf (i ? ", " : "");
         s_print_json_node (r, &c->nodes[i]);
     }
-    printf ("], \"waiting\": ");
-    if (r->have_matches)
-        printf ("%" PRIu32, r->matches.waiting);
-    else
-        printf ("null");
-    printf (", \"matches\": ");
-    if (r->have_matches) {
-        printf ("[");
-        for (uint32_t i = 0; i < r->matches.count; i++) {
-            printf (i ? ", " : "");
-            s_print_json_match (&r->matches.matches[i]);
-        }
-        printf ("]");
-    }
-    else
-        printf ("null");
+    printf ("]");
+    s_print_json_matches (r);
     printf ("}\n");
 }
 
 //  --------------------------------------------------------------------------
 //  Main: only wiring
 
-static int s_status (const rally_cluster_t *cluster, const char *broker,
-                     uint32_t timeout_ms, bool json)
+//  Asks the chosen node for its matches; says on stderr, for a person,
+//  why it did not answer.
+static void s_ask_matches (report_t *r, uint32_t timeout_ms, bool json)
+{
+    const rally_node_info_t *node = s_pick_node (r);
+    if (!node)
+        return;
+    r->asked_node = node->id;
+    r->node.endpoint = node->game;
+    s_ask_all (&r->node, 1, RALLY_MSG_MATCHES, timeout_ms);
+    if (!r->node.answered && !json)
+        fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s\n", node->id,
+                 node->game, r->node.reason);
+}
+
+static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
+                     bool json)
 {
     report_t *r = (report_t *) zmalloc (sizeof (report_t));
-    rally_msg_t *reply = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
-    assert (r && reply);
-    r->broker = broker;
+    assert (r);
     r->liveness_ms = cluster->liveness_ms;
-    char reason[512];
-    int rc = 0;
-    if (s_ask (broker, RALLY_MSG_CLUSTER, timeout_ms, reply, reason,
-               sizeof (reason))) {
-        if (streq (reason, "no answer"))
-            fprintf (stderr, "rallyctl: no answer from the broker at %s within "
-                     "%" PRIu32 " ms\n", broker, timeout_ms);
-        else
-            fprintf (stderr, "rallyctl: the broker at %s sent %s\n", broker,
-                     reason);
-        rc = 1;
-    }
+    r->broker_count = cluster->broker_count;
+    for (size_t i = 0; i < r->broker_count; i++)
+        r->brokers[i].endpoint = cluster->brokers[i];
+    int rc = s_ask_brokers (r, timeout_ms);
+    if (rc)
+        for (size_t i = 0; i < r->broker_count; i++)
+            fprintf (stderr, "rallyctl: the broker at %s: %s\n",
+                     r->brokers[i].endpoint, r->brokers[i].reason);
     else {
-        r->cluster = reply->u.cluster;
-        const rally_node_info_t *node = s_pick_node (r);
-        if (node) {
-            r->asked_node = node->id;
-            r->have_matches = s_ask (node->game, RALLY_MSG_MATCHES, timeout_ms,
-                                     reply, reason, sizeof (reason)) == 0;
-            if (r->have_matches)
-                r->matches = reply->u.matches;
-            else if (!json)
-                fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s "
-                         "within %" PRIu32 " ms\n", node->id, node->game,
-                         reason, timeout_ms);
-        }
+        s_ask_matches (r, timeout_ms, json);
         if (json)
             s_print_json (r);
         else
             s_print_text (r);
     }
-    free (reply);
     free (r);
-    return rc;
+    return rc ? 1 : 0;
 }
 
 int main (int argc, char **argv)
@@ -327,9 +522,8 @@ int main (int argc, char **argv)
     if (rally_cluster_configure (&cluster, flags.config, &flags.broker,
                                  flags.broker? 1: 0, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    const char *broker = cluster.brokers[0];
 
     //  rallyctl is a command, not a service: Ctrl-C should just stop it.
     zsys_handler_set (NULL);
-    return s_status (&cluster, broker, flags.timeout_ms, flags.json);
+    return s_status (&cluster, flags.timeout_ms, flags.json);
 }

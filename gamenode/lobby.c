@@ -15,6 +15,7 @@
 */
 #include "lobby.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 typedef struct _player_t player_t;
@@ -38,6 +39,9 @@ struct _player_t {
     int64_t rate_window;                //  start of the current input second
     uint32_t rate_count;                //  inputs in that second
     int64_t rate_told_at;               //  last rate_limited refusal told
+    uint64_t ticket;                    //  queue order while queued, else 0
+    uint64_t rec_hash;                  //  its record's hash as last shipped
+                                        //  or applied, 0 if never
 };
 
 typedef struct {
@@ -45,7 +49,9 @@ typedef struct {
     player_t *players[2];               //  left, right; NULL once unhooked
     char names[2][RALLY_NAME_BUF];      //  as paired, kept to the end
     uint32_t lost;                      //  bit per side: that player is lost
-    int64_t ended_at;                   //  when it was decided, -1 if live
+    uint64_t ended;                     //  lobby tick + 1 when decided, 0 live
+    int64_t ended_at;                   //  when it was decided (own clock)
+    uint64_t rec_hash;                  //  as for a player
 } slot_t;
 
 struct _lobby_t {
@@ -66,6 +72,14 @@ struct _lobby_t {
     size_t event_head;                  //  next event to pop
     size_t event_count;                 //  events pushed (head..count pending)
     size_t event_cap;                   //  room in events
+    uint64_t ticks;                     //  ticks run (replicated)
+    uint64_t next_ticket;               //  ticket of the next queued player
+    uint64_t record_sum;                //  sum of every record's rec_hash
+    uint64_t shipped_hash;              //  state hash at the last diff
+    uint32_t *gone_matches;             //  shipped matches dropped since
+    size_t gone_match_count, gone_match_cap;
+    uint8_t (*gone_players)[RALLY_TOKEN_SIZE];  //  shipped players forgotten
+    size_t gone_player_count, gone_player_cap;
 };
 
 static const struct {
@@ -97,6 +111,14 @@ static void s_hex (const uint8_t *data, size_t size, char *out)
         out[2 * i + 1] = digits[data[i] & 15];
     }
     out[2 * size] = 0;
+}
+
+//  The queue is in ticket order: a follower rebuilds it from tickets.
+static int s_ticket_compare (const void *a, const void *b)
+{
+    uint64_t x = ((const player_t *) a)->ticket;
+    uint64_t y = ((const player_t *) b)->ticket;
+    return x < y ? -1 : x > y;
 }
 
 static void s_player_free (void **item)
@@ -135,6 +157,7 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
         return NULL;
     }
     zhashx_set_destructor (self->players, s_player_free);
+    zlistx_set_comparator (self->queue, s_ticket_compare);
     return self;
 }
 
@@ -153,6 +176,8 @@ void lobby_destroy (lobby_t **self_p)
     free (self->slots);
     free (self->step_events);
     free (self->events);
+    free (self->gone_matches);
+    free (self->gone_players);
     free (self);
     *self_p = NULL;
 }
@@ -203,6 +228,45 @@ bool lobby_next_event (lobby_t *self, lobby_event_t *event)
 }
 
 //  --------------------------------------------------------------------------
+//  Records that leave the replicated state
+
+//  A record a follower holds must be named in the next diff when it goes;
+//  one never shipped (rec_hash 0) is news to nobody.
+static void s_gone_player (lobby_t *self, player_t *p)
+{
+    if (p->rec_hash == 0)
+        return;
+    if (self->gone_player_count == self->gone_player_cap) {
+        size_t cap = self->gone_player_cap ? self->gone_player_cap * 2 : 16;
+        void *grown = realloc (self->gone_players, cap * RALLY_TOKEN_SIZE);
+        assert (grown);
+        self->gone_players = (uint8_t (*)[RALLY_TOKEN_SIZE]) grown;
+        self->gone_player_cap = cap;
+    }
+    memcpy (self->gone_players[self->gone_player_count++], p->token,
+            RALLY_TOKEN_SIZE);
+    self->record_sum -= p->rec_hash;
+    p->rec_hash = 0;
+}
+
+static void s_gone_match (lobby_t *self, slot_t *slot)
+{
+    if (slot->rec_hash == 0)
+        return;
+    if (self->gone_match_count == self->gone_match_cap) {
+        size_t cap = self->gone_match_cap ? self->gone_match_cap * 2 : 16;
+        uint32_t *grown = (uint32_t *) realloc (self->gone_matches,
+                                                cap * sizeof (uint32_t));
+        assert (grown);
+        self->gone_matches = grown;
+        self->gone_match_cap = cap;
+    }
+    self->gone_matches[self->gone_match_count++] = slot->id;
+    self->record_sum -= slot->rec_hash;
+    slot->rec_hash = 0;
+}
+
+//  --------------------------------------------------------------------------
 //  Matches
 
 static slot_t *s_slot (lobby_t *self, uint32_t id, size_t *index)
@@ -224,7 +288,7 @@ static slot_t *s_slot (lobby_t *self, uint32_t id, size_t *index)
 
 static bool s_live (const slot_t *slot)
 {
-    return slot->ended_at < 0;
+    return slot->ended == 0;
 }
 
 static void s_grow_matches (lobby_t *self)
@@ -280,13 +344,13 @@ static void s_start_match (lobby_t *self, player_t *a, player_t *b)
     //  second, 32 bits last 136 years.
     assert (self->next_match < UINT32_MAX);
     slot->id = self->next_match++;
-    slot->ended_at = -1;
     pong_match_init (&self->games[index], &self->rules, PONG_LEFT);
     player_t *pair[2] = {a, b};
     for (int side = 0; side < 2; side++) {
         player_t *p = pair[side];
         zlistx_delete (self->queue, p->queue_handle);
         p->queue_handle = NULL;
+        p->ticket = 0;
         p->told_position = 0;
         p->state = LOBBY_PLAYING;
         p->match = slot->id;
@@ -302,6 +366,7 @@ static void s_start_match (lobby_t *self, player_t *a, player_t *b)
 //  Records that the match at index was decided now.
 static void s_finish (lobby_t *self, size_t index, bool forfeit, int64_t now)
 {
+    self->slots[index].ended = self->ticks + 1;
     self->slots[index].ended_at = now;
     s_match_event (self, LOBBY_EVENT_OVER, index)->forfeit = forfeit;
 }
@@ -366,6 +431,7 @@ static void s_enqueue (lobby_t *self, player_t *p)
 {
     p->state = LOBBY_QUEUED;
     p->told_position = 0;
+    p->ticket = ++self->next_ticket;
     p->queue_handle = zlistx_add_end (self->queue, p);
     assert (p->queue_handle);
 }
@@ -424,6 +490,7 @@ static void s_forget (lobby_t *self, player_t *p)
     if (p->match)
         s_unhook (self, p);
     s_set_peer (self, p, NULL, 0);
+    s_gone_player (self, p);
     zhashx_delete (self->names, p->name);
     char key[sizeof (p->key)];
     strcpy (key, p->key);
@@ -686,6 +753,7 @@ static void s_drop_finished (lobby_t *self, int64_t now)
             continue;
         }
         s_match_event (self, LOBBY_EVENT_GONE, i);
+        s_gone_match (self, slot);
         for (int side = 0; side < 2; side++) {
             player_t *p = slot->players[side];
             if (!p)
@@ -701,6 +769,7 @@ static void s_drop_finished (lobby_t *self, int64_t now)
 void lobby_tick (lobby_t *self, int64_t now_ms)
 {
     assert (self);
+    self->ticks++;
     s_check_players (self, now_ms);
     s_check_grace (self, now_ms);
     if (self->match_count)
@@ -713,6 +782,342 @@ void lobby_tick (lobby_t *self, int64_t now_ms)
     s_drop_finished (self, now_ms);
     s_pair (self);
     s_tell_places (self, now_ms);
+}
+
+//  --------------------------------------------------------------------------
+//  Replication
+//
+//  The replicated state is every player and match record plus three
+//  globals; what is only this node's (peers, liveness, rate limits, told
+//  places) stays out. A record's hash is kept with it, so that the state's
+//  hash is a running sum and a diff is the records whose hash moved.
+
+static void s_player_rec (const player_t *p, rally_player_rec_t *rec)
+{
+    memset (rec, 0, sizeof (*rec));
+    memcpy (rec->token, p->token, RALLY_TOKEN_SIZE);
+    strcpy (rec->name, p->name);
+    rec->state = p->state;
+    rec->match = p->match;
+    rec->side = p->side;
+    rec->ticket = p->state == LOBBY_QUEUED ? p->ticket : 0;
+}
+
+static void s_match_rec (lobby_t *self, size_t index, rally_match_rec_t *rec)
+{
+    const slot_t *slot = &self->slots[index];
+    const pong_match_t *g = &self->games[index];
+    memset (rec, 0, sizeof (*rec));
+    rec->id = slot->id;
+    rec->tick = g->tick;
+    rec->phase = g->phase;
+    rec->paused_phase = g->paused_phase;
+    rec->countdown = g->countdown;
+    rec->serve = g->serve;
+    rec->points_played = g->points_played;
+    memcpy (rec->score, g->score, sizeof (rec->score));
+    rec->winner = g->winner;
+    rec->ball[0] = g->ball_x;
+    rec->ball[1] = g->ball_y;
+    rec->ball[2] = g->ball_vx;
+    rec->ball[3] = g->ball_vy;
+    memcpy (rec->paddles, g->paddle_y, sizeof (rec->paddles));
+    memcpy (rec->intents, g->intent, sizeof (rec->intents));
+    memcpy (rec->names, slot->names, sizeof (rec->names));
+    for (int side = 0; side < 2; side++)
+        if (slot->players[side]) {
+            rec->seated |= 1u << side;
+            memcpy (rec->tokens[side], slot->players[side]->token,
+                    RALLY_TOKEN_SIZE);
+        }
+    rec->lost = slot->lost;
+    rec->ended = slot->ended;
+}
+
+static void s_rec_to_game (const rally_match_rec_t *rec, pong_match_t *g)
+{
+    g->tick = rec->tick;
+    g->phase = rec->phase;
+    g->paused_phase = rec->paused_phase;
+    g->countdown = rec->countdown;
+    g->serve = rec->serve;
+    g->points_played = rec->points_played;
+    memcpy (g->score, rec->score, sizeof (g->score));
+    g->winner = rec->winner;
+    g->ball_x = rec->ball[0];
+    g->ball_y = rec->ball[1];
+    g->ball_vx = rec->ball[2];
+    g->ball_vy = rec->ball[3];
+    memcpy (g->paddle_y, rec->paddles, sizeof (g->paddle_y));
+    memcpy (g->intent, rec->intents, sizeof (g->intent));
+}
+
+uint64_t lobby_hash (lobby_t *self)
+{
+    assert (self);
+    return self->record_sum
+         + rally_repl_globals_hash (self->ticks, self->next_match,
+                                    self->next_ticket);
+}
+
+uint64_t lobby_ticks (lobby_t *self)
+{
+    assert (self);
+    return self->ticks;
+}
+
+//  Moves a record's hash in the running sum; true if it changed.
+static bool s_rehash (lobby_t *self, uint64_t *rec_hash, uint64_t hash)
+{
+    if (*rec_hash == hash)
+        return false;
+    self->record_sum += hash - *rec_hash;
+    *rec_hash = hash;
+    return true;
+}
+
+static void s_globals (lobby_t *self, rally_repl_t *out)
+{
+    out->ticks = self->ticks;
+    out->next_match = self->next_match;
+    out->next_ticket = self->next_ticket;
+}
+
+void lobby_diff (lobby_t *self, rally_repl_t *out)
+{
+    assert (self && out);
+    rally_repl_reset (out, RALLY_REPL_DIFF);
+    out->base_hash = self->shipped_hash;
+    rally_player_rec_t prec;
+    player_t *p = (player_t *) zhashx_first (self->players);
+    for (; p; p = (player_t *) zhashx_next (self->players)) {
+        s_player_rec (p, &prec);
+        if (s_rehash (self, &p->rec_hash, rally_repl_player_hash (&prec)))
+            *rally_repl_add_player (out) = prec;
+    }
+    rally_match_rec_t mrec;
+    for (size_t i = 0; i < self->match_count; i++) {
+        s_match_rec (self, i, &mrec);
+        if (s_rehash (self, &self->slots[i].rec_hash,
+                      rally_repl_match_hash (&mrec)))
+            *rally_repl_add_match (out) = mrec;
+    }
+    for (size_t i = 0; i < self->gone_match_count; i++)
+        rally_repl_add_gone_match (out, self->gone_matches[i]);
+    for (size_t i = 0; i < self->gone_player_count; i++)
+        rally_repl_add_gone_player (out, self->gone_players[i]);
+    self->gone_match_count = self->gone_player_count = 0;
+    s_globals (self, out);
+    out->hash = self->shipped_hash = lobby_hash (self);
+}
+
+void lobby_snapshot (lobby_t *self, rally_repl_t *out)
+{
+    assert (self && out);
+    assert (self->gone_match_count == 0 && self->gone_player_count == 0);
+    rally_repl_reset (out, RALLY_REPL_SNAPSHOT);
+    player_t *p = (player_t *) zhashx_first (self->players);
+    for (; p; p = (player_t *) zhashx_next (self->players))
+        s_player_rec (p, rally_repl_add_player (out));
+    for (size_t i = 0; i < self->match_count; i++)
+        s_match_rec (self, i, rally_repl_add_match (out));
+    s_globals (self, out);
+    out->hash = self->shipped_hash;
+}
+
+//  Empties the lobby of every player and match, without events: a snapshot
+//  replaces all of it.
+static void s_clear (lobby_t *self)
+{
+    zlistx_purge (self->queue);
+    zhashx_purge (self->peers);
+    zhashx_purge (self->names);
+    zhashx_purge (self->players);
+    self->match_count = 0;
+    self->record_sum = 0;
+    self->gone_match_count = self->gone_player_count = 0;
+    self->event_head = self->event_count = 0;
+}
+
+//  A follower's copy of a player leaves: no events, no gone list.
+static void s_drop_player (lobby_t *self, player_t *p)
+{
+    self->record_sum -= p->rec_hash;
+    p->rec_hash = 0;
+    s_forget (self, p);
+}
+
+static void s_drop_slot (lobby_t *self, size_t index)
+{
+    self->record_sum -= self->slots[index].rec_hash;
+    size_t after = self->match_count - index - 1;
+    memmove (&self->slots[index], &self->slots[index + 1],
+             after * sizeof (slot_t));
+    memmove (&self->games[index], &self->games[index + 1],
+             after * sizeof (pong_match_t));
+    self->match_count--;
+}
+
+static int s_apply_gone (lobby_t *self, const rally_repl_t *in, char *reason,
+                         size_t reason_size)
+{
+    for (size_t i = 0; i < in->gone_player_count; i++) {
+        player_t *p = s_player (self, in->gone_players[i]);
+        if (!p)
+            return snprintf (reason, reason_size,
+                             "a gone player is not here"), -1;
+        s_drop_player (self, p);
+    }
+    for (size_t i = 0; i < in->gone_match_count; i++) {
+        size_t index;
+        if (!s_slot (self, in->gone_matches[i], &index))
+            return snprintf (reason, reason_size, "gone match %u is not here",
+                             in->gone_matches[i]), -1;
+        s_drop_slot (self, index);
+    }
+    return 0;
+}
+
+static player_t *s_new_copy (lobby_t *self, const rally_player_rec_t *rec)
+{
+    player_t *p = (player_t *) zmalloc (sizeof (player_t));
+    assert (p);
+    memcpy (p->token, rec->token, RALLY_TOKEN_SIZE);
+    s_hex (rec->token, RALLY_TOKEN_SIZE, p->key);
+    strcpy (p->name, rec->name);
+    p->rate_told_at = INT64_MIN / 2;
+    zhashx_insert (self->players, p->key, p);
+    zhashx_insert (self->names, p->name, p);
+    return p;
+}
+
+static int s_apply_player (lobby_t *self, const rally_player_rec_t *rec,
+                           char *reason, size_t reason_size)
+{
+    player_t *p = s_player (self, rec->token);
+    player_t *named = (player_t *) zhashx_lookup (self->names, rec->name);
+    if (named && named != p)
+        return snprintf (reason, reason_size, "two players named %s",
+                         rec->name), -1;
+    if (p && strcmp (p->name, rec->name))
+        return snprintf (reason, reason_size, "player %s changed its name",
+                         p->name), -1;
+    if (!p)
+        p = s_new_copy (self, rec);
+    p->state = (lobby_state_t) rec->state;
+    p->match = rec->match;
+    p->side = rec->side;
+    bool reorder = p->ticket != rec->ticket;
+    p->ticket = rec->ticket;
+    if (p->state != LOBBY_QUEUED && p->queue_handle) {
+        zlistx_delete (self->queue, p->queue_handle);
+        p->queue_handle = NULL;
+    }
+    else if (p->state == LOBBY_QUEUED && !p->queue_handle)
+        p->queue_handle = zlistx_insert (self->queue, p, false);
+    else if (p->queue_handle && reorder)
+        zlistx_reorder (self->queue, p->queue_handle, false);
+    s_rehash (self, &p->rec_hash, rally_repl_player_hash (rec));
+    return 0;
+}
+
+//  The slot for match id, made in id order if it is new.
+static size_t s_slot_for (lobby_t *self, uint32_t id)
+{
+    size_t index;
+    if (s_slot (self, id, &index))
+        return index;
+    if (self->match_count == self->match_cap)
+        s_grow_matches (self);
+    index = self->match_count;
+    while (index > 0 && self->slots[index - 1].id > id)
+        index--;
+    size_t after = self->match_count - index;
+    memmove (&self->slots[index + 1], &self->slots[index],
+             after * sizeof (slot_t));
+    memmove (&self->games[index + 1], &self->games[index],
+             after * sizeof (pong_match_t));
+    self->match_count++;
+    memset (&self->slots[index], 0, sizeof (slot_t));
+    self->slots[index].id = id;
+    return index;
+}
+
+static int s_apply_match (lobby_t *self, const rally_match_rec_t *rec,
+                          char *reason, size_t reason_size)
+{
+    player_t *seats[2] = {NULL, NULL};
+    for (int side = 0; side < 2; side++)
+        if (rec->seated & (1u << side)) {
+            seats[side] = s_player (self, rec->tokens[side]);
+            if (!seats[side])
+                return snprintf (reason, reason_size, "match %u seats a "
+                                 "player who is not here", rec->id), -1;
+        }
+    size_t index = s_slot_for (self, rec->id);
+    slot_t *slot = &self->slots[index];
+    s_rec_to_game (rec, &self->games[index]);
+    memcpy (slot->names, rec->names, sizeof (slot->names));
+    slot->players[0] = seats[0];
+    slot->players[1] = seats[1];
+    slot->lost = rec->lost;
+    slot->ended = rec->ended;
+    s_rehash (self, &slot->rec_hash, rally_repl_match_hash (rec));
+    return 0;
+}
+
+int lobby_apply (lobby_t *self, const rally_repl_t *in, char *reason,
+                 size_t reason_size)
+{
+    assert (self && in && reason);
+    if (in->kind == RALLY_REPL_SNAPSHOT)
+        s_clear (self);
+    else if (lobby_hash (self) != in->base_hash)
+        return snprintf (reason, reason_size, "diff %" PRIu64 " is not "
+                         "against the state held", in->seq), -1;
+    if (s_apply_gone (self, in, reason, reason_size))
+        return -1;
+    for (size_t i = 0; i < in->player_count; i++)
+        if (s_apply_player (self, &in->players[i], reason, reason_size))
+            return -1;
+    for (size_t i = 0; i < in->match_count; i++)
+        if (s_apply_match (self, &in->matches[i], reason, reason_size))
+            return -1;
+    self->ticks = in->ticks;
+    self->next_match = in->next_match;
+    self->next_ticket = in->next_ticket;
+    self->shipped_hash = lobby_hash (self);
+    if (self->shipped_hash != in->hash)
+        return snprintf (reason, reason_size, "state after %s %" PRIu64
+                         " hashes to %016" PRIx64 ", not %016" PRIx64,
+                         in->kind == RALLY_REPL_DIFF ? "diff" : "snapshot",
+                         in->seq, self->shipped_hash, in->hash), -1;
+    return 0;
+}
+
+void lobby_adopt (lobby_t *self, int64_t now_ms)
+{
+    assert (self);
+    player_t *p = (player_t *) zhashx_first (self->players);
+    for (; p; p = (player_t *) zhashx_next (self->players)) {
+        p->heard_at = now_ms;
+        p->lost = false;
+        p->told_position = 0;
+        p->rate_window = now_ms;
+        p->rate_count = 0;
+    }
+    //  A player the old leader had lost stays lost, its grace counted anew.
+    for (size_t i = 0; i < self->match_count; i++) {
+        slot_t *slot = &self->slots[i];
+        slot->ended_at = now_ms;
+        for (int side = 0; side < 2; side++)
+            if ((slot->lost & (1u << side)) && slot->players[side]) {
+                slot->players[side]->lost = true;
+                slot->players[side]->lost_since = now_ms;
+            }
+    }
+    self->gone_match_count = self->gone_player_count = 0;
+    self->shipped_hash = lobby_hash (self);
 }
 
 //  --------------------------------------------------------------------------

@@ -18,6 +18,7 @@
 #define LOBBY_H_INCLUDED
 
 #include "rally_msg.h"
+#include "rally_repl.h"
 #include "pong.h"
 
 #define LOBBY_LOST_MS        1000   //  unheard this long: lost
@@ -168,6 +169,35 @@ int lobby_match_find (lobby_t *self, uint32_t id, lobby_match_view_t *view);
 //  the origin, seq and points, which are the node's.
 void lobby_match_state (const lobby_match_view_t *view,
                         rally_msg_state_t *state);
+
+//  Replication. The replicated state is every player and match record and
+//  the globals (ticks run, next match id, next queue ticket); peers,
+//  liveness and rate limits are each node's own. Its hash is the sum of the
+//  records' hashes (rally_repl.h), kept as records change.
+
+//  The state's hash, and the ticks the lobby has run.
+uint64_t lobby_hash (lobby_t *self);
+uint64_t lobby_ticks (lobby_t *self);
+
+//  Leader, after each tick: fills out with what changed since the last
+//  diff (or since the lobby was made or adopted), base and new hash. The
+//  caller sets the origin and seq.
+void lobby_diff (lobby_t *self, rally_repl_t *out);
+
+//  Leader, right after lobby_diff: the whole state, as that diff left it.
+void lobby_snapshot (lobby_t *self, rally_repl_t *out);
+
+//  Follower: applies a diff (against the state held) or a snapshot (which
+//  replaces it). Returns 0, or -1 with a reason when the diff does not fit
+//  or the result does not hash to in->hash; the lobby is then unusable
+//  until a snapshot is applied.
+int lobby_apply (lobby_t *self, const rally_repl_t *in, char *reason,
+                 size_t reason_size);
+
+//  A follower becomes leader at now_ms: every player counts as heard now
+//  (it has a while to find the new leader), those the old leader had lost
+//  stay lost with their grace counted anew, finished matches linger anew.
+void lobby_adopt (lobby_t *self, int64_t now_ms);
 
 //  Counts: players held, players queued, matches not over.
 size_t lobby_players (lobby_t *self);

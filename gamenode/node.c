@@ -1,8 +1,25 @@
 /*  node - one Rally game node: a zloop reactor around the lobby.
 
     Everything happens on one thread, in handlers that never block: one per
-    socket (requests, broker replies) and two timers (heartbeat, tick). The
-    lobby decides; the node only carries messages in and events out.
+    socket (requests, peers, the leader, brokers) and two timers (heartbeat,
+    tick). The lobby decides the game; this file carries messages in and
+    out and plays the node's part in replication.
+
+    Roles. A node starts as a follower. It leads term T while a majority of
+    the brokers grant it T (lease.c), and stops the moment that runs out by
+    its own clock, checked before every act of a leader: a tick, an answer
+    to a player, a state published. It steps down, too, on hearing a leader
+    of a higher term. A follower answers players with where the leader is.
+
+    Replication. After each tick the leader publishes the diff of the lobby
+    (topic "diff") on its heartbeat PUB. A follower applies a diff only if
+    it is the next seq of the term it follows and hashes right; otherwise it
+    asks the leader for a snapshot (sync) over a DEALER, holds the diffs
+    that arrive meanwhile, and applies those after the snapshot (the Clone
+    pattern). It acks every seq it reaches. The leader publishes a tick's
+    states, and sends players what that tick decided, only once a follower
+    has acked it, or at once when no follower is live: no player sees what
+    a failover could take back.
 
     The tick keeps time by deadline: tick n is due at base + n * 1e6 / hz
     microseconds, so that rounding never accumulates. After each tick the
@@ -12,7 +29,9 @@
     behind than that it starts counting afresh from now, and says so.
 */
 #include "node.h"
+#include "lease.h"
 #include "lobby.h"
+#include "rally_repl.h"
 #include "rally_warn.h"
 
 #include <inttypes.h>
@@ -22,24 +41,72 @@
 #define NODE_CATCH_UP       5       //  ticks run at once when late
 #define NODE_WARN_BURST     10      //  bad-input log lines per second
 #define NODE_DEALER_HWM     16      //  heartbeats queued for a quiet broker
+#define NODE_PENDING        16      //  ticks whose states wait for an ack
+#define NODE_HELD_MAX       240     //  diffs held while a snapshot comes
+#define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
+#define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
+
+//  A follower as the leader sees it.
+typedef struct {
+    uint64_t acked;                 //  highest seq it acked in this term
+    int64_t heard_at;               //  when last heard (heartbeat or ack)
+} follower_t;
+
+//  One tick's states, waiting until a follower has the tick.
+typedef struct {
+    uint64_t seq;                   //  the tick
+    zlist_t *msgs;                  //  zmsg_t: [topic][state], one a match
+} pending_t;
+
+//  A reply to a player, waiting likewise.
+typedef struct {
+    uint64_t seq;                   //  the tick that holds what it says
+    zmsg_t *msg;                    //  [routing id][body]
+} outgoing_t;
 
 struct _node_t {
     node_config_t cfg;                  //  as given
     rally_node_conf_t me;               //  own endpoints, as advertised
     zloop_t *loop;                      //  the reactor
-    zsock_t *game;                      //  ROUTER: requests from players
+    zsock_t *game;                      //  ROUTER: players, followers
     zsock_t *state;                     //  PUB: match states, for viewers
-    zsock_t *heartbeat;                 //  PUB: heartbeats, for other nodes
+    zsock_t *heartbeat;                 //  PUB: heartbeats and diffs
+    zsock_t *peers;                     //  SUB: the other nodes' PUBs
+    zsock_t *upstream;                  //  DEALER to the leader, or NULL
+    uint32_t upstream_node;             //  the leader it is connected to
     zsock_t *brokers[RALLY_CLUSTER_BROKERS_MAX];    //  DEALER per broker
     size_t broker_count;                //  brokers connected
     lobby_t *lobby;                     //  players, queue and matches
+    lease_t *lease;                     //  the brokers' grants
+    rally_repl_t *repl;                 //  a diff or snapshot, reused
     rally_role_t role;                  //  leader or follower
-    uint64_t term;                      //  leadership term
-    uint64_t seq;                       //  ticks made (the global tick)
+    uint64_t term;                      //  term led or followed
+    uint64_t seq;                       //  ticks made or applied
+    int64_t lead_until;                 //  leader: lease end (mono ms)
     int64_t tick_base_us;               //  when tick 0 of this count was due
     uint64_t tick_next;                 //  ticks since base; next is due
+    uint64_t tag_seq;                   //  seq that holds what is drained
+    //  Follower
+    uint32_t leader;                    //  leader followed, 0 if none
+    int64_t leader_heard;               //  when it was last heard
+    rally_msg_leader_t leader_at;       //  its endpoints, for players
+    uint64_t leader_seq;                //  highest seq it was seen at
+    bool synced;                        //  state is the leader's, at seq
+    int64_t sync_asked;                 //  when a snapshot was asked, or 0
+    zlist_t *held;                      //  zframe_t: diffs held meanwhile
+    //  Leader
+    follower_t followers[RALLY_NODE_ID_MAX + 1];    //  by node id
+    uint64_t committed;                 //  highest seq a follower has
+    zlist_t *syncs;                     //  zframe_t: routes owed a snapshot
+    pending_t pending[NODE_PENDING];    //  ring of ticks' states
+    size_t pending_head, pending_count;
+    zlist_t *outbox;                    //  outgoing_t, in order
     rally_warn_t warn;                  //  bad input, rate-limited
 };
+
+static void s_step_down (node_t *self, const char *why);
+static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg);
+static void s_commit (node_t *self, uint64_t seq);
 
 //  --------------------------------------------------------------------------
 //  Sending
@@ -67,6 +134,36 @@ static void s_send_to (node_t *self, const uint8_t *peer, size_t peer_size,
     zmsg_append (out, &body);
     if (zmsg_send (&out, self->game))
         zmsg_destroy (&out);
+}
+
+//  Sends a reply that tells of the state (a join, a place, a match) once
+//  the tick that holds it is on a follower.
+static void s_send_held (node_t *self, const uint8_t *peer, size_t peer_size,
+                         const rally_msg_t *msg)
+{
+    if (self->tag_seq <= self->committed) {
+        s_send_to (self, peer, peer_size, msg);
+        return;
+    }
+    zframe_t *body = rally_msg_encode (msg);
+    if (!body || peer_size == 0) {
+        zframe_destroy (&body);
+        return;
+    }
+    outgoing_t *out = (outgoing_t *) zmalloc (sizeof (outgoing_t));
+    assert (out);
+    out->seq = self->tag_seq;
+    out->msg = zmsg_new ();
+    zmsg_addmem (out->msg, peer, peer_size);
+    zmsg_append (out->msg, &body);
+    zlist_append (self->outbox, out);
+}
+
+static void s_outgoing_free (outgoing_t **out_p)
+{
+    zmsg_destroy (&(*out_p)->msg);
+    free (*out_p);
+    *out_p = NULL;
 }
 
 static void s_send_error (node_t *self, const uint8_t *peer, size_t peer_size,
@@ -101,7 +198,7 @@ static void s_send_queued (node_t *self, const lobby_event_t *ev)
     s_origin (self, &msg.u.queued.from);
     msg.u.queued.position = ev->position;
     strcpy (msg.u.queued.name, ev->name);
-    s_send_to (self, ev->peer, ev->peer_size, &msg);
+    s_send_held (self, ev->peer, ev->peer_size, &msg);
 }
 
 static void s_send_match (node_t *self, const lobby_event_t *ev)
@@ -115,7 +212,7 @@ static void s_send_match (node_t *self, const lobby_event_t *ev)
     msg.u.match.points = cfg->points_to_win;
     msg.u.match.tick_hz = cfg->tick_hz;
     memcpy (msg.u.match.names, ev->names, sizeof (ev->names));
-    s_send_to (self, ev->peer, ev->peer_size, &msg);
+    s_send_held (self, ev->peer, ev->peer_size, &msg);
 }
 
 static void s_log_over (const lobby_event_t *ev)
@@ -196,7 +293,7 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
     s_origin (self, &msg.u.joined.from);
     memcpy (msg.u.joined.token, token, sizeof (token));
     strcpy (msg.u.joined.name, join->name);
-    s_send_to (self, peer, peer_size, &msg);
+    s_send_held (self, peer, peer_size, &msg);
     zsys_info ("gamenode: player %s joined (%zu players, %zu waiting)",
                join->name, lobby_players (self->lobby),
                lobby_waiting (self->lobby));
@@ -221,7 +318,7 @@ static void s_resume (node_t *self, const uint8_t *peer, size_t peer_size,
     memcpy (msg.u.joined.token, resume->token, RALLY_TOKEN_SIZE);
     strcpy (msg.u.joined.name, info.name);
     msg.u.joined.match = info.match;
-    s_send_to (self, peer, peer_size, &msg);
+    s_send_held (self, peer, peer_size, &msg);
     zsys_info ("gamenode: player %s resumed", info.name);
 }
 
@@ -285,11 +382,405 @@ static void s_status (node_t *self, const uint8_t *peer, size_t peer_size)
     free (msg);
 }
 
+//  --------------------------------------------------------------------------
+//  Roles
+
+//  True while this node leads; the moment its lease runs out by its own
+//  clock, it steps down, before any other node can be granted one.
+static bool s_leading (node_t *self, int64_t now)
+{
+    if (self->role != RALLY_ROLE_LEADER)
+        return false;
+    if (now < self->lead_until)
+        return true;
+    s_step_down (self, "its lease ran out");
+    return false;
+}
+
+static void s_drop_pending (node_t *self)
+{
+    for (size_t i = 0; i < self->pending_count; i++) {
+        pending_t *entry = &self->pending[(self->pending_head + i) % NODE_PENDING];
+        zmsg_t *msg;
+        while ((msg = (zmsg_t *) zlist_pop (entry->msgs)))
+            zmsg_destroy (&msg);
+    }
+    self->pending_head = self->pending_count = 0;
+    outgoing_t *out;
+    while ((out = (outgoing_t *) zlist_pop (self->outbox)))
+        s_outgoing_free (&out);
+    zframe_t *route;
+    while ((route = (zframe_t *) zlist_pop (self->syncs)))
+        zframe_destroy (&route);
+}
+
+static void s_step_down (node_t *self, const char *why)
+{
+    assert (self->role == RALLY_ROLE_LEADER);
+    //  The lease end and the time, on the monotonic clock every process of
+    //  the host shares, so that a test can check no two leaders overlap.
+    zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
+               PRId64 ": %s (lease until mono %" PRId64 ", seq %" PRIu64 ")",
+               self->cfg.id, self->term, zclock_mono (), why,
+               self->lead_until, self->seq);
+    self->role = RALLY_ROLE_FOLLOWER;
+    self->leader = 0;
+    self->synced = false;       //  what it made since may be no one's
+    s_drop_pending (self);
+}
+
+static void s_become_leader (node_t *self, uint64_t term, int64_t until)
+{
+    int64_t now = zclock_mono ();
+    self->role = RALLY_ROLE_LEADER;
+    self->term = term;
+    self->lead_until = until;
+    self->leader = self->cfg.id;
+    self->committed = 0;
+    memset (self->followers, 0, sizeof (self->followers));
+    lobby_adopt (self->lobby, now);
+    zsys_info ("gamenode: node %u leads term %" PRIu64 " from mono %" PRId64
+               " (lease until mono %" PRId64 ") at seq %" PRIu64 ", hash %016"
+               PRIx64 "; game %s, state %s, heartbeat %s", self->cfg.id, term,
+               now, until, self->seq, lobby_hash (self->lobby), self->me.game,
+               self->me.state, self->me.heartbeat);
+    self->tick_base_us = zclock_usecs ();
+    self->tick_next = 1;
+    //  Say so at once: brokers send players here only once it does.
+    s_handle_heartbeat (self->loop, 0, self);
+}
+
+static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg);
+
+//  Points the DEALER for syncs and acks at the leader's ROUTER.
+static void s_connect_upstream (node_t *self, uint32_t leader)
+{
+    if (self->upstream && self->upstream_node == leader)
+        return;
+    const rally_node_conf_t *conf = rally_cluster_node (&self->cfg.cluster,
+                                                        leader);
+    const char *endpoint = conf ? conf->game : self->leader_at.game;
+    if (self->upstream)
+        zloop_reader_end (self->loop, self->upstream);
+    zsock_destroy (&self->upstream);
+    self->upstream = rally_msg_socket_new (ZMQ_DEALER);
+    assert (self->upstream);
+    zsock_set_maxmsgsize (self->upstream, RALLY_REPL_MAX_BYTES);
+    if (zsock_connect (self->upstream, "%s", endpoint)) {
+        zsys_error ("gamenode: cannot connect to node %u at %s", leader,
+                    endpoint);
+        zsock_destroy (&self->upstream);
+        return;
+    }
+    self->upstream_node = leader;
+    zloop_reader (self->loop, self->upstream, s_handle_upstream, self);
+}
+
+//  A leader of term is heard (heartbeat or diff): follow it.
+static void s_follow (node_t *self, uint32_t leader, uint64_t term,
+                      const char *game, const char *state)
+{
+    lease_see_term (self->lease, term);
+    if (term < self->term || leader == self->cfg.id)
+        return;
+    if (self->role == RALLY_ROLE_LEADER) {
+        if (term == self->term)
+            zsys_error ("gamenode: node %u also claims term %" PRIu64,
+                        leader, term);
+        s_step_down (self, "a leader of a higher term is heard");
+    }
+    if (term > self->term || self->leader != leader) {
+        zsys_info ("gamenode: node %u follows node %u in term %" PRIu64,
+                   self->cfg.id, leader, term);
+        self->synced = false;
+    }
+    self->term = term;
+    self->leader = leader;
+    self->leader_heard = zclock_mono ();
+    self->leader_at.from.node = leader;
+    self->leader_at.from.term = term;
+    if (game && *game) {
+        snprintf (self->leader_at.game, sizeof (self->leader_at.game), "%s", game);
+        snprintf (self->leader_at.state, sizeof (self->leader_at.state), "%s", state);
+    }
+    s_connect_upstream (self, leader);
+}
+
+//  --------------------------------------------------------------------------
+//  Following
+
+static void s_send_upstream (node_t *self, rally_msg_type_t type)
+{
+    if (!self->upstream)
+        return;
+    rally_msg_t msg;
+    rally_msg_init (&msg, type);
+    s_origin (self, &msg.u.ack.from);
+    msg.u.ack.seq = self->seq;
+    rally_msg_send (&msg, self->upstream);
+}
+
+static void s_ask_snapshot (node_t *self, int64_t now)
+{
+    if (self->sync_asked && now - self->sync_asked < NODE_SYNC_AGAIN_MS)
+        return;
+    self->sync_asked = now;
+    s_send_upstream (self, RALLY_MSG_SYNC);
+}
+
+static void s_hold (node_t *self, zframe_t *frame)
+{
+    if (zlist_size (self->held) == NODE_HELD_MAX) {
+        zframe_t *oldest = (zframe_t *) zlist_pop (self->held);
+        zframe_destroy (&oldest);
+    }
+    zframe_t *copy = zframe_dup (frame);
+    zlist_append (self->held, copy);
+}
+
+static void s_drop_held (node_t *self)
+{
+    zframe_t *frame;
+    while ((frame = (zframe_t *) zlist_pop (self->held)))
+        zframe_destroy (&frame);
+}
+
+//  Applies self->repl, the next diff of the term followed. Returns 0, or
+//  -1 when the state no longer matches the leader's.
+static int s_apply_next (node_t *self)
+{
+    char reason[RALLY_REASON_BUF];
+    if (lobby_apply (self->lobby, self->repl, reason, sizeof (reason))) {
+        zsys_warning ("gamenode: node %u cannot apply seq %" PRIu64 ": %s; "
+                      "asking for a snapshot", self->cfg.id, self->repl->seq,
+                      reason);
+        self->synced = false;
+        return -1;
+    }
+    self->seq = self->repl->seq;
+    return 0;
+}
+
+//  One diff from the leader followed, whole frame given so it can be held.
+static void s_on_diff (node_t *self, zframe_t *frame, int64_t now)
+{
+    const rally_repl_t *diff = self->repl;
+    if (diff->from.term < self->term || self->role == RALLY_ROLE_LEADER)
+        return;
+    if (diff->from.term > self->term || self->leader != diff->from.node)
+        s_follow (self, diff->from.node, diff->from.term, NULL, NULL);
+    if (diff->seq > self->leader_seq)
+        self->leader_seq = diff->seq;
+    self->leader_heard = now;
+    if (self->synced && diff->seq <= self->seq)
+        return;                 //  had it already
+    if (self->synced && diff->seq == self->seq + 1) {
+        if (s_apply_next (self) == 0) {
+            s_send_upstream (self, RALLY_MSG_ACK);
+            return;
+        }
+    }
+    self->synced = false;
+    s_hold (self, frame);
+    s_ask_snapshot (self, now);
+}
+
+//  After a snapshot: the held diffs that follow it, in order.
+static void s_replay_held (node_t *self)
+{
+    char reason[RALLY_REASON_BUF];
+    zframe_t *frame;
+    while (self->synced && (frame = (zframe_t *) zlist_pop (self->held))) {
+        if (rally_repl_decode (self->repl, zframe_data (frame),
+                               zframe_size (frame), reason, sizeof (reason)) == 0
+            && self->repl->from.term == self->term
+            && self->repl->seq == self->seq + 1)
+            s_apply_next (self);
+        zframe_destroy (&frame);
+    }
+    s_drop_held (self);
+}
+
+static void s_on_snapshot (node_t *self)
+{
+    const rally_repl_t *snap = self->repl;
+    if (self->role == RALLY_ROLE_LEADER || snap->from.term < self->term)
+        return;
+    if (snap->from.term > self->term || self->leader != snap->from.node)
+        s_follow (self, snap->from.node, snap->from.term, NULL, NULL);
+    char reason[RALLY_REASON_BUF];
+    self->sync_asked = 0;
+    if (lobby_apply (self->lobby, snap, reason, sizeof (reason))) {
+        zsys_error ("gamenode: node %u cannot load the snapshot at seq %"
+                    PRIu64 ": %s", self->cfg.id, snap->seq, reason);
+        return;
+    }
+    self->seq = snap->seq;
+    self->synced = true;
+    zsys_info ("gamenode: node %u synced to node %u by snapshot at seq %"
+               PRIu64 ", hash %016" PRIx64 " (%zu players, %zu matches)",
+               self->cfg.id, snap->from.node, snap->seq, snap->hash,
+               snap->player_count, snap->match_count);
+    s_replay_held (self);
+    s_send_upstream (self, RALLY_MSG_ACK);
+}
+
+//  Snapshots from the leader, or its refusals.
+static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    node_t *self = (node_t *) arg;
+    zmsg_t *in = zmsg_recv (reader);
+    if (!in)
+        return 0;
+    zframe_t *frame = zmsg_first (in);
+    char reason[RALLY_REASON_BUF];
+    if (zmsg_size (in) != 1)
+        rally_warn (&self->warn, zclock_mono (), "leader sent %zu frames",
+                    zmsg_size (in));
+    else if (rally_repl_decode (self->repl, zframe_data (frame),
+                                zframe_size (frame), reason, sizeof (reason)))
+        rally_warn (&self->warn, zclock_mono (), "bad snapshot: %s", reason);
+    else if (self->repl->kind == RALLY_REPL_SNAPSHOT)
+        s_on_snapshot (self);
+    zmsg_destroy (&in);
+    return 0;
+}
+
+//  Another node's heartbeat.
+static void s_on_peer_hb (node_t *self, const rally_msg_node_hb_t *hb,
+                          int64_t now)
+{
+    uint32_t id = hb->from.node;
+    if (id == self->cfg.id)
+        return;
+    lease_see_term (self->lease, hb->from.term);
+    if (hb->role == RALLY_ROLE_LEADER) {
+        if (hb->from.term >= self->term)
+            s_follow (self, id, hb->from.term, hb->game, hb->state);
+        if (self->leader == id && hb->seq > self->leader_seq)
+            self->leader_seq = hb->seq;
+    }
+    else
+        self->followers[id].heard_at = now;
+}
+
+//  The other nodes' PUBs: [topic][body], topic "hb" or "diff".
+static int s_handle_peers (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    node_t *self = (node_t *) arg;
+    zmsg_t *in = zmsg_recv (reader);
+    if (!in)
+        return 0;
+    int64_t now = zclock_mono ();
+    char reason[RALLY_REASON_BUF];
+    char *topic = zmsg_popstr (in);
+    zframe_t *body = zmsg_first (in);
+    if (!topic || !body || zmsg_size (in) != 1)
+        rally_warn (&self->warn, now, "bad message from a peer");
+    else if (streq (topic, "diff")) {
+        if (rally_repl_decode (self->repl, zframe_data (body),
+                               zframe_size (body), reason, sizeof (reason)))
+            rally_warn (&self->warn, now, "bad diff: %s", reason);
+        else if (self->repl->kind == RALLY_REPL_DIFF)
+            s_on_diff (self, body, now);
+    }
+    else {
+        rally_msg_t msg;
+        if (rally_msg_decode (&msg, zframe_data (body), zframe_size (body),
+                              reason, sizeof (reason)))
+            rally_warn (&self->warn, now, "bad heartbeat: %s", reason);
+        else if (msg.type == RALLY_MSG_NODE_HB)
+            s_on_peer_hb (self, &msg.u.node_hb, now);
+    }
+    free (topic);
+    zmsg_destroy (&in);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Leading: what followers ask
+
+static void s_on_ack (node_t *self, const rally_msg_ack_t *ack, int64_t now)
+{
+    if (ack->from.term != self->term)
+        return;                 //  of another term: means nothing now
+    follower_t *f = &self->followers[ack->from.node];
+    f->heard_at = now;
+    if (ack->seq > f->acked)
+        f->acked = ack->seq;
+    if (ack->seq > self->committed && ack->seq <= self->seq)
+        s_commit (self, ack->seq);
+}
+
+static void s_on_sync (node_t *self, const uint8_t *peer, size_t peer_size,
+                       const rally_msg_sync_t *sync)
+{
+    if (sync->from.term > self->term)
+        return;
+    self->followers[sync->from.node].heard_at = zclock_mono ();
+    zlist_append (self->syncs, zframe_new (peer, peer_size));
+    zsys_info ("gamenode: node %u asks for a snapshot (at seq %" PRIu64 ")",
+               sync->from.node, sync->seq);
+}
+
+//  True if a follower was heard within the liveness period.
+static bool s_have_followers (node_t *self, int64_t now)
+{
+    int64_t liveness = self->cfg.cluster.liveness_ms;
+    for (size_t id = 1; id <= RALLY_NODE_ID_MAX; id++)
+        if (self->followers[id].heard_at
+            && now - self->followers[id].heard_at < liveness)
+            return true;
+    return false;
+}
+
+//  --------------------------------------------------------------------------
+//  Requests
+
+//  A follower sends a player to the leader it knows, or says it knows none.
+static void s_not_leader (node_t *self, const uint8_t *peer, size_t peer_size)
+{
+    int64_t fresh = self->cfg.cluster.lease_ms;
+    if (self->leader && self->leader != self->cfg.id
+        && zclock_mono () - self->leader_heard < fresh
+        && self->leader_at.game[0]) {
+        rally_msg_t msg;
+        rally_msg_init (&msg, RALLY_MSG_LEADER);
+        msg.u.leader = self->leader_at;
+        s_origin (self, &msg.u.leader.from);
+        s_send_to (self, peer, peer_size, &msg);
+    }
+    else
+        s_send_error (self, peer, peer_size, "not_leader",
+                      "this node does not lead and knows no leader; ask a "
+                      "broker");
+}
+
+static bool s_player_request (rally_msg_type_t type)
+{
+    return type == RALLY_MSG_JOIN || type == RALLY_MSG_RESUME
+        || type == RALLY_MSG_INPUT || type == RALLY_MSG_REQUEUE
+        || type == RALLY_MSG_LEAVE;
+}
+
 static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
                         const rally_msg_t *req)
 {
     int64_t now = zclock_mono ();
+    bool leading = s_leading (self, now);
+    if (s_player_request (req->type) && !leading) {
+        s_not_leader (self, peer, peer_size);
+        return;
+    }
     switch (req->type) {
+    case RALLY_MSG_SYNC:
+        if (leading)
+            s_on_sync (self, peer, peer_size, &req->u.sync);
+        break;
+    case RALLY_MSG_ACK:
+        if (leading)
+            s_on_ack (self, &req->u.ack, now);
+        break;
     case RALLY_MSG_JOIN:
         s_join (self, peer, peer_size, &req->u.join);
         break;
@@ -335,7 +826,10 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     zframe_t *id = zmsg_pop (in);
     const uint8_t *peer = id ? zframe_data (id) : NULL;
     size_t peer_size = id ? zframe_size (id) : 0;
-    lobby_heard_peer (self->lobby, peer, peer_size, zclock_mono ());
+    //  What a request changes lands in the next tick's diff.
+    self->tag_seq = self->seq + 1;
+    if (s_leading (self, zclock_mono ()))
+        lobby_heard_peer (self->lobby, peer, peer_size, zclock_mono ());
 
     char reason[RALLY_REASON_BUF];
     rally_msg_t *req = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
@@ -364,8 +858,33 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-//  Brokers send nothing a node needs yet, but what comes is read (so that
-//  it cannot pile up) and errors are logged.
+//  A broker's answer to a heartbeat, or a grant: the lease as it stands.
+static void s_on_lease (node_t *self, size_t broker,
+                        const rally_msg_lease_t *reply)
+{
+    lease_reply (self->lease, broker, reply);
+    int64_t now = zclock_mono ();
+    int64_t until = 0;
+    uint64_t term = lease_held (self->lease, now, &until);
+    if (self->role == RALLY_ROLE_LEADER) {
+        if (term == self->term)
+            self->lead_until = until;
+        else
+            s_leading (self, now);  //  steps down once the old grant ends
+    }
+    else if (term > self->term)
+        s_become_leader (self, term, until);
+}
+
+static size_t s_broker_index (node_t *self, zsock_t *reader)
+{
+    for (size_t i = 0; i < self->broker_count; i++)
+        if (self->brokers[i] == reader)
+            return i;
+    assert (false);
+    return 0;
+}
+
 static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 {
     node_t *self = (node_t *) arg;
@@ -382,6 +901,8 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
                                reason, sizeof (reason)))
         rally_warn (&self->warn, zclock_mono (),
                     "bad message from a broker: %s", reason);
+    else if (msg.type == RALLY_MSG_LEASE)
+        s_on_lease (self, s_broker_index (self, reader), &msg.u.lease);
     else if (msg.type == RALLY_MSG_ERROR)
         rally_warn (&self->warn, zclock_mono (), "a broker says %s: %s",
                     msg.u.error.code, msg.u.error.reason);
@@ -397,13 +918,24 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     node_t *self = (node_t *) arg;
-    rally_warn_flush (&self->warn, zclock_mono ());
+    int64_t now = zclock_mono ();
+    rally_warn_flush (&self->warn, now);
+    bool leading = s_leading (self, now);
+    if (!leading && !self->synced && self->leader)
+        s_ask_snapshot (self, now);
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_NODE_HB);
     rally_msg_node_hb_t *hb = &msg.u.node_hb;
     s_origin (self, &hb->from);
     hb->role = self->role;
     hb->seq = self->seq;
+    //  A leader renews its term; a follower asks for one above any seen.
+    uint64_t seen = lease_max_term (self->lease);
+    hb->want = leading ? self->term
+                       : (seen > self->term ? seen : self->term) + 1;
+    hb->nonce = lease_sent (self->lease, now);
+    hb->lag = !leading && self->leader_seq > self->seq
+            ? self->leader_seq - self->seq : 0;
     hb->matches = (uint32_t) lobby_live_matches (self->lobby);
     hb->players = (uint32_t) lobby_players (self->lobby);
     strcpy (hb->game, self->me.game);
@@ -415,8 +947,21 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
-static void s_publish_states (node_t *self)
+//  This tick's states, held until a follower has the tick.
+static void s_stage_states (node_t *self)
 {
+    if (self->pending_count == NODE_PENDING) {
+        //  No follower kept up for this long: the oldest tick is skipped.
+        pending_t *oldest = &self->pending[self->pending_head];
+        zmsg_t *msg;
+        while ((msg = (zmsg_t *) zlist_pop (oldest->msgs)))
+            zmsg_destroy (&msg);
+        self->pending_head = (self->pending_head + 1) % NODE_PENDING;
+        self->pending_count--;
+    }
+    pending_t *entry = &self->pending[(self->pending_head
+                                       + self->pending_count++) % NODE_PENDING];
+    entry->seq = self->seq;
     const lobby_config_t *cfg = lobby_config (self->lobby);
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_STATE);
@@ -429,17 +974,99 @@ static void s_publish_states (node_t *self)
         lobby_match_state (&view, st);
         char topic[9];
         rally_msg_match_topic (view.id, topic);
-        if (rally_msg_publish (&msg, self->state, topic))
-            zsys_error ("gamenode: cannot publish match %u", view.id);
+        zframe_t *body = rally_msg_encode (&msg);
+        if (!body) {
+            zsys_error ("gamenode: cannot encode match %u", view.id);
+            continue;
+        }
+        zmsg_t *out = zmsg_new ();
+        zmsg_addstr (out, topic);
+        zmsg_append (out, &body);
+        zlist_append (entry->msgs, out);
     }
+}
+
+//  A follower has seq (or none is live): what it holds may be shown. Of the
+//  ticks waiting, only the newest it covers is published; viewers need no
+//  older one.
+static void s_commit (node_t *self, uint64_t seq)
+{
+    self->committed = seq;
+    pending_t *newest = NULL;
+    while (self->pending_count
+           && self->pending[self->pending_head].seq <= seq) {
+        pending_t *entry = &self->pending[self->pending_head];
+        if (newest) {
+            zmsg_t *msg;
+            while ((msg = (zmsg_t *) zlist_pop (newest->msgs)))
+                zmsg_destroy (&msg);
+        }
+        newest = entry;
+        self->pending_head = (self->pending_head + 1) % NODE_PENDING;
+        self->pending_count--;
+    }
+    zmsg_t *msg;
+    while (newest && (msg = (zmsg_t *) zlist_pop (newest->msgs)))
+        if (zmsg_send (&msg, self->state))
+            zmsg_destroy (&msg);
+    outgoing_t *out;
+    while ((out = (outgoing_t *) zlist_first (self->outbox))
+           && out->seq <= seq) {
+        zlist_pop (self->outbox);
+        if (zmsg_send (&out->msg, self->game))
+            zmsg_destroy (&out->msg);
+        s_outgoing_free (&out);
+    }
+}
+
+//  This tick's diff to the followers, and a snapshot to each that asked.
+static void s_replicate (node_t *self)
+{
+    lobby_diff (self->lobby, self->repl);
+    s_origin (self, &self->repl->from);
+    self->repl->seq = self->seq;
+    zframe_t *body = rally_repl_encode (self->repl);
+    if (!body) {
+        zsys_error ("gamenode: cannot encode the diff at seq %" PRIu64,
+                    self->seq);
+        return;
+    }
+    zmsg_t *out = zmsg_new ();
+    zmsg_addstr (out, "diff");
+    zmsg_append (out, &body);
+    if (zmsg_send (&out, self->heartbeat))
+        zmsg_destroy (&out);
+    if (zlist_size (self->syncs) == 0)
+        return;
+    lobby_snapshot (self->lobby, self->repl);
+    s_origin (self, &self->repl->from);
+    self->repl->seq = self->seq;
+    zframe_t *snap = rally_repl_encode (self->repl);
+    zframe_t *route;
+    while ((route = (zframe_t *) zlist_pop (self->syncs))) {
+        if (snap) {
+            zmsg_t *reply = zmsg_new ();
+            zmsg_append (reply, &route);
+            zmsg_addmem (reply, zframe_data (snap), zframe_size (snap));
+            if (zmsg_send (&reply, self->game))
+                zmsg_destroy (&reply);
+        }
+        zframe_destroy (&route);
+    }
+    zframe_destroy (&snap);
 }
 
 static void s_tick (node_t *self)
 {
-    lobby_tick (self->lobby, zclock_mono ());
+    int64_t now = zclock_mono ();
     self->seq++;
+    self->tag_seq = self->seq;
+    lobby_tick (self->lobby, now);
     s_drain_events (self);
-    s_publish_states (self);
+    s_replicate (self);
+    s_stage_states (self);
+    if (!s_have_followers (self, now))
+        s_commit (self, self->seq);
 }
 
 static int64_t s_deadline (node_t *self, uint64_t n)
@@ -452,7 +1079,7 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
 {
     node_t *self = (node_t *) arg;
     int ran = 0;
-    while (ran < NODE_CATCH_UP
+    while (ran < NODE_CATCH_UP && s_leading (self, zclock_mono ())
            && s_deadline (self, self->tick_next) <= zclock_usecs ()) {
         s_tick (self);
         self->tick_next++;
@@ -460,7 +1087,11 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     }
     int64_t now = zclock_usecs ();
     int64_t late = now - s_deadline (self, self->tick_next);
-    if (late >= 0) {
+    if (late >= 0 && self->role != RALLY_ROLE_LEADER) {
+        self->tick_base_us = now;   //  a follower only keeps the beat
+        self->tick_next = 1;
+    }
+    else if (late >= 0) {
         zsys_warning ("gamenode: tick clock %" PRId64 " ms behind at seq %"
                       PRIu64 "; resynchronising", late / 1000, self->seq);
         self->tick_base_us = now;
@@ -488,6 +1119,29 @@ static int s_bind (zsock_t *sock, char *endpoint)
     return -1;
 }
 
+//  A SUB on every other node's PUB, for heartbeats and diffs.
+static int s_open_peers (node_t *self)
+{
+    self->peers = rally_msg_socket_new (ZMQ_SUB);
+    if (!self->peers)
+        return -1;
+    zsock_set_maxmsgsize (self->peers, RALLY_REPL_MAX_BYTES);
+    zsock_set_subscribe (self->peers, "hb");
+    zsock_set_subscribe (self->peers, "diff");
+    const rally_cluster_t *cluster = &self->cfg.cluster;
+    for (size_t i = 0; i < cluster->node_count; i++) {
+        const rally_node_conf_t *peer = &cluster->nodes[i];
+        if (peer->id == self->cfg.id)
+            continue;
+        if (zsock_connect (self->peers, "%s", peer->heartbeat)) {
+            zsys_error ("gamenode: cannot connect to node %u at %s", peer->id,
+                        peer->heartbeat);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int s_open_sockets (node_t *self)
 {
     self->game = rally_msg_socket_new (ZMQ_ROUTER);
@@ -512,7 +1166,7 @@ static int s_open_sockets (node_t *self)
             return -1;
         }
     }
-    return 0;
+    return s_open_peers (self);
 }
 
 node_t *node_new (const node_config_t *cfg)
@@ -528,8 +1182,25 @@ node_t *node_new (const node_config_t *cfg)
     self->cfg = *cfg;
     self->me = *me;
     rally_warn_init (&self->warn, "gamenode", NODE_WARN_BURST);
-    self->role = RALLY_ROLE_LEADER;     //  alone, so leader of term 1
-    self->term = 1;
+    self->role = RALLY_ROLE_FOLLOWER;   //  until the brokers say otherwise
+    //  The lease the node counts is shorter than the broker's by a margin
+    //  for clock-rate drift and the time a grant takes to arrive.
+    self->lease = lease_new (cfg->id, cfg->cluster.broker_count,
+                             cfg->cluster.lease_ms / NODE_DRIFT_DIVISOR);
+    self->repl = rally_repl_new (RALLY_REPL_DIFF);
+    self->held = zlist_new ();
+    self->syncs = zlist_new ();
+    self->outbox = zlist_new ();
+    for (size_t i = 0; i < NODE_PENDING; i++) {
+        self->pending[i].msgs = zlist_new ();
+        assert (self->pending[i].msgs);
+    }
+    if (!self->lease) {
+        zsys_error ("gamenode: %zu brokers; a node counts 1..%d",
+                    cfg->cluster.broker_count, LEASE_BROKERS_MAX);
+        node_destroy (&self);
+        return NULL;
+    }
     lobby_config_t lc;
     lc.tick_hz = cfg->cluster.tick_hz;
     lc.points_to_win = cfg->cluster.points_to_win;
@@ -556,8 +1227,21 @@ void node_destroy (node_t **self_p)
     if (!self)
         return;
     zloop_destroy (&self->loop);
+    if (self->outbox)
+        s_drop_pending (self);
+    if (self->held)
+        s_drop_held (self);
+    zlist_destroy (&self->held);
+    zlist_destroy (&self->syncs);
+    zlist_destroy (&self->outbox);
+    for (size_t i = 0; i < NODE_PENDING; i++)
+        zlist_destroy (&self->pending[i].msgs);
+    rally_repl_destroy (&self->repl);
+    lease_destroy (&self->lease);
     for (size_t i = 0; i < self->broker_count; i++)
         zsock_destroy (&self->brokers[i]);
+    zsock_destroy (&self->upstream);
+    zsock_destroy (&self->peers);
     zsock_destroy (&self->heartbeat);
     zsock_destroy (&self->state);
     zsock_destroy (&self->game);
@@ -570,13 +1254,14 @@ int node_run (node_t *self)
 {
     assert (self);
     const rally_cluster_t *c = &self->cfg.cluster;
-    zsys_info ("gamenode: node %u leads term %" PRIu64 "; game %s, state %s, "
-               "heartbeat %s", self->cfg.id, self->term, self->me.game,
-               self->me.state, self->me.heartbeat);
+    zsys_info ("gamenode: node %u up as a follower; game %s, state %s, "
+               "heartbeat %s", self->cfg.id, self->me.game, self->me.state,
+               self->me.heartbeat);
     zsys_info ("gamenode: %u Hz, first to %u, grace %u ms, up to %u players, "
                "%zu broker(s)", c->tick_hz, c->points_to_win, c->grace_ms,
                c->max_players, self->broker_count);
     zloop_reader (self->loop, self->game, s_handle_game, self);
+    zloop_reader (self->loop, self->peers, s_handle_peers, self);
     for (size_t i = 0; i < self->broker_count; i++)
         zloop_reader (self->loop, self->brokers[i], s_handle_broker, self);
     zloop_timer (self->loop, c->heartbeat_ms, 0, s_handle_heartbeat, self);

@@ -7,7 +7,7 @@
         "v"     uint, must equal RALLY_PROTOCOL_VERSION (1)
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
-                state, error, status, cluster, matches
+                state, error, status, cluster, matches, sync, ack, lease
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -28,11 +28,12 @@
     cannot drift apart, and the encoder refuses what the decoder would.
 
     msgpack-c's unpacker allocates arrays and maps from their header counts
-    before the elements arrive, so s_prewalk reads every header of the raw
-    bytes first and refuses any length or count larger than the bytes left,
-    nesting deeper than the schema, and anything but one object that ends
-    exactly at the end of the frame. Only then does msgpack_unpack_next see
-    the bytes.
+    before the elements arrive, so rally_msg_prewalk reads every header of
+    the raw bytes first and refuses any length or count larger than the
+    bytes left, nesting deeper than the schema, and anything but one object
+    that ends exactly at the end of the frame. Only then does
+    msgpack_unpack_next see the bytes. rally_repl.c runs the same pre-walk
+    on replication frames, with its own depth and object limits.
 */
 #include "rally_msg.h"
 
@@ -46,8 +47,6 @@
 #define S_MAX_DEPTH     4
 //  More objects than any valid message holds; a belt on top of the bytes.
 #define S_MAX_OBJECTS   4096
-//  How much of a hostile key or type name a reason quotes.
-#define S_QUOTE_MAX     24
 
 //  --------------------------------------------------------------------------
 //  Field tables
@@ -131,6 +130,9 @@ static const s_field_t s_node_hb[] = {
     F_UINT (M, "players", u.node_hb.players, 0, U32),
     F_STR (M, "game", u.node_hb.game, 1, RALLY_ENDPOINT_MAX),
     F_STR (M, "state", u.node_hb.state, 1, RALLY_ENDPOINT_MAX),
+    F_UINT (M, "want", u.node_hb.want, 0, U64),
+    F_UINT (M, "nonce", u.node_hb.nonce, 0, U64),
+    F_UINT (M, "lag", u.node_hb.lag, 0, U64),
 };
 
 static const s_field_t s_join[] = {
@@ -213,6 +215,7 @@ static const s_field_t s_node_info[] = {
     F_UINT (N, "players", players, 0, U32),
     F_STR (N, "game", game, 1, RALLY_ENDPOINT_MAX),
     F_STR (N, "state", state, 1, RALLY_ENDPOINT_MAX),
+    F_UINT (N, "lag", lag, 0, U64),
 };
 #undef N
 
@@ -224,6 +227,9 @@ static const s_list_t s_nodes_list = {
 static const s_field_t s_cluster[] = {
     F_UINT (M, "term", u.cluster.term, 0, U64),
     F_UINT (M, "leader", u.cluster.leader, 0, RALLY_NODE_ID_MAX),
+    F_UINT (M, "lease_holder", u.cluster.lease_holder, 0, RALLY_NODE_ID_MAX),
+    F_UINT (M, "lease_term", u.cluster.lease_term, 0, U64),
+    F_UINT (M, "lease_ms", u.cluster.lease_ms, 0, U32),
     F_LIST (M, "nodes", u.cluster.nodes, RALLY_STATUS_NODES_MAX,
             &s_nodes_list),
 };
@@ -249,6 +255,29 @@ static const s_field_t s_matches[] = {
     F_UINT (M, "total", u.matches.total, 0, U32),
     F_LIST (M, "matches", u.matches.matches, RALLY_STATUS_MATCHES_MAX,
             &s_matches_list),
+};
+
+//  sync and ack come from a follower, never the broker: node 1..255.
+#define F_FOLLOWER(t) \
+    F_UINT (M, "term", u.t.from.term, 0, U64), \
+    F_UINT (M, "node", u.t.from.node, 1, RALLY_NODE_ID_MAX), \
+    F_UINT (M, "seq", u.t.seq, 0, U64)
+
+static const s_field_t s_sync[] = {
+    F_FOLLOWER (sync),
+};
+
+static const s_field_t s_ack[] = {
+    F_FOLLOWER (ack),
+};
+
+//  "term" is the origin's (0 from a broker), so the lease's is lease_term.
+static const s_field_t s_lease[] = {
+    F_ORIGIN (lease),
+    F_UINT (M, "lease_term", u.lease.lease_term, 0, U64),
+    F_UINT (M, "holder", u.lease.holder, 0, RALLY_NODE_ID_MAX),
+    F_UINT (M, "ms", u.lease.ms, 0, U32),
+    F_UINT (M, "nonce", u.lease.nonce, 0, U64),
 };
 
 typedef struct {
@@ -277,6 +306,9 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_STATUS] = { "status", NULL, 0 },
     [RALLY_MSG_CLUSTER] = T ("cluster", s_cluster),
     [RALLY_MSG_MATCHES] = T ("matches", s_matches),
+    [RALLY_MSG_SYNC] = T ("sync", s_sync),
+    [RALLY_MSG_ACK] = T ("ack", s_ack),
+    [RALLY_MSG_LEASE] = T ("lease", s_lease),
 };
 #undef T
 
@@ -297,11 +329,10 @@ static int s_fail (char *reason, size_t reason_size, const char *format, ...)
     return -1;
 }
 
-//  Copies at most S_QUOTE_MAX bytes of untrusted text into buf (size at
-//  least S_QUOTE_MAX + 4), printable ASCII only, so a reason stays readable.
-static void s_quote (char *buf, const char *text, size_t size)
+void rally_msg_quote (char *buf, const char *text, size_t size)
 {
-    size_t n = size < S_QUOTE_MAX ? size : S_QUOTE_MAX;
+    assert (buf && (text || size == 0));
+    size_t n = size < RALLY_MSG_QUOTE_MAX ? size : RALLY_MSG_QUOTE_MAX;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char) text[i];
         buf[i] = c >= 0x20 && c < 0x7f ? (char) c : '?';
@@ -332,31 +363,48 @@ static size_t s_utf8_next (const uint8_t *s, size_t len, uint32_t *cp)
     return n;
 }
 
-//  Checks a string value against its field; len is its length in bytes.
-static int s_check_str (const s_field_t *f, const char *s, size_t len,
-                        char *reason, size_t reason_size)
+//  Checks a string of field key; a code is also [a-z_] only.
+static int s_check_text (const char *key, const char *s, size_t len,
+                         size_t min, size_t max, bool code, char *reason,
+                         size_t reason_size)
 {
-    if (len < (uint64_t) f->min || len > f->max)
+    if (len < min || len > max)
         return s_fail (reason, reason_size,
-                       "field '%s' must be %u..%u bytes, not %zu", f->key,
-                       (unsigned) f->min, (unsigned) f->max, len);
+                       "field '%s' must be %zu..%zu bytes, not %zu", key, min,
+                       max, len);
     const uint8_t *p = (const uint8_t *) s;
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         size_t n = s_utf8_next (p + i, len - i, &cp);
         if (n == 0)
             return s_fail (reason, reason_size,
-                           "field '%s' is not valid UTF-8", f->key);
+                           "field '%s' is not valid UTF-8", key);
         if (cp == 0)
             return s_fail (reason, reason_size,
-                           "field '%s' contains a NUL byte", f->key);
-        if (f->kind == S_CODE && cp != '_' && (cp < 'a' || cp > 'z'))
+                           "field '%s' contains a NUL byte", key);
+        if (code && cp != '_' && (cp < 'a' || cp > 'z'))
             return s_fail (reason, reason_size,
                            "field '%s' must be lowercase letters and '_'",
-                           f->key);
+                           key);
         i += n;
     }
     return 0;
+}
+
+int rally_msg_check_str (const char *key, const char *s, size_t len,
+                         size_t min, size_t max, char *reason,
+                         size_t reason_size)
+{
+    assert (key && (s || len == 0));
+    return s_check_text (key, s, len, min, max, false, reason, reason_size);
+}
+
+//  Checks a string value against its field; len is its length in bytes.
+static int s_check_str (const s_field_t *f, const char *s, size_t len,
+                        char *reason, size_t reason_size)
+{
+    return s_check_text (f->key, s, len, (size_t) f->min, (size_t) f->max,
+                         f->kind == S_CODE, reason, reason_size);
 }
 
 static int s_check_uint (const s_field_t *f, uint64_t value, char *reason,
@@ -458,18 +506,20 @@ static int s_header (const uint8_t *p, size_t left, s_header_t *h)
     return 0;
 }
 
-//  Checks that data is exactly one well-formed msgpack object whose every
-//  length and count fits in the bytes that follow it.
-static int s_prewalk (const uint8_t *data, size_t size, char *reason,
-                      size_t reason_size)
+//  One pass over the headers, with a count of objects still due at each
+//  level; no allocation, so any frame is safe to walk.
+int rally_msg_prewalk (const uint8_t *data, size_t size, size_t max_depth,
+                       size_t max_objects, char *reason, size_t reason_size)
 {
-    uint64_t pending[S_MAX_DEPTH + 1] = { 1 };  //  objects due per level
+    assert (data || size == 0);
+    assert (max_depth <= RALLY_MSG_DEPTH_MAX);
+    uint64_t pending[RALLY_MSG_DEPTH_MAX + 1] = { 1 };  //  due per level
     size_t level = 0;
     size_t pos = 0;
     for (size_t objects = 1; ; objects++) {
         if (pos == size)
             return s_fail (reason, reason_size, "truncated message");
-        if (objects > S_MAX_OBJECTS)
+        if (objects > max_objects)
             return s_fail (reason, reason_size, "too many objects");
         s_header_t h;
         int rc = s_header (data + pos, size - pos, &h);
@@ -482,7 +532,7 @@ static int s_prewalk (const uint8_t *data, size_t size, char *reason,
         pos += h.size;
         pending[level]--;
         int is_container = (b >= 0x80 && b <= 0x9f) || (b >= 0xdc && b <= 0xdf);
-        if (is_container && level + 1 >= S_MAX_DEPTH + 1)
+        if (is_container && level >= max_depth)
             return s_fail (reason, reason_size, "message nested too deep");
         if (h.children > size - pos)
             return s_fail (reason, reason_size,
@@ -649,8 +699,8 @@ static int s_unexpected (const msgpack_object *key, const char *context,
     if (key->type != MSGPACK_OBJECT_STR)
         return s_fail (reason, reason_size, "map key in %s is not a string",
                        context);
-    char quoted[S_QUOTE_MAX + 4];
-    s_quote (quoted, key->via.str.ptr, key->via.str.size);
+    char quoted[RALLY_MSG_QUOTE_MAX + 4];
+    rally_msg_quote (quoted, key->via.str.ptr, key->via.str.size);
     return s_fail (reason, reason_size, "unexpected field '%s' in %s",
                    quoted, context);
 }
@@ -733,8 +783,8 @@ static int s_decode_header (const msgpack_object *map, rally_msg_type_t *type,
             *type = (rally_msg_type_t) i;
             return 0;
         }
-    char quoted[S_QUOTE_MAX + 4];
-    s_quote (quoted, t->via.str.ptr, t->via.str.size);
+    char quoted[RALLY_MSG_QUOTE_MAX + 4];
+    rally_msg_quote (quoted, t->via.str.ptr, t->via.str.size);
     return s_fail (reason, reason_size, "unknown message type '%s'", quoted);
 }
 
@@ -764,7 +814,8 @@ int rally_msg_decode (rally_msg_t *msg, const uint8_t *data, size_t size,
         return s_fail (reason, reason_size,
                        "message too large: %zu bytes > %d", size,
                        RALLY_MSG_MAX_BYTES);
-    if (s_prewalk (data, size, reason, reason_size))
+    if (rally_msg_prewalk (data, size, S_MAX_DEPTH, S_MAX_OBJECTS, reason,
+                           reason_size))
         return -1;
     msgpack_unpacked result;
     msgpack_unpacked_init (&result);
@@ -990,8 +1041,11 @@ void rally_msg_error (rally_msg_t *msg, const rally_origin_t *from,
 {
     assert (msg && code);
     rally_msg_init (msg, RALLY_MSG_ERROR);
-    if (from)
-        msg->u.error.from = *from;
+    if (from) {
+        //  Field by field: a struct copy would bring the caller's padding.
+        msg->u.error.from.term = from->term;
+        msg->u.error.from.node = from->node;
+    }
     snprintf (msg->u.error.code, sizeof (msg->u.error.code), "%s", code);
     const uint8_t *p = (const uint8_t *) (reason? reason: "");
     size_t len = strlen ((const char *) p), out = 0;

@@ -35,6 +35,8 @@
 #define RALLY_COORD_LIMIT       (1 << 24)   //  |coordinate| and |velocity|
 #define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
+#define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
+#define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
 
 //  Buffer sizes include the terminating NUL.
 #define RALLY_NAME_BUF      (RALLY_NAME_MAX + 1)
@@ -61,6 +63,9 @@ typedef enum {
     RALLY_MSG_STATUS,       //  rallyctl -> broker or node: report
     RALLY_MSG_CLUSTER,      //  broker -> rallyctl: nodes and leader
     RALLY_MSG_MATCHES,      //  node -> rallyctl: matches under way
+    RALLY_MSG_SYNC,         //  follower -> leader: send me a snapshot
+    RALLY_MSG_ACK,          //  follower -> leader: I applied this seq
+    RALLY_MSG_LEASE,        //  broker -> node: reply to every node_hb
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -102,6 +107,11 @@ typedef struct {
     uint32_t players;               //  players connected
     char game[RALLY_ENDPOINT_BUF];  //  this node's ROUTER
     char state[RALLY_ENDPOINT_BUF]; //  this node's PUB for viewers
+    uint64_t want;                  //  term it asks a broker to grant or
+                                    //  renew a lease for; 0 asks nothing
+    uint64_t nonce;                 //  echoed in the broker's lease
+    uint64_t lag;                   //  ticks behind the leader it follows;
+                                    //  0 for a leader
 } rally_msg_node_hb_t;
 
 typedef struct {
@@ -183,11 +193,15 @@ typedef struct {
     uint32_t players;
     char game[RALLY_ENDPOINT_BUF];
     char state[RALLY_ENDPOINT_BUF];
+    uint64_t lag;                   //  ticks behind its leader, as it said
 } rally_node_info_t;
 
 typedef struct {
     uint64_t term;                  //  highest term the broker knows
     uint32_t leader;                //  node id, 0 if none
+    uint32_t lease_holder;          //  node holding this broker's lease, 0 none
+    uint64_t lease_term;            //  the term of that lease
+    uint32_t lease_ms;              //  lease time left at this broker; 0 none
     uint32_t node_count;
     rally_node_info_t nodes[RALLY_STATUS_NODES_MAX];
 } rally_msg_cluster_t;
@@ -208,6 +222,26 @@ typedef struct {
     rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
 } rally_msg_matches_t;
 
+//  sync asks the leader for a snapshot; ack reports what was applied. Both
+//  come from a follower, so node is 1..255.
+typedef struct {
+    rally_origin_t from;
+    uint64_t seq;                   //  the follower's last applied seq
+} rally_msg_sync_t;
+
+typedef rally_msg_sync_t rally_msg_ack_t;
+
+//  A broker's answer to a node_hb. The origin's "term" is the broker's 0,
+//  so the lease's own term travels as "lease_term".
+typedef struct {
+    rally_origin_t from;            //  term 0, node 0: a broker
+    uint64_t lease_term;            //  the broker's highest granted term
+    uint32_t holder;                //  node holding the lease here now, 0 none
+    uint32_t ms;                    //  lease granted to the receiver for
+                                    //  lease_term, in ms; 0 = no grant
+    uint64_t nonce;                 //  echoes the node_hb's nonce
+} rally_msg_lease_t;
+
 typedef struct {
     rally_msg_type_t type;
     union {
@@ -227,6 +261,9 @@ typedef struct {
         rally_msg_error_t error;
         rally_msg_cluster_t cluster;
         rally_msg_matches_t matches;
+        rally_msg_sync_t sync;
+        rally_msg_ack_t ack;
+        rally_msg_lease_t lease;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 
@@ -272,6 +309,30 @@ bool rally_msg_name_valid (const char *name, char *reason, size_t reason_size);
 //  dropped, so the error always encodes: a peer never misses its answer.
 void rally_msg_error (rally_msg_t *msg, const rally_origin_t *from,
                       const char *code, const char *reason);
+
+//  Codec helpers, shared with the replication codec (rally_repl) so that
+//  both refuse the same things in the same words.
+
+//  Checks that data is exactly one well-formed msgpack object, before
+//  msgpack-c allocates anything from it: every str, bin and ext length and
+//  every array and map count fits in the bytes left, containers nest at
+//  most max_depth deep (<= RALLY_MSG_DEPTH_MAX), there are at most
+//  max_objects objects, and nothing follows. Returns 0, or -1 with a reason.
+int rally_msg_prewalk (const uint8_t *data, size_t size, size_t max_depth,
+                       size_t max_objects, char *reason, size_t reason_size);
+
+//  Checks a string value of field key: min..max bytes of valid UTF-8 (no
+//  overlong form, surrogate or code point above U+10FFFF) with no NUL.
+//  len is its length in bytes; s need not be terminated. Returns 0, or -1
+//  with a reason such as "field 'name' must be 1..32 bytes, not 33".
+int rally_msg_check_str (const char *key, const char *s, size_t len,
+                         size_t min, size_t max, char *reason,
+                         size_t reason_size);
+
+//  Copies at most RALLY_MSG_QUOTE_MAX bytes of untrusted text into buf
+//  (RALLY_MSG_QUOTE_MAX + 4 bytes), printable ASCII only, "..." if cut, so
+//  that a reason quoting a hostile key stays short and readable.
+void rally_msg_quote (char *buf, const char *text, size_t size);
 
 //  A new socket as every Rally program wants one: ZMQ_MAXMSGSIZE at
 //  RALLY_MSG_MAX_BYTES (a peer cannot make us buffer more), no linger, and

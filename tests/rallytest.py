@@ -3,14 +3,19 @@
 Every process a test starts is recorded by pid and ended in stop_all(), which
 the tests call from a finally block. Waiting is always on an event with a
 deadline (a line from a bot or a log, an answer from rallyctl), never a fixed
-sleep. Servers bind port * and the harness reads the ports they got from
-their logs, so tests never guess a free port and can run side by side.
+sleep.
+
+Nodes must know each other's endpoints before they start, so a Cluster
+writes a cluster file with ports the kernel just handed out (bound to port 0
+and released) and gives every program --config. A restarted node reads the
+same file and gets its old ports back.
 """
 
 import json
 import os
 import re
 import selectors
+import socket
 import signal
 import subprocess
 import sys
@@ -19,6 +24,24 @@ import time
 
 BIN = os.environ.get("RALLY_BIN", os.path.join(os.getcwd(), "bin"))
 LISTENING = re.compile(r"rally-broker: listening on (tcp://\S+:\d+)")
+LEADS = re.compile(r"node (\d+) leads term (\d+) from mono (\d+) \(lease until mono (\d+)\)")
+STOPS = re.compile(r"node (\d+) stops leading term (\d+) at mono (\d+): .* \(lease until mono (\d+)")
+GRANTED = re.compile(r"lease term (\d+) granted to node (\d+) at mono (\d+)")
+LAPSED = re.compile(r"lease term (\d+) of node (\d+) lapsed at mono (\d+)")
+
+
+def free_ports(count):
+    """count distinct loopback ports that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 class TestFailure(Exception):
@@ -84,13 +107,31 @@ class Bot:
 
 
 class Cluster:
-    """Starts broker, nodes and bots on free loopback ports; stops them all."""
+    """Writes a cluster file for brokers and nodes on free loopback ports,
+    starts them and bots; stops them all."""
 
-    def __init__(self, name):
+    def __init__(self, name, nodes=1, brokers=1, points=None):
         self.dir = tempfile.mkdtemp(prefix="rally-%s-" % name)
         self.procs = []
-        self.broker = None
+        ports = free_ports(brokers + 3 * nodes)
+        self.brokers = ["tcp://127.0.0.1:%d" % p for p in ports[:brokers]]
+        self.broker = self.brokers[0]
         self.nodes = {}
+        for i in range(nodes):
+            p = ports[brokers + 3 * i:brokers + 3 * i + 3]
+            self.nodes[i + 1] = {k: "tcp://127.0.0.1:%d" % v
+                                 for k, v in zip(("heartbeat", "game", "state"), p)}
+        self.config = os.path.join(self.dir, "cluster.cfg")
+        with open(self.config, "w") as f:
+            f.write("rally\n")
+            for b in self.brokers:
+                f.write('    broker = "%s"\n' % b)
+            if points:
+                f.write("    game\n        points_to_win = %d\n" % points)
+            for node_id, eps in sorted(self.nodes.items()):
+                f.write("    node\n        id = %d\n" % node_id)
+                for key in ("heartbeat", "game", "state"):
+                    f.write('        %s = "%s"\n' % (key, eps[key]))
 
     def _start(self, label, argv, stdout=None, group=False):
         """group: the process leads a new process group (xvfb-run and its
@@ -103,44 +144,125 @@ class Cluster:
         return proc
 
     def log(self, label):
-        with open(os.path.join(self.dir, label + ".log"), "rb") as f:
+        path = os.path.join(self.dir, label + ".log")
+        if not os.path.exists(path):
+            return ""
+        with open(path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
     def _log_size(self, label):
-        path = os.path.join(self.dir, label + ".log")
-        return len(self.log(label)) if os.path.exists(path) else 0
+        return len(self.log(label))
 
-    def start_broker(self, *extra):
-        """Starts the broker on a port it picks itself, and learns it."""
-        proc = self._start("broker", [os.path.join(BIN, "rally-broker"),
-                                      "--broker", "tcp://127.0.0.1:*", *extra])
-        text = self.wait_log("broker", LISTENING.search, 15, "the broker to listen",
-                             proc=proc)
-        self.broker = LISTENING.search(text).group(1)
+    def start_broker(self, index=0, *extra):
+        """Starts broker index of the cluster file; waits until it listens."""
+        label = "broker" if index == 0 else "broker%d" % index
+        mark = self._log_size(label)
+        proc = self._start(label, [os.path.join(BIN, "rally-broker"),
+                                   "--config", self.config,
+                                   "--broker", self.brokers[index], *extra])
+        self.wait_log(label, LISTENING.search, 15, "broker %d to listen" % index,
+                      start=mark, proc=proc)
         return proc
 
     def start_node(self, node_id=1, *extra):
-        """Starts node node_id on ports it picks itself, and learns them; a
-        node that ran before (a restart) gets its old ports again."""
-        eps = self.nodes.get(node_id) or dict.fromkeys(
-            ("heartbeat", "game", "state"), "tcp://127.0.0.1:*")
+        """Starts node node_id of the cluster file (again, for a restart);
+        waits until it is up. It leads or follows once the brokers say."""
         label = "node%d" % node_id
         mark = self._log_size(label)
         proc = self._start(label, [
-            os.path.join(BIN, "rally-gamenode"), "--id", str(node_id),
-            "--broker", self.broker, "--heartbeat", eps["heartbeat"],
-            "--game", eps["game"], "--state", eps["state"], *extra])
-        leads = re.compile(r"node %d leads term \d+; game (\S+), state (\S+), "
-                           r"heartbeat (\S+)" % node_id)
-        text = self.wait_log(label, leads.search, 15, "node %d to start" % node_id,
-                             start=mark, proc=proc)
-        game, state, heartbeat = leads.search(text).groups()
-        self.nodes[node_id] = {"game": game, "state": state, "heartbeat": heartbeat}
+            os.path.join(BIN, "rally-gamenode"), "--config", self.config,
+            "--id", str(node_id), *extra])
+        up = "node %d up as a follower" % node_id
+        self.wait_log(label, lambda text: up in text, 15,
+                      "node %d to start" % node_id, start=mark, proc=proc)
         return proc
+
+    def _broker_lines(self, pattern):
+        out = []
+        for index in range(len(self.brokers)):
+            label = "broker" if index == 0 else "broker%d" % index
+            out += [tuple(int(g) for g in m.groups())
+                    for m in pattern.finditer(self.log(label))]
+        return out
+
+    def _lapse_bound(self, term):
+        """When a majority of the brokers had let term's lease lapse: a
+        killed leader's lease ended by then, by its own clock too."""
+        times = sorted(at for t, _, at in self._broker_lines(LAPSED) if t == term)
+        need = len(self.brokers) // 2 + 1
+        return times[-need] if len(times) >= need else None
+
+    def leadership(self):
+        """Every span in which a node acted as leader, from the nodes' logs:
+        (node, term, from_mono, lease_end_mono). A node that stopped says
+        when its lease ended; for one that was killed, the brokers' lapse
+        bounds it; None for the leader still going."""
+        spans = self._leader_spans()
+        return [(n, t, a, end if end is not None else self._lapse_bound(t))
+                for n, t, a, end in spans]
+
+    def _leader_spans(self):
+        spans = []
+        for node_id in self.nodes:
+            text = self.log("node%d" % node_id)
+            events = [(int(m.start()), "lead", m) for m in LEADS.finditer(text)]
+            events += [(int(m.start()), "stop", m) for m in STOPS.finditer(text)]
+            current = None
+            for _, kind, m in sorted(events, key=lambda e: e[0]):
+                if kind == "lead":
+                    if current:
+                        spans.append(current + (None,))
+                    current = (node_id, int(m.group(2)), int(m.group(3)))
+                elif current:
+                    spans.append(current + (int(m.group(4)),))
+                    current = None
+            if current:
+                spans.append(current + (None,))
+        return spans
+
+    def proc(self, label):
+        """The last process started under label."""
+        return [proc for lab, proc in self.procs if lab == label][-1]
+
+    def kill(self, label, sig=signal.SIGKILL):
+        proc = self.proc(label)
+        proc.send_signal(sig)
+        if sig == signal.SIGKILL:
+            proc.wait(timeout=10)
+
+    def wait_new_leader(self, old_leader, old_term, timeout=15):
+        """Waits until rallyctl names a leader other than old_leader in a
+        higher term; returns the status."""
+        return self.wait_status(
+            lambda st: st.get("leader") not in (None, old_leader)
+            and st.get("term", 0) > old_term, timeout,
+            "a new leader after node %s" % old_leader)
+
+    def wait_synced(self, node_id, mark, timeout=15):
+        """Waits until node_id logs that it loaded a snapshot (after mark
+        characters of its log) and rallyctl shows it following the leader's
+        term within a few ticks. A diff is applied only if the state after
+        it hashes to the leader's hash, so a follower that keeps up holds
+        the leader's state."""
+        synced = re.compile(r"node %d synced to node \d+ by snapshot" % node_id)
+        self.wait_log("node%d" % node_id, synced.search, timeout,
+                      "node %d to load a snapshot" % node_id, start=mark)
+
+        def following(st):
+            leader = st.get("leader")
+            me = [n for n in st.get("nodes", []) if n["id"] == node_id]
+            return (leader not in (None, node_id) and me and me[0]["role"] == "follower"
+                    and me[0]["term"] == st["term"] and me[0].get("lag", 0) <= 10)
+        return self.wait_status(following, timeout,
+                                "node %d following within 10 ticks" % node_id)
+
+    def grants(self):
+        """(term, node, mono) of every lease a broker granted, from its log."""
+        return self._broker_lines(GRANTED)
 
     def start_bot(self, label, *args):
         proc = self._start(label, [os.path.join(BIN, "rally-bot"),
-                                   "--broker", self.broker, *args],
+                                   "--config", self.config, *args],
                            stdout=subprocess.PIPE)
         return Bot(proc)
 
@@ -150,7 +272,7 @@ class Cluster:
     def status(self, timeout_ms=1000):
         """rallyctl status --json, or None if the cluster did not answer."""
         out = subprocess.run([os.path.join(BIN, "rallyctl"), "status", "--json",
-                              "--broker", self.broker, "--timeout", str(timeout_ms)],
+                              "--config", self.config, "--timeout", str(timeout_ms)],
                              capture_output=True, timeout=timeout_ms / 1000 + 10)
         if out.returncode != 0:
             return None
@@ -272,10 +394,53 @@ def check_monotonic(events, where):
     return len(last)
 
 
-def run(test):
-    """Runs test(cluster) and reports in CTest's terms; leaves logs on failure."""
+def check_one_leader(cluster, where):
+    """Invariant 1, from the logs: the spans in which nodes acted as leader
+    (from taking a lease to the end of its last lease) never overlap, each
+    term has one leader, and every lease a broker granted began after the
+    previous leader's lease had ended by that leader's own clock. Returns
+    the number of spans."""
+    spans = sorted(cluster.leadership(), key=lambda s: s[2])
+    terms = [s[1] for s in spans]
+    check(len(terms) == len(set(terms)), "%s: a term was led twice: %s" % (where, spans))
+    for prev, nxt in zip(spans, spans[1:]):
+        check(prev[3] is not None and prev[3] <= nxt[2],
+              "%s: node %d led term %d from mono %d while node %d's lease of term %d "
+              "ran to %s" % (where, nxt[0], nxt[1], nxt[2], prev[0], prev[1], prev[3]))
+    ends = {s[1]: s[3] for s in spans}
+    #  With one broker a grant is the leadership; with several, one broker's
+    #  grant alone is not, and the spans above are the check.
+    for term, node, at in cluster.grants() if len(cluster.brokers) == 1 else []:
+        earlier = [t for t in ends if t < term and ends[t] is not None]
+        if earlier:
+            last = max(earlier)
+            check(ends[last] <= at, "%s: term %d was granted to node %d at mono %d, "
+                  "before term %d's lease ended (mono %d)"
+                  % (where, term, node, at, last, ends[last]))
+    return len(spans)
+
+
+def check_points_kept(events, where):
+    """Invariant 3: every point a client saw scored is in the final score of
+    its match."""
+    final = {}
+    for e in events:
+        if e.get("event") == "match_end":
+            final[(e["client"], e["match"])] = e["score"]
+    for e in events:
+        if e.get("event") != "point":
+            continue
+        end = final.get((e["client"], e["match"]))
+        check(end is None or all(end[i] >= e["score"][i] for i in (0, 1)),
+              "%s: client %s saw %s in match %s but it ended %s"
+              % (where, e["client"], e["score"], e["match"], end))
+
+
+def run(test, **cluster_args):
+    """Runs test(cluster) and reports in CTest's terms; leaves logs on failure.
+    cluster_args go to Cluster (nodes, brokers, points)."""
     name = os.path.splitext(os.path.basename(sys.argv[0]))[0]
-    cluster = Cluster(name)
+    cluster = Cluster(name, **cluster_args)
     try:
         test(cluster)
         unclean = cluster.stop_all()

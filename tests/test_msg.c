@@ -184,6 +184,51 @@ START_TEST (round_trip_leader_and_hb)
     hb->players = 12345;
     strcpy (hb->game, "tcp://127.0.0.1:5602");
     s_repeat (hb->state, "s", RALLY_ENDPOINT_MAX);
+    hb->want = UINT64_MAX - 1;
+    hb->nonce = 0x0123456789abcdefull;
+    hb->lag = 1u << 20;
+    s_round_trip (&msg);
+    hb->want = 0;           //  asks nothing, a leader's lag
+    hb->lag = 0;
+    s_round_trip (&msg);
+}
+END_TEST
+
+//  A lease as a broker sends it, every field telling.
+static void s_lease_full (rally_msg_t *msg)
+{
+    rally_msg_init (msg, RALLY_MSG_LEASE);
+    rally_msg_lease_t *l = &msg->u.lease;
+    l->lease_term = UINT64_MAX - 2;
+    l->holder = 255;
+    l->ms = UINT32_MAX;
+    l->nonce = 0xfedcba9876543210ull;
+}
+
+START_TEST (round_trip_replication_control)
+{
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_SYNC);
+    msg.u.sync.from.term = 9;
+    msg.u.sync.from.node = 255;
+    msg.u.sync.seq = UINT64_MAX;
+    s_round_trip (&msg);
+    msg.u.sync.seq = 0;     //  a follower that has applied nothing yet
+    msg.u.sync.from.node = 1;
+    s_round_trip (&msg);
+
+    rally_msg_init (&msg, RALLY_MSG_ACK);
+    msg.u.ack.from.term = UINT64_MAX;
+    msg.u.ack.from.node = 3;
+    msg.u.ack.seq = 0x8000000000000001ull;
+    s_round_trip (&msg);
+
+    s_lease_full (&msg);
+    s_round_trip (&msg);
+    //  No grant from a broker that has granted nothing to anyone.
+    msg.u.lease.holder = 0;
+    msg.u.lease.ms = 0;
+    msg.u.lease.lease_term = 0;
     s_round_trip (&msg);
 }
 END_TEST
@@ -307,8 +352,13 @@ START_TEST (round_trip_cluster_full)
         n->players = 2 * i;
         s_repeat (n->game, "G", RALLY_ENDPOINT_MAX);
         snprintf (n->state, sizeof (n->state), "tcp://10.0.0.%u:5603", i);
+        n->lag = UINT64_MAX - 3 * i;
     }
-    s_round_trip (msg);
+    c->lease_holder = 255;
+    c->lease_term = UINT64_MAX;
+    c->lease_ms = UINT32_MAX;
+    size_t size = s_round_trip (msg);
+    ck_assert_uint_lt (size, RALLY_MSG_MAX_BYTES);
     free (msg);
 }
 END_TEST
@@ -354,6 +404,37 @@ START_TEST (wire_order_and_bytes)
                                'o', 'n', 'c', 'e', 0x2a };
     ck_assert_uint_eq (zframe_size (frame), sizeof (expect));
     ck_assert_mem_eq (zframe_data (frame), expect, sizeof (expect));
+    zframe_destroy (&frame);
+}
+END_TEST
+
+START_TEST (lease_keys)
+{
+    //  The origin's term and the lease's term are two keys, in table order.
+    rally_msg_t msg;
+    s_lease_full (&msg);
+    msg.u.lease.from.term = 0;
+    zframe_t *frame = rally_msg_encode (&msg);
+    ck_assert_ptr_nonnull (frame);
+    msgpack_unpacked up;
+    msgpack_unpacked_init (&up);
+    size_t off = 0;
+    const char *data = (const char *) zframe_data (frame);
+    ck_assert_int_eq (msgpack_unpack_next (&up, data, zframe_size (frame),
+                                           &off),
+                      MSGPACK_UNPACK_SUCCESS);
+    const char *keys[] = { "v", "type", "term", "node", "lease_term",
+                           "holder", "ms", "nonce" };
+    const msgpack_object_map *map = &up.data.via.map;
+    ck_assert_uint_eq (map->size, 8);
+    for (uint32_t i = 0; i < map->size; i++) {
+        const msgpack_object *k = &map->ptr[i].key;
+        ck_assert_uint_eq (k->via.str.size, strlen (keys[i]));
+        ck_assert (memcmp (k->via.str.ptr, keys[i], strlen (keys[i])) == 0);
+    }
+    ck_assert_uint_eq (map->ptr[2].val.via.u64, 0);
+    ck_assert_uint_eq (map->ptr[4].val.via.u64, UINT64_MAX - 2);
+    msgpack_unpacked_destroy (&up);
     zframe_destroy (&frame);
 }
 END_TEST
@@ -487,6 +568,9 @@ START_TEST (mutations)
                   "tcp://10.0.0.%u:5603", i + 1);
     }
     s_mutate (msg, 20000, &seed);
+
+    s_lease_full (msg);
+    s_mutate (msg, 5000, &seed);
     free (msg);
 }
 END_TEST
@@ -831,12 +915,12 @@ static void s_pong_node (builder_t *b, int64_t node)
     msgpack_pack_uint8 (&b->pk, 1);
 }
 
-//  A state from s_state_full with one field replaced by value.
-static void s_state_with (builder_t *b, const char *key, int64_t value)
+//  msg, encoded, with one top-level field replaced by value (an array's
+//  last item), or dropped if drop.
+static void s_msg_with (builder_t *b, const rally_msg_t *msg, const char *key,
+                        int64_t value, bool drop)
 {
-    rally_msg_t msg;
-    s_state_full (&msg);
-    zframe_t *frame = rally_msg_encode (&msg);
+    zframe_t *frame = rally_msg_encode (msg);
     ck_assert_ptr_nonnull (frame);
     msgpack_unpacked up;
     msgpack_unpacked_init (&up);
@@ -853,6 +937,10 @@ static void s_state_with (builder_t *b, const char *key, int64_t value)
             || memcmp (k->via.str.ptr, key, strlen (key)) != 0)
             continue;
         found = true;
+        if (drop) {
+            map->ptr[i] = map->ptr[--map->size];
+            break;
+        }
         msgpack_object *target = v->type == MSGPACK_OBJECT_ARRAY
                                ? &v->via.array.ptr[v->via.array.size - 1] : v;
         target->type = value < 0 ? MSGPACK_OBJECT_NEGATIVE_INTEGER
@@ -864,6 +952,14 @@ static void s_state_with (builder_t *b, const char *key, int64_t value)
     msgpack_pack_object (&b->pk, up.data);
     msgpack_unpacked_destroy (&up);
     zframe_destroy (&frame);
+}
+
+//  A state from s_state_full with one field replaced by value.
+static void s_state_with (builder_t *b, const char *key, int64_t value)
+{
+    rally_msg_t msg;
+    s_state_full (&msg);
+    s_msg_with (b, &msg, key, value, false);
 }
 
 START_TEST (reject_ranges)
@@ -913,6 +1009,54 @@ START_TEST (reject_ranges)
     s_str (&b, "intent");
     msgpack_pack_int (&b.pk, 2);
     s_reject (&b, "field 'intent' out of range: 2 > 1");
+}
+END_TEST
+
+START_TEST (reject_replication_control)
+{
+    builder_t b;
+    rally_msg_t msg;
+    s_lease_full (&msg);
+    s_msg_with (&b, &msg, "holder", 256, false);
+    s_reject (&b, "field 'holder' out of range: 256 > 255");
+    s_msg_with (&b, &msg, "ms", 0x100000000ll, false);
+    s_reject (&b, "field 'ms' out of range");
+    s_msg_with (&b, &msg, "nonce", 0, true);
+    s_reject (&b, "missing field 'nonce' in lease");
+    s_msg_with (&b, &msg, "lease_term", 0, true);
+    s_reject (&b, "missing field 'lease_term' in lease");
+    s_msg_with (&b, &msg, "holder", 255, false);
+    s_accept (&b, &msg);
+    ck_assert_uint_eq (msg.u.lease.holder, 255);
+
+    rally_msg_init (&msg, RALLY_MSG_NODE_HB);
+    msg.u.node_hb.from.node = 1;
+    strcpy (msg.u.node_hb.game, "tcp://a:1");
+    strcpy (msg.u.node_hb.state, "tcp://a:2");
+    s_msg_with (&b, &msg, "nonce", 0, true);
+    s_reject (&b, "missing field 'nonce' in node_hb");
+    s_msg_with (&b, &msg, "lag", 0, true);
+    s_reject (&b, "missing field 'lag' in node_hb");
+    s_msg_with (&b, &msg, "want", -1, false);
+    s_reject (&b, "field 'want' must be an unsigned integer");
+
+    //  sync and ack come from a node, never from the broker's node 0.
+    rally_msg_init (&msg, RALLY_MSG_SYNC);
+    msg.u.sync.from.node = 7;
+    s_msg_with (&b, &msg, "node", 0, false);
+    s_reject (&b, "field 'node' out of range: 0 < 1");
+    s_msg_with (&b, &msg, "seq", 0, true);
+    s_reject (&b, "missing field 'seq' in sync");
+    rally_msg_init (&msg, RALLY_MSG_ACK);
+    msg.u.ack.from.node = 7;
+    s_msg_with (&b, &msg, "node", 256, false);
+    s_reject (&b, "field 'node' out of range: 256 > 255");
+
+    rally_msg_init (&msg, RALLY_MSG_CLUSTER);
+    s_msg_with (&b, &msg, "lease_holder", 256, false);
+    s_reject (&b, "field 'lease_holder' out of range: 256 > 255");
+    s_msg_with (&b, &msg, "lease_ms", 0, true);
+    s_reject (&b, "missing field 'lease_ms' in cluster");
 }
 END_TEST
 
@@ -997,6 +1141,17 @@ START_TEST (encoder_refuses)
     ck_assert_uint_gt (s_round_trip (msg), 0);
     msg->u.node_hb.role = 2;
     s_refused (msg, "role 2");
+
+    s_lease_full (msg);
+    msg->u.lease.holder = 256;
+    s_refused (msg, "lease holder 256");
+    rally_msg_init (msg, RALLY_MSG_SYNC);
+    s_refused (msg, "sync from node 0");
+    rally_msg_init (msg, RALLY_MSG_ACK);
+    s_refused (msg, "ack from node 0");
+    rally_msg_init (msg, RALLY_MSG_CLUSTER);
+    msg->u.cluster.lease_holder = 300;
+    s_refused (msg, "cluster lease holder 300");
 
     s_state_full (msg);
     msg->u.state.score[1] = 100;
@@ -1144,7 +1299,10 @@ START_TEST (type_names_and_topics)
     const char *expect[] = { "?", "where", "leader", "node_hb", "join",
                              "joined", "resume", "queued", "match", "input",
                              "requeue", "leave", "ping", "pong", "state",
-                             "error", "status", "cluster", "matches" };
+                             "error", "status", "cluster", "matches", "sync",
+                             "ack", "lease" };
+    ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
+                       RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)
         ck_assert_str_eq (rally_msg_type_name ((rally_msg_type_t) i),
                           expect[i]);
@@ -1257,6 +1415,8 @@ Suite *rally_test_suite (void)
     tcase_add_test (round, round_trip_state);
     tcase_add_test (round, round_trip_cluster_full);
     tcase_add_test (round, round_trip_matches_full);
+    tcase_add_test (round, round_trip_replication_control);
+    tcase_add_test (round, lease_keys);
     tcase_add_test (round, wire_order_and_bytes);
     tcase_add_test (round, decode_any_order_any_width);
     suite_add_tcase (suite, round);
@@ -1279,6 +1439,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (schema, reject_tokens);
     tcase_add_test (schema, reject_strings);
     tcase_add_test (schema, reject_ranges);
+    tcase_add_test (schema, reject_replication_control);
     tcase_add_test (schema, reject_lists);
     tcase_add_test (schema, encoder_refuses);
     suite_add_tcase (suite, schema);

@@ -39,7 +39,7 @@ def ticks_in_match(n):
 
 def test(cluster):
     args = ("--points-to-win", "2")
-    cluster.start_broker("--verbose")
+    cluster.start_broker(0, "--verbose")
     node = cluster.start_node(1, *args)
     cluster.wait_leader()
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "4", "--skill", "0.6",

@@ -1,0 +1,30 @@
+"""Three brokers: a node leads only with grants from a majority of them.
+One broker dies in the middle of a match, and nobody notices: the leader
+keeps its majority, no player reconnects, the match ends as usual.
+"""
+
+from rallytest import (check, check_monotonic, check_one_leader,
+                       check_points_kept, run)
+
+
+def test(cluster):
+    for index in range(3):
+        cluster.start_broker(index)
+    for node_id in (1, 2, 3):
+        cluster.start_node(node_id)
+    cluster.wait_leader()
+    bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
+                             "--trace", "--timeout", "100")
+    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "point"]) >= 2,
+                  40, "a point in the match")
+    cluster.kill("broker1")
+    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
+                  90, "the match to end")
+    check(not bots.of("reconnect"), "a player noticed the broker's death: %s"
+          % bots.of("reconnect"))
+    check(check_monotonic(bots.events, "brokers3") == 2, "expected ticks from both")
+    check_points_kept(bots.events, "brokers3")
+    check(check_one_leader(cluster, "brokers3") == 1, "the leader should not change")
+
+
+run(test, nodes=3, brokers=3, points=2)

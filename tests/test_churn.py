@@ -1,0 +1,46 @@
+"""Twenty leader kills in a row, each followed by a restart of the killed
+node, while players play on without a break. Afterwards, zero violations of
+DESIGN.md's invariants: no player saw a tick, score or phase go backwards,
+no point a player saw was lost, one leader at a time, and every node that
+came back caught up with the leader.
+"""
+
+from rallytest import (check, check_monotonic, check_one_leader,
+                       check_points_kept, run)
+
+KILLS = 20
+
+
+def test(cluster):
+    cluster.start_broker()
+    for node_id in (1, 2, 3):
+        cluster.start_node(node_id)
+    cluster.wait_leader()
+    bots = cluster.start_bot("bots", "--clients", "4", "--matches", "0",
+                             "--trace", "--skill", "0.7")
+    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_start"]) == 4,
+                  20, "two matches under way")
+    for k in range(KILLS):
+        st = cluster.wait_leader()
+        leader, term = st["leader"], st["term"]
+        ticks = len(bots.of("tick"))
+        cluster.kill("node%d" % leader)
+        cluster.wait_new_leader(leader, term)
+        mark = len(cluster.log("node%d" % leader))
+        cluster.start_node(leader)
+        cluster.wait_synced(leader, mark)
+        # Play went on: every player has seen more ticks since the kill.
+        bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "tick"])
+                      >= ticks + 4 * 30, 15, "play to go on after kill %d" % (k + 1))
+
+    spans = check_one_leader(cluster, "churn")
+    check(spans == KILLS + 1, "expected %d leaders in turn, saw %d" % (KILLS + 1, spans))
+    check(check_monotonic(bots.events, "churn") >= 4, "expected ticks from all four")
+    check_points_kept(bots.events, "churn")
+    errors = bots.of("error")
+    check(not errors, "players saw errors: %s" % errors[:5])
+    print("%d kills; %d reconnects; %d matches ended" % (
+        KILLS, len(bots.of("reconnect")), len(bots.of("match_end"))))
+
+
+run(test, nodes=3)
