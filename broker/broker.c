@@ -332,7 +332,7 @@ void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
     //  it at another broker: moving to it lets the brokers' grants meet on
     //  one term, which the node needs from a majority.
     else if (self->holder == hb->from.node && hb->role != RALLY_ROLE_LEADER
-             && hb->want > self->lease_term && hb->want > self->granted_term
+             && hb->want > self->lease_term && hb->want >= s_next_term (self)
              && s_lease_valid (self, now_ms)) {
         self->lease_term = self->granted_term = hb->want;
         self->expires_ms = now_ms + self->lease_ms;

@@ -14,12 +14,19 @@
 
     Leases. The broker grants one lease at a time: (term, holder, expiry),
     BROKER_LEASE_MS long by default. The holder keeps it by renewing (its
-    heartbeats say it leads that term). When it lapses, it goes, with a new
-    term, to the most up-to-date live node asking for one (highest term,
-    then seq; lowest id among equals). Terms granted only grow, and a
-    broker that starts grants nothing for one lease length: it may have
-    promised a lease before it died. The leader clients are sent to is the
-    holder of a valid lease.
+    heartbeats say it leads that term). When it lapses, it goes to:
+    - a node that already leads, on other brokers' grants, a term this
+      broker may grant it (a broker that restarted, or fell out of the
+      leader's majority, joins it again); else
+    - the most up-to-date live node asking for a new term (highest term,
+      then seq; lowest id among equals), with the term it asks for, above
+      every term granted or heard here.
+    A holder that does not lead yet and asks for a higher term is moved to
+    it, so that several brokers' grants meet on one term. Terms granted
+    only grow (a sitting leader may get its own again), and a broker that
+    starts grants nothing for one lease length: it may have promised a
+    lease before it died. Clients are sent to the holder of a valid lease
+    once its heartbeats say it leads the lease's term.
 */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED

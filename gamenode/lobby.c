@@ -158,6 +158,7 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
     }
     zhashx_set_destructor (self->players, s_player_free);
     zlistx_set_comparator (self->queue, s_ticket_compare);
+    self->shipped_hash = lobby_hash (self);     //  the empty state's
     return self;
 }
 

@@ -105,6 +105,7 @@ struct _node_t {
 };
 
 static void s_step_down (node_t *self, const char *why);
+static void s_drop_held (node_t *self);
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg);
 static void s_commit (node_t *self, uint64_t seq);
 
@@ -437,6 +438,8 @@ static void s_become_leader (node_t *self, uint64_t term, int64_t until)
     self->lead_until = until;
     self->leader = self->cfg.id;
     self->committed = 0;
+    self->sync_asked = 0;
+    s_drop_held (self);
     memset (self->followers, 0, sizeof (self->followers));
     lobby_adopt (self->lobby, now);
     zsys_info ("gamenode: node %u leads term %" PRIu64 " from mono %" PRId64

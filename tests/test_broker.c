@@ -1,16 +1,21 @@
-/*  test_broker - the broker's node table, with injected time.
+/*  test_broker - the broker's node table and its lease, with injected time.
 
     Every test builds a table, feeds it heartbeats at chosen milliseconds,
-    and reads what it decided from its queries and events. Nothing here
-    sleeps and nothing opens a socket: time is a number the test moves.
+    and reads what it decided from its queries, replies, grants and events.
+    Nothing here sleeps and nothing opens a socket: time is a number the
+    test moves. Unless a test says otherwise the table starts at 0 with the
+    default lengths, so it grants nothing before 200 (its quiet period), a
+    lease lasts 200 ms, a leader is named for 100 ms after it is heard and
+    a node is live for 500 ms.
 */
 #include "check_main.h"
 #include <string.h>
 
 #include "broker.h"
 
-//  A heartbeat from node id with this role and term, and endpoints that
-//  name the node, so a test can tell whose endpoints it got back.
+//  A heartbeat from node id with this role and term, asking for no lease.
+//  Its endpoints and nonce name the node, so a test can tell whose it got
+//  back; a follower says it is 7 ticks per id behind.
 static rally_msg_node_hb_t s_hb (uint32_t id, rally_role_t role, uint64_t term)
 {
     rally_msg_node_hb_t hb;
@@ -21,6 +26,8 @@ static rally_msg_node_hb_t s_hb (uint32_t id, rally_role_t role, uint64_t term)
     hb.seq = 1000 + id;
     hb.matches = id;
     hb.players = 2 * id;
+    hb.nonce = 100 * id;
+    hb.lag = role == RALLY_ROLE_LEADER ? 0 : 7 * id;
     snprintf (hb.game, sizeof (hb.game), "tcp://10.0.0.%u:5602", id);
     snprintf (hb.state, sizeof (hb.state), "tcp://10.0.0.%u:5603", id);
     return hb;
@@ -31,6 +38,65 @@ static broker_heard_t s_heard (broker_t *broker, uint32_t id, rally_role_t role,
 {
     rally_msg_node_hb_t hb = s_hb (id, role, term);
     return broker_heard (broker, &hb, now_ms);
+}
+
+//  A heartbeat as broker/main.c serves it: heard, then answered.
+static rally_msg_lease_t s_beat (broker_t *broker,
+                                 const rally_msg_node_hb_t *hb, int64_t now_ms)
+{
+    broker_heard (broker, hb, now_ms);
+    rally_msg_lease_t reply;
+    memset (&reply, 0xff, sizeof (reply));
+    broker_reply (broker, hb, now_ms, &reply);
+    ck_assert_uint_eq (reply.nonce, hb->nonce);
+    ck_assert_uint_eq (reply.from.node, 0);
+    ck_assert_uint_eq (reply.from.term, 0);
+    return reply;
+}
+
+//  A follower of term that asks for a lease for want.
+static rally_msg_lease_t s_ask (broker_t *broker, uint32_t id, uint64_t term,
+                                uint64_t want, int64_t now_ms)
+{
+    rally_msg_node_hb_t hb = s_hb (id, RALLY_ROLE_FOLLOWER, term);
+    hb.want = want;
+    return s_beat (broker, &hb, now_ms);
+}
+
+//  A leader of term that renews its lease for that term.
+static rally_msg_lease_t s_lead (broker_t *broker, uint32_t id, uint64_t term,
+                                 int64_t now_ms)
+{
+    rally_msg_node_hb_t hb = s_hb (id, RALLY_ROLE_LEADER, term);
+    hb.want = term;
+    return s_beat (broker, &hb, now_ms);
+}
+
+//  Asks for a grant at now_ms and checks that it went to node (0: none),
+//  for term, for a whole lease of lease_ms.
+static rally_msg_lease_t s_grant (broker_t *broker, int64_t now_ms,
+                                  uint32_t node, uint64_t term,
+                                  uint32_t lease_ms)
+{
+    rally_msg_lease_t grant;
+    memset (&grant, 0, sizeof (grant));
+    ck_assert_uint_eq (broker_grant_due (broker, now_ms, &grant), node);
+    if (node) {
+        ck_assert_uint_eq (grant.holder, node);
+        ck_assert_uint_eq (grant.lease_term, term);
+        ck_assert_uint_eq (grant.ms, lease_ms);
+        ck_assert_uint_eq (grant.from.node, 0);
+    }
+    return grant;
+}
+
+//  The lease as the cluster report shows it at now_ms.
+static rally_msg_cluster_t s_cluster (broker_t *broker, int64_t now_ms)
+{
+    rally_msg_cluster_t cluster;
+    memset (&cluster, 0xff, sizeof (cluster));
+    broker_cluster (broker, now_ms, &cluster);
+    return cluster;
 }
 
 //  Pops the next event and checks its type and node.
@@ -61,9 +127,12 @@ static void s_drain (broker_t *broker)
         ;
 }
 
+//  --------------------------------------------------------------------------
+//  The table
+
 START_TEST (test_new_destroy)
 {
-    broker_t *broker = broker_new (0);
+    broker_t *broker = broker_new (0, 0, 0);
     ck_assert_ptr_nonnull (broker);
     ck_assert_uint_eq (broker_liveness_ms (broker), BROKER_LIVENESS_MS);
     ck_assert_uint_eq (broker_size (broker), 0);
@@ -73,7 +142,7 @@ START_TEST (test_new_destroy)
     ck_assert_ptr_null (broker);
     broker_destroy (&broker);
 
-    broker = broker_new (1234);
+    broker = broker_new (1234, 0, 0);
     ck_assert_uint_eq (broker_liveness_ms (broker), 1234);
     broker_destroy (&broker);
 }
@@ -81,13 +150,13 @@ END_TEST
 
 START_TEST (test_heard)
 {
-    broker_t *broker = broker_new (0);
+    broker_t *broker = broker_new (0, 0, 0);
     ck_assert_int_eq (s_heard (broker, 7, RALLY_ROLE_FOLLOWER, 2, 100),
                       BROKER_HEARD_NEW);
     broker_event_t event = s_expect (broker, BROKER_EVENT_NEW, 7);
     ck_assert_uint_eq (event.term, 2);
     ck_assert_str_eq (event.game, "tcp://10.0.0.7:5602");
-    s_expect_none (broker);     //  a follower: no leader, none before
+    s_expect_none (broker);     //  it asks for nothing: no lease, no leader
 
     ck_assert_int_eq (s_heard (broker, 7, RALLY_ROLE_FOLLOWER, 2, 150),
                       BROKER_HEARD_KNOWN);
@@ -101,121 +170,86 @@ START_TEST (test_heard)
     hb.seq = 99;
     hb.matches = 4;
     hb.players = 9;
+    hb.lag = 17;
     strcpy (hb.game, "tcp://elsewhere:1");
     ck_assert_int_eq (broker_heard (broker, &hb, 200), BROKER_HEARD_KNOWN);
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 260, &cluster);
+    rally_msg_cluster_t cluster = s_cluster (broker, 260);
     ck_assert_uint_eq (cluster.node_count, 1);
     ck_assert_uint_eq (cluster.nodes[0].term, 3);
     ck_assert_uint_eq (cluster.nodes[0].seq, 99);
     ck_assert_uint_eq (cluster.nodes[0].matches, 4);
     ck_assert_uint_eq (cluster.nodes[0].players, 9);
+    ck_assert_uint_eq (cluster.nodes[0].lag, 17);
     ck_assert_uint_eq (cluster.nodes[0].age_ms, 60);
     ck_assert_str_eq (cluster.nodes[0].game, "tcp://elsewhere:1");
     broker_destroy (&broker);
 }
 END_TEST
 
-START_TEST (test_leader)
-{
-    broker_t *broker = broker_new (0);
-    rally_msg_leader_t leader;
-    s_heard (broker, 2, RALLY_ROLE_FOLLOWER, 1, 0);
-    ck_assert_uint_eq (broker_leader (broker, 10, &leader), 0);
-
-    s_heard (broker, 3, RALLY_ROLE_LEADER, 4, 10);
-    memset (&leader, 0xff, sizeof (leader));
-    ck_assert_uint_eq (broker_leader (broker, 20, &leader), 3);
-    ck_assert_uint_eq (leader.from.node, 3);
-    ck_assert_uint_eq (leader.from.term, 4);
-    ck_assert_str_eq (leader.game, "tcp://10.0.0.3:5602");
-    ck_assert_str_eq (leader.state, "tcp://10.0.0.3:5603");
-
-    //  The change was reported once, when node 3 was heard.
-    s_expect (broker, BROKER_EVENT_NEW, 2);
-    s_expect (broker, BROKER_EVENT_NEW, 3);
-    broker_event_t event = s_expect (broker, BROKER_EVENT_LEADER, 3);
-    ck_assert_uint_eq (event.term, 4);
-    ck_assert_uint_eq (event.previous, 0);
-    s_heard (broker, 3, RALLY_ROLE_LEADER, 4, 60);
-    s_expect_none (broker);
-
-    //  A leader that steps down is no longer named.
-    s_heard (broker, 3, RALLY_ROLE_FOLLOWER, 4, 110);
-    event = s_expect (broker, BROKER_EVENT_LEADER, 0);
-    ck_assert_uint_eq (event.previous, 3);
-    ck_assert_uint_eq (broker_leader (broker, 110, &leader), 0);
-    broker_destroy (&broker);
-}
-END_TEST
-
 START_TEST (test_liveness)
 {
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 1000);
+    broker_t *broker = broker_new (0, 0, 0);
+    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, 1, 1000);
     s_drain (broker);
 
     //  Live through 499 ms of silence; not at 500.
-    ck_assert_uint_eq (broker_leader (broker, 1499, NULL), 1);
     ck_assert (broker_live (broker, 1, 1499));
     broker_expire (broker, 1499);
     s_expect_none (broker);
-    ck_assert_uint_eq (broker_leader (broker, 1500, NULL), 0);
     ck_assert (!broker_live (broker, 1, 1500));
 
     //  Queries are right before expire runs; expire reports the change.
     broker_expire (broker, 1500);
     broker_event_t event = s_expect (broker, BROKER_EVENT_QUIET, 1);
     ck_assert_uint_eq (event.age_ms, 500);
-    event = s_expect (broker, BROKER_EVENT_LEADER, 0);
-    ck_assert_uint_eq (event.previous, 1);
     s_expect_none (broker);
     broker_expire (broker, 1600);
     s_expect_none (broker);     //  quiet is said once
 
     //  A quiet node stays in the report, with its age, until forgotten.
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 2000, &cluster);
+    rally_msg_cluster_t cluster = s_cluster (broker, 2000);
     ck_assert_uint_eq (cluster.node_count, 1);
     ck_assert_uint_eq (cluster.nodes[0].age_ms, 1000);
     ck_assert_uint_eq (cluster.leader, 0);
     ck_assert_uint_eq (cluster.term, 1);
 
-    //  Heard again: back, and leading again.
-    ck_assert_int_eq (s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 2100),
+    //  Heard again: back, and live again.
+    ck_assert_int_eq (s_heard (broker, 1, RALLY_ROLE_FOLLOWER, 1, 2100),
                       BROKER_HEARD_KNOWN);
     s_expect (broker, BROKER_EVENT_BACK, 1);
-    s_expect (broker, BROKER_EVENT_LEADER, 1);
     s_expect_none (broker);
-    ck_assert_uint_eq (broker_leader (broker, 2100, NULL), 1);
+    ck_assert (broker_live (broker, 1, 2100));
     broker_destroy (&broker);
 }
 END_TEST
 
 START_TEST (test_custom_liveness)
 {
-    broker_t *broker = broker_new (200);
-    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 0);
-    ck_assert_uint_eq (broker_leader (broker, 199, NULL), 1);
-    ck_assert_uint_eq (broker_leader (broker, 200, NULL), 0);
+    //  Liveness is also what makes a node a candidate for the lease.
+    broker_t *broker = broker_new (200, 0, 0);
+    s_ask (broker, 1, 0, 1, 0);
+    ck_assert (broker_live (broker, 1, 199));
+    ck_assert (!broker_live (broker, 1, 200));
+    s_grant (broker, 200, 0, 0, 0);
+    s_ask (broker, 1, 0, 1, 250);
+    s_grant (broker, 250, 1, 1, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
 END_TEST
 
 START_TEST (test_forget)
 {
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 4, RALLY_ROLE_LEADER, 6, 0);
+    broker_t *broker = broker_new (0, 0, 0);
+    s_heard (broker, 4, RALLY_ROLE_FOLLOWER, 6, 0);
     s_heard (broker, 5, RALLY_ROLE_FOLLOWER, 6, 10000);
     s_drain (broker);
 
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 29999, &cluster);
+    rally_msg_cluster_t cluster = s_cluster (broker, 29999);
     ck_assert_uint_eq (cluster.node_count, 2);
     ck_assert_uint_eq (cluster.nodes[0].age_ms, 29999);
 
     //  At 30 s node 4 is out of the report even before expire runs.
-    broker_cluster (broker, 30000, &cluster);
+    cluster = s_cluster (broker, 30000);
     ck_assert_uint_eq (cluster.node_count, 1);
     ck_assert_uint_eq (cluster.nodes[0].id, 5);
     ck_assert_uint_eq (cluster.term, 6);    //  the term is still known
@@ -225,6 +259,7 @@ START_TEST (test_forget)
     broker_event_t event = s_expect (broker, BROKER_EVENT_FORGOTTEN, 4);
     ck_assert_uint_eq (event.age_ms, 30000);
     s_expect (broker, BROKER_EVENT_QUIET, 5);
+    s_expect_none (broker);
     ck_assert_uint_eq (broker_size (broker), 1);
     broker_destroy (&broker);
 }
@@ -232,8 +267,8 @@ END_TEST
 
 START_TEST (test_forget_order)
 {
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 4, RALLY_ROLE_LEADER, 6, 0);
+    broker_t *broker = broker_new (0, 0, 0);
+    s_heard (broker, 4, RALLY_ROLE_FOLLOWER, 6, 0);
     s_heard (broker, 5, RALLY_ROLE_FOLLOWER, 6, 10000);
     broker_expire (broker, 600);
     s_drain (broker);
@@ -250,66 +285,24 @@ END_TEST
 
 START_TEST (test_forgotten_comes_back_new)
 {
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 9, RALLY_ROLE_LEADER, 1, 0);
+    broker_t *broker = broker_new (0, 0, 0);
+    s_heard (broker, 9, RALLY_ROLE_FOLLOWER, 1, 0);
     s_drain (broker);
     //  No expire ran; the table still notices it had forgotten node 9.
-    ck_assert_int_eq (s_heard (broker, 9, RALLY_ROLE_LEADER, 2, 31000),
+    ck_assert_int_eq (s_heard (broker, 9, RALLY_ROLE_FOLLOWER, 2, 31000),
                       BROKER_HEARD_NEW);
     s_expect (broker, BROKER_EVENT_FORGOTTEN, 9);
-    s_expect (broker, BROKER_EVENT_NEW, 9);
-    broker_event_t event = s_expect (broker, BROKER_EVENT_LEADER, 9);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_NEW, 9);
     ck_assert_uint_eq (event.term, 2);
+    s_expect_none (broker);
     ck_assert_uint_eq (broker_size (broker), 1);
-    broker_destroy (&broker);
-}
-END_TEST
-
-START_TEST (test_highest_term_wins)
-{
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 0);
-    s_heard (broker, 2, RALLY_ROLE_LEADER, 3, 0);
-    s_heard (broker, 3, RALLY_ROLE_LEADER, 2, 0);
-    s_heard (broker, 4, RALLY_ROLE_FOLLOWER, 9, 0);   //  a follower never leads
-    rally_msg_leader_t leader;
-    ck_assert_uint_eq (broker_leader (broker, 100, &leader), 2);
-    ck_assert_uint_eq (leader.from.term, 3);
-
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 100, &cluster);
-    ck_assert_uint_eq (cluster.leader, 2);
-    ck_assert_uint_eq (cluster.term, 9);
-
-    //  The highest-term leader goes quiet: the next highest takes over.
-    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 400);
-    s_heard (broker, 3, RALLY_ROLE_LEADER, 2, 400);
-    ck_assert_uint_eq (broker_leader (broker, 600, NULL), 3);
-    //  And a term only ever goes up in the report.
-    s_heard (broker, 4, RALLY_ROLE_FOLLOWER, 1, 700);
-    broker_cluster (broker, 700, &cluster);
-    ck_assert_uint_eq (cluster.term, 9);
-    broker_destroy (&broker);
-}
-END_TEST
-
-START_TEST (test_lowest_id_tie)
-{
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 5, RALLY_ROLE_LEADER, 2, 0);
-    s_heard (broker, 3, RALLY_ROLE_LEADER, 2, 0);
-    s_heard (broker, 4, RALLY_ROLE_LEADER, 2, 300);
-    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 300);   //  lower id, lower term
-    ck_assert_uint_eq (broker_leader (broker, 300, NULL), 3);
-    //  3 and 5 go quiet at 500: 4 is the only live one of term 2.
-    ck_assert_uint_eq (broker_leader (broker, 500, NULL), 4);
     broker_destroy (&broker);
 }
 END_TEST
 
 START_TEST (test_seventeenth_refused)
 {
-    broker_t *broker = broker_new (0);
+    broker_t *broker = broker_new (0, 0, 0);
     //  Sixteen nodes with ids spread over the range.
     for (uint32_t i = 0; i < BROKER_NODES_MAX; i++)
         ck_assert_int_eq (s_heard (broker, 10 + 15 * i, RALLY_ROLE_FOLLOWER, 1,
@@ -318,19 +311,19 @@ START_TEST (test_seventeenth_refused)
     ck_assert_uint_eq (broker_size (broker), BROKER_NODES_MAX);
     s_drain (broker);
 
-    ck_assert_int_eq (s_heard (broker, 1, RALLY_ROLE_LEADER, 5, 100),
-                      BROKER_HEARD_REFUSED);
+    //  The seventeenth asks for a lease, and gets neither in nor a lease.
+    rally_msg_node_hb_t hb = s_hb (1, RALLY_ROLE_FOLLOWER, 5);
+    hb.want = 6;
+    ck_assert_int_eq (broker_heard (broker, &hb, 100), BROKER_HEARD_REFUSED);
     broker_event_t event = s_expect (broker, BROKER_EVENT_REFUSED, 1);
     ck_assert_uint_eq (event.term, 5);
     s_expect_none (broker);
     //  Refused again, but said only once; nothing in the table changed.
-    ck_assert_int_eq (s_heard (broker, 1, RALLY_ROLE_LEADER, 5, 150),
-                      BROKER_HEARD_REFUSED);
+    ck_assert_int_eq (broker_heard (broker, &hb, 150), BROKER_HEARD_REFUSED);
     s_expect_none (broker);
+    s_grant (broker, 200, 0, 0, 0);
     ck_assert_uint_eq (broker_size (broker), BROKER_NODES_MAX);
-    ck_assert_uint_eq (broker_leader (broker, 150, NULL), 0);
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 150, &cluster);
+    rally_msg_cluster_t cluster = s_cluster (broker, 200);
     ck_assert_uint_eq (cluster.term, 1);
     ck_assert_uint_eq (cluster.node_count, BROKER_NODES_MAX);
     ck_assert_uint_eq (cluster.nodes[0].id, 10);
@@ -342,20 +335,19 @@ START_TEST (test_seventeenth_refused)
     for (uint32_t i = 1; i < BROKER_NODES_MAX; i++)
         s_heard (broker, 10 + 15 * i, RALLY_ROLE_FOLLOWER, 1, 29000);
     s_drain (broker);
-    ck_assert_int_eq (s_heard (broker, 1, RALLY_ROLE_LEADER, 5, 30200),
-                      BROKER_HEARD_NEW);
+    ck_assert_int_eq (broker_heard (broker, &hb, 30200), BROKER_HEARD_NEW);
     s_expect (broker, BROKER_EVENT_FORGOTTEN, 10);
     s_expect (broker, BROKER_EVENT_NEW, 1);
-    s_expect (broker, BROKER_EVENT_LEADER, 1);
+    s_expect_none (broker);
     ck_assert_uint_eq (broker_size (broker), BROKER_NODES_MAX);
-    ck_assert_uint_eq (broker_leader (broker, 30200, NULL), 1);
+    s_grant (broker, 30200, 1, 6, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
 END_TEST
 
 START_TEST (test_bad_id)
 {
-    broker_t *broker = broker_new (0);
+    broker_t *broker = broker_new (0, 0, 0);
     ck_assert_int_eq (s_heard (broker, 0, RALLY_ROLE_LEADER, 7, 0),
                       BROKER_HEARD_REFUSED);
     ck_assert_int_eq (s_heard (broker, RALLY_NODE_ID_MAX + 1,
@@ -363,8 +355,7 @@ START_TEST (test_bad_id)
                       BROKER_HEARD_REFUSED);
     ck_assert_uint_eq (broker_size (broker), 0);
     ck_assert_uint_eq (broker_leader (broker, 0, NULL), 0);
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 0, &cluster);
+    rally_msg_cluster_t cluster = s_cluster (broker, 0);
     ck_assert_uint_eq (cluster.term, 0);
     ck_assert_uint_eq (cluster.node_count, 0);
     ck_assert_int_eq (s_heard (broker, RALLY_NODE_ID_MAX, RALLY_ROLE_LEADER,
@@ -376,22 +367,26 @@ END_TEST
 
 START_TEST (test_cluster_report)
 {
-    broker_t *broker = broker_new (0);
+    broker_t *broker = broker_new (0, 0, 0);
     s_heard (broker, 200, RALLY_ROLE_FOLLOWER, 3, 1000);
-    s_heard (broker, 2, RALLY_ROLE_LEADER, 3, 1100);
+    s_ask (broker, 2, 3, 4, 1100);
+    s_grant (broker, 1100, 2, 4, BROKER_LEASE_MS);
     s_heard (broker, 50, RALLY_ROLE_FOLLOWER, 2, 1200);
-    rally_msg_cluster_t cluster;
-    memset (&cluster, 0xff, sizeof (cluster));
-    broker_cluster (broker, 1300, &cluster);
-    ck_assert_uint_eq (cluster.term, 3);
+    s_lead (broker, 2, 4, 1240);            //  renewed until 1440
+    rally_msg_cluster_t cluster = s_cluster (broker, 1300);
+    ck_assert_uint_eq (cluster.term, 4);
     ck_assert_uint_eq (cluster.leader, 2);
+    ck_assert_uint_eq (cluster.lease_holder, 2);
+    ck_assert_uint_eq (cluster.lease_term, 4);
+    ck_assert_uint_eq (cluster.lease_ms, 140);
     ck_assert_uint_eq (cluster.node_count, 3);
 
     const uint32_t ids[] = { 2, 50, 200 };
-    const uint32_t ages[] = { 200, 100, 300 };
+    const uint32_t ages[] = { 60, 100, 300 };
     const uint32_t roles[] = { RALLY_ROLE_LEADER, RALLY_ROLE_FOLLOWER,
                                RALLY_ROLE_FOLLOWER };
-    const uint64_t terms[] = { 3, 2, 3 };
+    const uint64_t terms[] = { 4, 2, 3 };
+    const uint64_t lags[] = { 0, 350, 1400 };
     for (size_t i = 0; i < 3; i++) {
         const rally_node_info_t *n = &cluster.nodes[i];
         char game[RALLY_ENDPOINT_BUF], state[RALLY_ENDPOINT_BUF];
@@ -404,11 +399,13 @@ START_TEST (test_cluster_report)
         ck_assert_uint_eq (n->age_ms, ages[i]);
         ck_assert_uint_eq (n->matches, ids[i]);
         ck_assert_uint_eq (n->players, 2 * ids[i]);
+        ck_assert_uint_eq (n->lag, lags[i]);
         ck_assert_str_eq (n->game, game);
         ck_assert_str_eq (n->state, state);
     }
     //  The rest of the reply is zeroed, not left as it was.
     ck_assert_uint_eq (cluster.nodes[3].id, 0);
+    ck_assert_uint_eq (cluster.nodes[3].lag, 0);
 
     //  The report encodes: everything in it is in the wire's ranges.
     rally_msg_t *msg = (rally_msg_t *) calloc (1, sizeof (rally_msg_t));
@@ -419,11 +416,33 @@ START_TEST (test_cluster_report)
     zframe_destroy (&frame);
     free (msg);
 
-    //  An empty table reports nothing, and no leader.
-    broker_t *empty = broker_new (0);
-    broker_cluster (empty, 5, &cluster);
+    //  A holder unheard for half a lease is no leader to send clients to,
+    //  but its lease still stands.
+    cluster = s_cluster (broker, 1340);
+    ck_assert_uint_eq (cluster.leader, 0);
+    ck_assert_uint_eq (cluster.lease_holder, 2);
+    ck_assert_uint_eq (cluster.lease_term, 4);
+    ck_assert_uint_eq (cluster.lease_ms, 100);
+    cluster = s_cluster (broker, 1439);
+    ck_assert_uint_eq (cluster.lease_holder, 2);
+    ck_assert_uint_eq (cluster.lease_ms, 1);
+
+    //  Lapsed: no lease in the report, though the term is still known.
+    cluster = s_cluster (broker, 1440);
+    ck_assert_uint_eq (cluster.leader, 0);
+    ck_assert_uint_eq (cluster.lease_holder, 0);
+    ck_assert_uint_eq (cluster.lease_term, 0);
+    ck_assert_uint_eq (cluster.lease_ms, 0);
+    ck_assert_uint_eq (cluster.term, 4);
+
+    //  An empty table reports nothing, and no leader or lease.
+    broker_t *empty = broker_new (0, 0, 0);
+    cluster = s_cluster (empty, 5);
     ck_assert_uint_eq (cluster.term, 0);
     ck_assert_uint_eq (cluster.leader, 0);
+    ck_assert_uint_eq (cluster.lease_holder, 0);
+    ck_assert_uint_eq (cluster.lease_term, 0);
+    ck_assert_uint_eq (cluster.lease_ms, 0);
     ck_assert_uint_eq (cluster.node_count, 0);
     broker_destroy (&empty);
     broker_destroy (&broker);
@@ -432,13 +451,531 @@ END_TEST
 
 START_TEST (test_clock_backwards)
 {
-    //  A caller's clock that steps back must not make ages wrap.
-    broker_t *broker = broker_new (0);
-    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 5000);
-    rally_msg_cluster_t cluster;
-    broker_cluster (broker, 4000, &cluster);
+    //  A caller's clock that steps back must not make ages wrap, nor undo
+    //  a lease.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 5000);
+    s_grant (broker, 5000, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 5000);
+    rally_msg_cluster_t cluster = s_cluster (broker, 4000);
     ck_assert_uint_eq (cluster.nodes[0].age_ms, 0);
     ck_assert_uint_eq (cluster.leader, 1);
+    ck_assert_uint_eq (cluster.lease_holder, 1);
+    s_drain (broker);
+    s_grant (broker, 4000, 0, 0, 0);
+    s_expect_none (broker);
+    broker_destroy (&broker);
+}
+END_TEST
+
+//  --------------------------------------------------------------------------
+//  The lease
+
+START_TEST (test_quiet_period)
+{
+    //  A broker that (re)starts at 1000 may have promised a lease before:
+    //  it grants nothing until one lease length has passed.
+    broker_t *broker = broker_new (0, 0, 1000);
+    rally_msg_lease_t reply = s_ask (broker, 1, 0, 1, 1000);
+    ck_assert_uint_eq (reply.lease_term, 0);
+    ck_assert_uint_eq (reply.holder, 0);
+    ck_assert_uint_eq (reply.ms, 0);
+    s_grant (broker, 1000, 0, 0, 0);
+    s_ask (broker, 1, 0, 1, 1150);
+    s_grant (broker, 1199, 0, 0, 0);
+    ck_assert_uint_eq (broker_leader (broker, 1199, NULL), 0);
+    s_expect (broker, BROKER_EVENT_NEW, 1);
+    s_expect_none (broker);
+
+    rally_msg_lease_t grant = s_grant (broker, 1200, 1, 1, BROKER_LEASE_MS);
+    ck_assert_uint_eq (grant.nonce, 100);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 1);
+    ck_assert_uint_eq (event.term, 1);
+    s_expect_none (broker);
+    //  It is the leader once it says it leads the lease's term: a node
+    //  granted only a minority of brokers' leases never does.
+    ck_assert_uint_eq (broker_leader (broker, 1200, NULL), 0);
+    reply = s_lead (broker, 1, 1, 1250);
+    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+    event = s_expect (broker, BROKER_EVENT_LEADER, 1);
+    ck_assert_uint_eq (event.term, 1);
+    ck_assert_uint_eq (event.previous, 0);
+    s_expect_none (broker);
+    ck_assert_uint_eq (broker_leader (broker, 1250, NULL), 1);
+    s_lead (broker, 1, 1, 1300);
+    s_expect_none (broker);     //  leading on is no change of leader
+    broker_destroy (&broker);
+
+    //  The quiet period is the lease length the broker was given.
+    broker = broker_new (0, 50, 1000);
+    s_ask (broker, 1, 0, 1, 1000);
+    s_grant (broker, 1049, 0, 0, 0);
+    s_grant (broker, 1050, 1, 1, 50);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_first_grant)
+{
+    //  Node, term, seq, want. Node 7 is the most up to date but is heard
+    //  only at 0, so not live at 600; node 5 asks for a term already seen,
+    //  node 6 asks for nothing. Of the rest, 3 and 4 are the most up to
+    //  date (term 2, seq 100), and 3 the lower id.
+    const struct {
+        uint32_t id;
+        uint64_t term, seq, want;
+        int64_t at;
+    } nodes[] = {
+        { 7, 2, 900, 3, 0 },
+        { 3, 2, 100, 3, 550 },
+        { 1, 1, 500, 3, 600 },
+        { 4, 2, 100, 3, 600 },
+        { 2, 2, 99, 3, 600 },
+        { 6, 2, 102, 0, 600 },
+        { 5, 2, 101, 2, 600 },
+        { 3, 2, 100, 3, 600 },
+    };
+    broker_t *broker = broker_new (0, 0, 0);
+    for (size_t i = 0; i < sizeof (nodes) / sizeof (nodes[0]); i++) {
+        rally_msg_node_hb_t hb = s_hb (nodes[i].id, RALLY_ROLE_FOLLOWER,
+                                       nodes[i].term);
+        hb.seq = nodes[i].seq;
+        hb.want = nodes[i].want;
+        hb.nonce = 1000 + i;
+        s_beat (broker, &hb, nodes[i].at);
+    }
+    s_drain (broker);
+
+    //  The term granted is the one asked for; the grant answers node 3's
+    //  last heartbeat.
+    rally_msg_lease_t grant = s_grant (broker, 600, 3, 3, BROKER_LEASE_MS);
+    ck_assert_uint_eq (grant.nonce, 1007);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 3);
+    ck_assert_uint_eq (event.term, 3);
+    s_expect_none (broker);
+    s_lead (broker, 3, 3, 610);                 //  until 810
+    event = s_expect (broker, BROKER_EVENT_LEADER, 3);
+    ck_assert_uint_eq (event.term, 3);
+
+    //  One lease at a time: a better candidate waits for this one to lapse.
+    rally_msg_node_hb_t hb = s_hb (8, RALLY_ROLE_FOLLOWER, 3);
+    hb.seq = 999;
+    hb.want = 4;
+    rally_msg_lease_t reply = s_beat (broker, &hb, 650);
+    ck_assert_uint_eq (reply.holder, 3);
+    ck_assert_uint_eq (reply.lease_term, 3);
+    ck_assert_uint_eq (reply.ms, 0);    //  not the holder
+    s_grant (broker, 650, 0, 0, 0);
+    s_grant (broker, 809, 0, 0, 0);
+    s_expect (broker, BROKER_EVENT_NEW, 8);
+    s_expect_none (broker);
+    s_grant (broker, 810, 8, 4, BROKER_LEASE_MS);
+    event = s_expect (broker, BROKER_EVENT_LAPSED, 3);
+    ck_assert_uint_eq (event.term, 3);
+    event = s_expect (broker, BROKER_EVENT_GRANTED, 8);
+    ck_assert_uint_eq (event.term, 4);
+    event = s_expect (broker, BROKER_EVENT_LEADER, 0);
+    ck_assert_uint_eq (event.previous, 3);
+    s_expect_none (broker);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_want_too_low)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    //  Node 2 follows term 4, granted before this broker (re)started. Node
+    //  1 was cut off at term 3 and asks for 4: a term already taken.
+    s_heard (broker, 2, RALLY_ROLE_FOLLOWER, 4, 200);
+    rally_msg_lease_t reply = s_ask (broker, 1, 3, 4, 200);
+    s_grant (broker, 200, 0, 0, 0);
+    s_grant (broker, 250, 0, 0, 0);
+    //  The reply tells it the term to beat.
+    ck_assert_uint_eq (reply.lease_term, 4);
+    ck_assert_uint_eq (reply.holder, 0);
+    ck_assert_uint_eq (reply.ms, 0);
+    reply = s_ask (broker, 1, 3, 5, 300);
+    ck_assert_uint_eq (reply.lease_term, 4);
+    s_grant (broker, 300, 1, 5, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_renewal)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);     //  until 400
+    s_drain (broker);
+
+    //  Only the holder, leading the lease's term and asking for that same
+    //  term, renews. None of these does, so the lease still ends at 400.
+    const struct {
+        uint32_t id;
+        rally_role_t role;
+        uint64_t term, want;
+    } others[] = {
+        { 1, RALLY_ROLE_FOLLOWER, 1, 1 },   //  not leading
+        { 1, RALLY_ROLE_LEADER, 0, 1 },     //  leading another term
+        { 1, RALLY_ROLE_LEADER, 1, 2 },     //  asking for another term
+        { 2, RALLY_ROLE_LEADER, 1, 1 },     //  not the holder
+    };
+    for (size_t i = 0; i < sizeof (others) / sizeof (others[0]); i++) {
+        int64_t now = 250 + 10 * (int64_t) i;
+        rally_msg_node_hb_t hb = s_hb (others[i].id, others[i].role,
+                                       others[i].term);
+        hb.want = others[i].want;
+        rally_msg_lease_t reply = s_beat (broker, &hb, now);
+        ck_assert_uint_eq (reply.holder, 1);
+        ck_assert_uint_eq (reply.lease_term, 1);
+        ck_assert_uint_eq (reply.ms, others[i].id == 1 ? 400 - now : 0);
+        ck_assert_uint_eq (s_cluster (broker, now).lease_ms, 400 - now);
+    }
+    s_drain (broker);
+
+    //  The holder leads term 1 and asks to keep it: a whole lease from
+    //  this heartbeat, and no event (a renewal is no grant).
+    rally_msg_lease_t reply = s_lead (broker, 1, 1, 350);
+    ck_assert_uint_eq (reply.holder, 1);
+    ck_assert_uint_eq (reply.lease_term, 1);
+    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+    s_expect_none (broker);
+    ck_assert_uint_eq (s_cluster (broker, 350).lease_ms, BROKER_LEASE_MS);
+    reply = s_lead (broker, 1, 1, 380);
+    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);     //  until 580
+
+    s_grant (broker, 400, 0, 0, 0);
+    s_grant (broker, 579, 0, 0, 0);
+    broker_expire (broker, 579);
+    s_expect_none (broker);
+    ck_assert_uint_eq (s_cluster (broker, 579).lease_ms, 1);
+    broker_expire (broker, 580);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_LAPSED, 1);
+    ck_assert_uint_eq (event.term, 1);
+    s_expect (broker, BROKER_EVENT_LEADER, 0);
+    s_expect_none (broker);
+
+    //  A renewal after the lease ran out is too late: nothing revives it.
+    reply = s_lead (broker, 1, 1, 590);
+    ck_assert_uint_eq (reply.holder, 0);
+    ck_assert_uint_eq (reply.ms, 0);
+    ck_assert_uint_eq (s_cluster (broker, 590).lease_holder, 0);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_lapse)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);     //  until 400
+    //  Node 2 asks for term 1 too, learns it is taken, asks for 2.
+    rally_msg_lease_t reply = s_ask (broker, 2, 0, 1, 300);
+    ck_assert_uint_eq (reply.lease_term, 1);
+    ck_assert_uint_eq (reply.holder, 1);
+    s_ask (broker, 2, 1, 2, 350);
+    s_drain (broker);
+
+    //  Node 1 never leads: its lease lapses exactly at 200 + 200.
+    s_grant (broker, 399, 0, 0, 0);
+    broker_expire (broker, 399);
+    s_expect_none (broker);
+    ck_assert_uint_eq (s_cluster (broker, 399).lease_holder, 1);
+    ck_assert_uint_eq (s_cluster (broker, 400).lease_holder, 0);
+    broker_expire (broker, 400);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_LAPSED, 1);
+    ck_assert_uint_eq (event.term, 1);
+    s_expect_none (broker);     //  it never led: no change of leader
+
+    //  It goes to the candidate asking for the next term.
+    rally_msg_lease_t grant = s_grant (broker, 400, 2, 2, BROKER_LEASE_MS);
+    ck_assert_uint_eq (grant.nonce, 200);
+    event = s_expect (broker, BROKER_EVENT_GRANTED, 2);
+    ck_assert_uint_eq (event.term, 2);
+    s_expect_none (broker);
+    s_lead (broker, 2, 2, 410);                 //  until 610
+    event = s_expect (broker, BROKER_EVENT_LEADER, 2);
+    ck_assert_uint_eq (event.term, 2);
+    ck_assert_uint_eq (event.previous, 0);
+    s_expect_none (broker);
+
+    //  With no expire in between, a grant reports the lapse it follows.
+    s_ask (broker, 1, 2, 3, 550);
+    s_grant (broker, 609, 0, 0, 0);
+    s_expect_none (broker);
+    s_grant (broker, 610, 1, 3, BROKER_LEASE_MS);
+    event = s_expect (broker, BROKER_EVENT_LAPSED, 2);
+    ck_assert_uint_eq (event.term, 2);
+    event = s_expect (broker, BROKER_EVENT_GRANTED, 1);
+    ck_assert_uint_eq (event.term, 3);
+    event = s_expect (broker, BROKER_EVENT_LEADER, 0);
+    ck_assert_uint_eq (event.previous, 2);
+    s_expect_none (broker);
+    s_lead (broker, 1, 3, 620);
+    event = s_expect (broker, BROKER_EVENT_LEADER, 1);
+    ck_assert_uint_eq (event.term, 3);
+    ck_assert_uint_eq (event.previous, 0);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_dead_holder)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 250);                 //  until 450; then it dies
+    s_ask (broker, 2, 1, 2, 300);
+    s_grant (broker, 449, 0, 0, 0);
+    s_grant (broker, 450, 2, 2, BROKER_LEASE_MS);
+    //  Node 2 dies before it hears its grant. Both are still live, on
+    //  heartbeats that asked for terms now spent: no one gets the lease.
+    ck_assert (broker_live (broker, 1, 650));
+    ck_assert (broker_live (broker, 2, 650));
+    s_grant (broker, 650, 0, 0, 0);
+    s_grant (broker, 700, 0, 0, 0);
+
+    //  Node 1 comes back saying what it said before: still nothing, and
+    //  the reply tells it the term it missed.
+    rally_msg_lease_t reply = s_lead (broker, 1, 1, 700);
+    ck_assert_uint_eq (reply.lease_term, 2);
+    ck_assert_uint_eq (reply.holder, 0);
+    ck_assert_uint_eq (reply.ms, 0);
+    s_grant (broker, 700, 0, 0, 0);
+    s_ask (broker, 1, 1, 3, 720);
+    s_grant (broker, 720, 1, 3, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_terms_grow)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    //  A node may ask for more than the next term, and gets what it asks.
+    s_ask (broker, 3, 0, 7, 200);
+    s_grant (broker, 200, 3, 7, BROKER_LEASE_MS);
+    //  It never leads, the lease lapses, and it is forgotten. Term 7 is
+    //  spent all the same.
+    s_grant (broker, 400, 0, 0, 0);
+    broker_expire (broker, 30200);
+    ck_assert_uint_eq (broker_size (broker), 0);
+    rally_msg_lease_t reply = s_ask (broker, 4, 0, 5, 30300);
+    ck_assert_uint_eq (reply.lease_term, 7);
+    s_grant (broker, 30300, 0, 0, 0);
+    s_ask (broker, 4, 0, 7, 30310);
+    s_grant (broker, 30310, 0, 0, 0);
+    s_ask (broker, 4, 0, 8, 30320);
+    s_grant (broker, 30320, 4, 8, BROKER_LEASE_MS);
+
+    //  A term heard from a node counts as well as one granted here: node 5
+    //  follows term 20, granted by brokers this one did not hear from.
+    s_heard (broker, 5, RALLY_ROLE_FOLLOWER, 20, 30500);
+    reply = s_ask (broker, 4, 0, 20, 30520);
+    ck_assert_uint_eq (reply.lease_term, 20);
+    s_grant (broker, 30520, 0, 0, 0);
+    s_ask (broker, 4, 0, 21, 30530);
+    s_grant (broker, 30530, 4, 21, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_terms_exhausted)
+{
+    //  A heartbeat that claims the last term there is (a bug, or hostile)
+    //  must not wrap the next term round to 0: no term is granted twice,
+    //  none goes down, and a node asking for nothing gets nothing.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, UINT64_MAX, 200);
+    rally_msg_lease_t reply = s_ask (broker, 2, 0, 5, 200);
+    ck_assert_uint_eq (reply.lease_term, UINT64_MAX);
+    s_grant (broker, 200, 0, 0, 0);
+    broker_destroy (&broker);
+
+    broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, UINT64_MAX, 200);
+    s_grant (broker, 200, 1, UINT64_MAX, BROKER_LEASE_MS);
+    s_ask (broker, 2, 0, 1, 300);
+    s_grant (broker, 400, 0, 0, 0);         //  lapsed; nothing to grant
+    s_ask (broker, 1, 0, UINT64_MAX, 450);
+    s_grant (broker, 450, 0, 0, 0);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_sitting_leader)
+{
+    //  A broker restarts at 1000 (it grants from 1200) and hears node 2
+    //  lead term 5 on the other brokers' grants, node 1 (more up to date)
+    //  ask for term 7, and node 3 follow. Node 2 gets its own term back,
+    //  over node 1, only if it leads, renews that very term, was heard
+    //  within half a lease, and no higher term is known.
+    const struct {
+        rally_role_t role;
+        uint64_t term, want;
+        int64_t heard;
+        uint64_t seen;              //  node 3's term
+        uint32_t winner;
+        uint64_t granted;
+    } cases[] = {
+        { RALLY_ROLE_LEADER, 5, 5, 1101, 5, 2, 5 },
+        { RALLY_ROLE_LEADER, 5, 5, 1100, 5, 1, 7 },     //  not heard lately
+        { RALLY_ROLE_FOLLOWER, 5, 5, 1150, 5, 1, 7 },   //  not leading
+        { RALLY_ROLE_LEADER, 5, 6, 1150, 5, 1, 7 },     //  asks another term
+        { RALLY_ROLE_LEADER, 5, 5, 1150, 6, 1, 7 },     //  a newer term known
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        broker_t *broker = broker_new (0, 0, 1000);
+        rally_msg_node_hb_t hb = s_hb (2, cases[i].role, cases[i].term);
+        hb.want = cases[i].want;
+        rally_msg_lease_t reply = s_beat (broker, &hb, cases[i].heard);
+        ck_assert_uint_eq (reply.holder, 0);
+        ck_assert_uint_eq (reply.ms, 0);
+        hb = s_hb (1, RALLY_ROLE_FOLLOWER, 5);
+        hb.seq = 5000;
+        hb.want = 7;
+        s_beat (broker, &hb, 1150);
+        s_heard (broker, 3, RALLY_ROLE_FOLLOWER, cases[i].seen, 1150);
+        s_grant (broker, 1199, 0, 0, 0);       //  quiet all the same
+        s_drain (broker);
+        s_grant (broker, 1200, cases[i].winner, cases[i].granted,
+                 BROKER_LEASE_MS);
+        broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED,
+                                         cases[i].winner);
+        ck_assert_uint_eq (event.term, cases[i].granted);
+        if (cases[i].winner == 2) {
+            //  It leads that term already: the leader at once.
+            event = s_expect (broker, BROKER_EVENT_LEADER, 2);
+            ck_assert_uint_eq (event.term, 5);
+            ck_assert_uint_eq (broker_leader (broker, 1200, NULL), 2);
+        }
+        s_expect_none (broker);
+        broker_destroy (&broker);
+    }
+
+    //  A lease this broker granted lapses here (the renewals went astray)
+    //  while its holder leads on: the holder gets the same term again,
+    //  over a node asking for the next.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 210);                 //  until 410
+    s_ask (broker, 2, 1, 2, 300);
+    rally_msg_lease_t reply = s_lead (broker, 1, 1, 420);
+    ck_assert_uint_eq (reply.holder, 0);       //  too late to renew
+    s_drain (broker);
+    s_grant (broker, 420, 1, 1, BROKER_LEASE_MS);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 1);
+    ck_assert_uint_eq (event.term, 1);
+    s_expect (broker, BROKER_EVENT_LEADER, 1);
+    s_expect_none (broker);
+    broker_destroy (&broker);
+
+    //  But a term granted here goes to no other node: node 2 says it leads
+    //  term 5, which this broker gave node 1.
+    broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 5, 200);
+    s_grant (broker, 200, 1, 5, BROKER_LEASE_MS);
+    s_lead (broker, 2, 5, 450);
+    s_grant (broker, 450, 0, 0, 0);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_lease_moves)
+{
+    //  Node 1 holds term 1 here, but saw term 2 at another broker before
+    //  it could lead: it asks for 3, and the lease moves to that term (a
+    //  whole lease from now) so that the brokers' grants meet on one term.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_drain (broker);
+    rally_msg_lease_t reply = s_ask (broker, 1, 2, 3, 250);
+    ck_assert_uint_eq (reply.holder, 1);
+    ck_assert_uint_eq (reply.lease_term, 3);
+    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 1);
+    ck_assert_uint_eq (event.term, 3);
+    s_expect_none (broker);
+    rally_msg_cluster_t cluster = s_cluster (broker, 300);
+    ck_assert_uint_eq (cluster.lease_term, 3);
+    ck_assert_uint_eq (cluster.lease_ms, 150);
+
+    //  It leads term 3: renewed, and named.
+    reply = s_lead (broker, 1, 3, 300);         //  until 500
+    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+    event = s_expect (broker, BROKER_EVENT_LEADER, 1);
+    ck_assert_uint_eq (event.term, 3);
+
+    //  A leader's lease does not move (it renews, or lapses), nor does
+    //  anyone else's ask move it.
+    rally_msg_node_hb_t hb = s_hb (1, RALLY_ROLE_LEADER, 3);
+    hb.want = 4;
+    reply = s_beat (broker, &hb, 310);
+    ck_assert_uint_eq (reply.lease_term, 3);
+    ck_assert_uint_eq (reply.ms, 190);
+    reply = s_ask (broker, 2, 3, 5, 320);
+    ck_assert_uint_eq (reply.lease_term, 3);
+    ck_assert_uint_eq (reply.holder, 1);
+    cluster = s_cluster (broker, 330);
+    ck_assert_uint_eq (cluster.lease_term, 3);
+    ck_assert_uint_eq (cluster.lease_ms, 170);
+    s_expect (broker, BROKER_EVENT_NEW, 2);
+    s_expect_none (broker);     //  no grant, moved or otherwise
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_leader_freshness)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 150);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);     //  until 400
+    //  Granted, but not yet leading: no leader.
+    ck_assert_uint_eq (broker_leader (broker, 200, NULL), 0);
+    rally_msg_cluster_t cluster = s_cluster (broker, 200);
+    ck_assert_uint_eq (cluster.lease_holder, 1);
+    ck_assert_uint_eq (cluster.leader, 0);
+
+    //  Leading: named, with its endpoints.
+    s_lead (broker, 1, 1, 250);                 //  until 450
+    rally_msg_leader_t leader;
+    memset (&leader, 0xff, sizeof (leader));
+    ck_assert_uint_eq (broker_leader (broker, 250, &leader), 1);
+    ck_assert_uint_eq (leader.from.node, 1);
+    ck_assert_uint_eq (leader.from.term, 1);
+    ck_assert_str_eq (leader.game, "tcp://10.0.0.1:5602");
+    ck_assert_str_eq (leader.state, "tcp://10.0.0.1:5603");
+    //  The leader clients are sent to has been heard within half a lease,
+    //  though its lease runs longer.
+    ck_assert_uint_eq (broker_leader (broker, 349, NULL), 1);
+    ck_assert_uint_eq (broker_leader (broker, 350, NULL), 0);
+    cluster = s_cluster (broker, 350);
+    ck_assert_uint_eq (cluster.lease_holder, 1);
+    ck_assert_uint_eq (cluster.leader, 0);
+
+    //  Heard, fresh, and holding the lease, but no longer leading its term:
+    //  not named either.
+    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, 1, 360);
+    ck_assert_uint_eq (broker_leader (broker, 360, NULL), 0);
+    s_heard (broker, 1, RALLY_ROLE_LEADER, 0, 370);
+    ck_assert_uint_eq (broker_leader (broker, 370, NULL), 0);
+    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 380);
+    ck_assert_uint_eq (broker_leader (broker, 380, NULL), 1);
+
+    //  However fresh the leader, never after its lease lapses.
+    s_heard (broker, 1, RALLY_ROLE_LEADER, 1, 449);
+    ck_assert_uint_eq (broker_leader (broker, 449, NULL), 1);
+    ck_assert_uint_eq (broker_leader (broker, 450, NULL), 0);
+    broker_destroy (&broker);
+
+    //  Half of the lease the broker was given, not of the default.
+    broker = broker_new (2000, 1000, 0);
+    s_ask (broker, 1, 0, 1, 1000);
+    s_grant (broker, 1000, 1, 1, 1000);
+    s_lead (broker, 1, 1, 1000);
+    ck_assert_uint_eq (broker_leader (broker, 1499, NULL), 1);
+    ck_assert_uint_eq (broker_leader (broker, 1500, NULL), 0);
     broker_destroy (&broker);
 }
 END_TEST
@@ -449,18 +986,28 @@ Suite *rally_test_suite (void)
     TCase *tc = tcase_create ("table");
     tcase_add_test (tc, test_new_destroy);
     tcase_add_test (tc, test_heard);
-    tcase_add_test (tc, test_leader);
     tcase_add_test (tc, test_liveness);
     tcase_add_test (tc, test_custom_liveness);
     tcase_add_test (tc, test_forget);
     tcase_add_test (tc, test_forget_order);
     tcase_add_test (tc, test_forgotten_comes_back_new);
-    tcase_add_test (tc, test_highest_term_wins);
-    tcase_add_test (tc, test_lowest_id_tie);
     tcase_add_test (tc, test_seventeenth_refused);
     tcase_add_test (tc, test_bad_id);
     tcase_add_test (tc, test_cluster_report);
     tcase_add_test (tc, test_clock_backwards);
+    suite_add_tcase (s, tc);
+    tc = tcase_create ("lease");
+    tcase_add_test (tc, test_quiet_period);
+    tcase_add_test (tc, test_first_grant);
+    tcase_add_test (tc, test_want_too_low);
+    tcase_add_test (tc, test_renewal);
+    tcase_add_test (tc, test_lapse);
+    tcase_add_test (tc, test_dead_holder);
+    tcase_add_test (tc, test_terms_grow);
+    tcase_add_test (tc, test_terms_exhausted);
+    tcase_add_test (tc, test_sitting_leader);
+    tcase_add_test (tc, test_lease_moves);
+    tcase_add_test (tc, test_leader_freshness);
     suite_add_tcase (s, tc);
     return s;
 }

@@ -695,6 +695,236 @@ START_TEST (test_config)
 }
 END_TEST
 
+//  --------------------------------------------------------------------------
+//  Replication: a leader's diffs, through the wire codec, keep a follower's
+//  lobby equal to the leader's, hash for hash.
+
+//  One tick on the leader, its diff through encode and decode, applied on
+//  each follower given; every hash must agree.
+static void s_replicate (lobby_t *leader, lobby_t **followers, size_t count,
+                         int64_t now)
+{
+    lobby_tick (leader, now);
+    s_flush (leader);
+    rally_repl_t *diff = rally_repl_new (RALLY_REPL_DIFF);
+    lobby_diff (leader, diff);
+    diff->from.node = 1;
+    diff->seq = lobby_ticks (leader);
+    ck_assert_uint_eq (diff->hash, lobby_hash (leader));
+    zframe_t *frame = rally_repl_encode (diff);
+    ck_assert_ptr_nonnull (frame);
+    rally_repl_t *wire = rally_repl_new (RALLY_REPL_DIFF);
+    char reason[RALLY_REASON_BUF];
+    ck_assert_int_eq (rally_repl_decode (wire, zframe_data (frame),
+                                         zframe_size (frame), reason,
+                                         sizeof (reason)), 0);
+    for (size_t i = 0; i < count; i++) {
+        ck_assert_msg (lobby_apply (followers[i], wire, reason,
+                                    sizeof (reason)) == 0, "%s", reason);
+        ck_assert_uint_eq (lobby_hash (followers[i]), lobby_hash (leader));
+    }
+    zframe_destroy (&frame);
+    rally_repl_destroy (&wire);
+    rally_repl_destroy (&diff);
+}
+
+//  The follower holds what the leader does, as the node would show it.
+static void s_same (lobby_t *leader, lobby_t *follower)
+{
+    ck_assert_uint_eq (lobby_match_count (follower), lobby_match_count (leader));
+    ck_assert_uint_eq (lobby_players (follower), lobby_players (leader));
+    ck_assert_uint_eq (lobby_waiting (follower), lobby_waiting (leader));
+    lobby_match_view_t a, b;
+    for (size_t i = 0; lobby_match_at (leader, i, &a) == 0; i++) {
+        ck_assert_int_eq (lobby_match_at (follower, i, &b), 0);
+        ck_assert_uint_eq (a.id, b.id);
+        ck_assert_int_eq (memcmp (a.game, b.game, sizeof (pong_match_t)), 0);
+        ck_assert_int_eq (memcmp (a.names, b.names, sizeof (a.names)), 0);
+    }
+}
+
+static lobby_t *s_scored_lobby (void)
+{
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    cfg.points_to_win = 2;
+    lobby_t *lobby = lobby_new (&cfg);
+    ck_assert_ptr_nonnull (lobby);
+    return lobby;
+}
+
+START_TEST (test_follower_keeps_up)
+{
+    lobby_t *leader = s_scored_lobby ();
+    lobby_t *follower = s_scored_lobby ();
+    int64_t now = 0;
+    const char *names[] = { "ann", "bob", "cid", "dee", "eve" };
+    for (int n = 1; n <= 5; n++)
+        ck_assert_int_eq (s_join (leader, names[n - 1], n, now), LOBBY_OK);
+    const int all[] = { 1, 2, 3, 4, 5, -1 };
+    bool left = false, requeued = false;
+    for (int t = 0; t < 20000 && lobby_match_count (leader) > 0; t++) {
+        now += TICK_MS;
+        for (const int *h = all; *h > 0; h++)
+            lobby_heard (leader, s_tok (*h), now);
+        //  Paddles move; a player leaves (forfeit, the queued one pairs);
+        //  one plays again once its match is over.
+        lobby_input (leader, s_tok (1 + t % 4), t % 3 - 1, now);
+        if (t == 100 && !left) {
+            ck_assert_int_eq (lobby_leave (leader, s_tok (4), now), LOBBY_OK);
+            left = true;
+        }
+        if (!requeued && s_info (leader, 3).state == LOBBY_PLAYING
+            && lobby_requeue (leader, s_tok (3), now) == LOBBY_OK)
+            requeued = true;
+        s_replicate (leader, &follower, 1, now);
+        if (t % 50 == 0)
+            s_same (leader, follower);
+    }
+    ck_assert (left);
+    s_same (leader, follower);
+    lobby_destroy (&follower);
+    lobby_destroy (&leader);
+}
+END_TEST
+
+START_TEST (test_snapshot_then_diffs)
+{
+    lobby_t *leader = s_scored_lobby ();
+    int64_t now = 0;
+    s_join (leader, "ann", 1, now);
+    s_join (leader, "bob", 2, now);
+    s_join (leader, "cid", 3, now);
+    for (int t = 0; t < 30; t++)
+        s_replicate (leader, NULL, 0, now += TICK_MS);
+    //  A snapshot right after a diff is the state that diff made.
+    rally_repl_t *snap = rally_repl_new (RALLY_REPL_SNAPSHOT);
+    lobby_snapshot (leader, snap);
+    ck_assert_uint_eq (snap->hash, lobby_hash (leader));
+    ck_assert_uint_eq (snap->player_count, 3);
+    ck_assert_uint_eq (snap->match_count, 1);
+    lobby_t *late = s_scored_lobby ();
+    s_join (late, "zed", 9, now);       //  whatever it held is replaced
+    char reason[RALLY_REASON_BUF];
+    ck_assert_msg (lobby_apply (late, snap, reason, sizeof (reason)) == 0,
+                   "%s", reason);
+    s_same (leader, late);
+    ck_assert_int_eq (s_info (late, 3).state, LOBBY_QUEUED);
+    ck_assert_int_eq (lobby_player_info (late, s_tok (9), &(lobby_player_info_t){0}),
+                      -1);
+    for (int t = 0; t < 30; t++)
+        s_replicate (leader, &late, 1, now += TICK_MS);
+    s_same (leader, late);
+    rally_repl_destroy (&snap);
+    lobby_destroy (&late);
+    lobby_destroy (&leader);
+}
+END_TEST
+
+START_TEST (test_bad_diffs_refused)
+{
+    lobby_t *leader = s_scored_lobby ();
+    lobby_t *follower = s_scored_lobby ();
+    int64_t now = 0;
+    s_join (leader, "ann", 1, now);
+    s_join (leader, "bob", 2, now);
+    s_replicate (leader, &follower, 1, now += TICK_MS);
+    char reason[RALLY_REASON_BUF];
+    rally_repl_t *diff = rally_repl_new (RALLY_REPL_DIFF);
+
+    //  A diff whose result does not hash as the leader said.
+    lobby_tick (leader, now += TICK_MS);
+    lobby_diff (leader, diff);
+    ck_assert_uint_ge (diff->match_count, 1);
+    diff->matches[0].ball[0] += 1;
+    ck_assert_int_eq (lobby_apply (follower, diff, reason, sizeof (reason)), -1);
+    ck_assert_ptr_nonnull (strstr (reason, "hashes to"));
+
+    //  A diff against another state (one was missed) is refused up front.
+    lobby_t *behind = s_scored_lobby ();
+    lobby_tick (leader, now += TICK_MS);
+    lobby_diff (leader, diff);
+    ck_assert_int_eq (lobby_apply (behind, diff, reason, sizeof (reason)), -1);
+    ck_assert_ptr_nonnull (strstr (reason, "not against the state held"));
+    rally_repl_destroy (&diff);
+    lobby_destroy (&behind);
+    lobby_destroy (&follower);
+    lobby_destroy (&leader);
+}
+END_TEST
+
+START_TEST (test_adopt_and_lead)
+{
+    lobby_t *leader = s_scored_lobby ();
+    lobby_t *follower = s_scored_lobby ();
+    int64_t now = 0;
+    s_join (leader, "ann", 1, now);
+    s_join (leader, "bob", 2, now);
+    uint32_t id = s_info (leader, 1).match;
+    const int both[] = { 1, 2, -1 };
+    for (int t = 0; t < 200; t++) {
+        now += TICK_MS;
+        lobby_heard (leader, s_tok (1), now);
+        lobby_heard (leader, s_tok (2), now);
+        s_replicate (leader, &follower, 1, now);
+    }
+    lobby_match_view_t before = s_match (follower, id);
+    pong_match_t game = *before.game;
+
+    //  The follower takes over far later on its own clock: the players
+    //  count as heard now, keep their seats, and the match goes on from
+    //  the same state.
+    now += 60000;
+    lobby_adopt (follower, now);
+    ck_assert_int_eq (lobby_resume (follower, s_tok (2), s_peer (2), 1, now),
+                      LOBBY_OK);
+    lobby_event_t ev;
+    ck_assert (s_find_for (follower, LOBBY_EVENT_MATCH, 2, &ev));
+    ck_assert_uint_eq (ev.match, id);
+    ck_assert_int_eq (ev.side, 1);
+    ck_assert_int_eq (lobby_input (follower, s_tok (1), 1, now), LOBBY_OK);
+    s_run (follower, &now, now + TICK_MS, both);
+    lobby_match_view_t after = s_match (follower, id);
+    ck_assert_uint_eq (after.game->tick, game.tick + 1);
+    ck_assert_uint_eq (after.game->score[0], game.score[0]);
+    ck_assert_uint_eq (after.game->score[1], game.score[1]);
+    ck_assert (!s_info (follower, 1).lost);
+    lobby_destroy (&follower);
+    lobby_destroy (&leader);
+}
+END_TEST
+
+START_TEST (test_quiet_tick_ships_little)
+{
+    lobby_t *leader = s_scored_lobby ();
+    int64_t now = 0;
+    s_join (leader, "ann", 1, now);
+    s_join (leader, "bob", 2, now);
+    s_join (leader, "cid", 3, now);
+    lobby_tick (leader, now += TICK_MS);
+    rally_repl_t *diff = rally_repl_new (RALLY_REPL_DIFF);
+    lobby_diff (leader, diff);
+    ck_assert_uint_eq (diff->player_count, 3);
+    //  Next tick only the live match moved; no player changed.
+    lobby_tick (leader, now += TICK_MS);
+    lobby_diff (leader, diff);
+    ck_assert_uint_eq (diff->player_count, 0);
+    ck_assert_uint_eq (diff->match_count, 1);
+    //  A forgotten player is named as gone, once.
+    lobby_leave (leader, s_tok (3), now);
+    lobby_tick (leader, now += TICK_MS);
+    lobby_diff (leader, diff);
+    ck_assert_uint_eq (diff->gone_player_count, 1);
+    ck_assert_int_eq (memcmp (diff->gone_players[0], s_tok (3),
+                              RALLY_TOKEN_SIZE), 0);
+    lobby_tick (leader, now += TICK_MS);
+    lobby_diff (leader, diff);
+    ck_assert_uint_eq (diff->gone_player_count, 0);
+    rally_repl_destroy (&diff);
+    lobby_destroy (&leader);
+}
+END_TEST
+
 Suite *rally_test_suite (void)
 {
     Suite *s = suite_create ("lobby");
@@ -716,6 +946,13 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_finished_dropped);
     tcase_add_test (tc, test_two_matches);
     tcase_add_test (tc, test_config);
+    suite_add_tcase (s, tc);
+    tc = tcase_create ("replication");
+    tcase_add_test (tc, test_follower_keeps_up);
+    tcase_add_test (tc, test_snapshot_then_diffs);
+    tcase_add_test (tc, test_bad_diffs_refused);
+    tcase_add_test (tc, test_adopt_and_lead);
+    tcase_add_test (tc, test_quiet_tick_ships_little);
     suite_add_tcase (s, tc);
     return s;
 }

@@ -1,0 +1,67 @@
+/*  results - a game node's store of finished matches, in SQLite.
+
+    Finished matches are part of the replicated state: every node stores
+    each one as it applies it, in one SQLite file in its data directory, so
+    a full cluster restart loses none, and a node that comes back asks for
+    the ones stored after the highest id it holds.
+
+    A match is keyed by its id. Storing it again with the same content
+    changes nothing; with different content the version from the later
+    term wins (in the same term, the later store). Ids never repeat: a node
+    that starts after a full cluster restart numbers its matches above
+    results_max_match.
+
+    The file is in WAL mode with synchronous=NORMAL: a commit is one append
+    to the log and no fsync, so a power cut can lose the last few matches,
+    but never corrupts the file, and a node crash loses nothing. Every
+    statement is prepared once, in results_new, and bound per call.
+*/
+#ifndef RESULTS_H_INCLUDED
+#define RESULTS_H_INCLUDED
+
+#include "rally_msg.h"
+
+#define RESULTS_FILE            "results.db"    //  name in a data directory
+#define RESULTS_SCHEMA_VERSION  1               //  in table meta
+
+typedef struct _results_t results_t;
+
+//  One finished match.
+typedef struct {
+    uint32_t match;                     //  match id, 1 and up
+    char names[2][RALLY_NAME_BUF];      //  left, right; UTF-8
+    uint32_t score[2];                  //  left, right
+    int32_t winner;                     //  -1 none, 0 left, 1 right
+    bool forfeit;                       //  the score was decided by a forfeit
+    uint64_t term;                      //  leadership term it ended in
+} results_match_t;
+
+//  Opens the database at path, creating it and its schema if missing
+//  (":memory:" for a store that lives as long as the handle). NULL on
+//  failure, with why in reason.
+results_t *results_new (const char *path, char *reason, size_t reason_size);
+
+//  Closes it; safe on NULL, nulls *self_p.
+void results_destroy (results_t **self_p);
+
+//  Stores a finished match (see above for a match stored twice). A match
+//  out of range (id 0, a name not terminated, a winner not -1..1, a term
+//  above INT64_MAX) or a database error logs and returns -1; else 0.
+int results_store (results_t *self, const results_match_t *m);
+
+//  The highest match id stored, 0 if none (or on a database error, logged).
+uint32_t results_max_match (results_t *self);
+
+//  Matches stored (0 on a database error, logged).
+size_t results_count (results_t *self);
+
+//  Copies into out (room for max) the stored matches with id above after,
+//  in id order, at most max, and sets *count to how many. -1 on a database
+//  error, with *count 0.
+int results_since (results_t *self, uint32_t after, size_t max,
+                   results_match_t *out, size_t *count);
+
+//  Copies match into out: 0, or -1 if it is not stored.
+int results_get (results_t *self, uint32_t match, results_match_t *out);
+
+#endif
