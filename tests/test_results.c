@@ -1,0 +1,368 @@
+/*  test_results - the store of finished matches. Most tests use an
+    in-memory database; the ones about files (persistence, WAL, bad paths,
+    files it must refuse) work in a fresh temporary directory and remove it.
+*/
+#include "check_main.h"
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "results.h"
+
+static results_match_t s_match (uint32_t id, const char *left,
+                                const char *right, uint32_t left_score,
+                                uint32_t right_score, int32_t winner,
+                                bool forfeit, uint64_t term)
+{
+    results_match_t m;
+    memset (&m, 0, sizeof (m));
+    m.match = id;
+    snprintf (m.names[0], sizeof (m.names[0]), "%s", left);
+    snprintf (m.names[1], sizeof (m.names[1]), "%s", right);
+    m.score[0] = left_score;
+    m.score[1] = right_score;
+    m.winner = winner;
+    m.forfeit = forfeit;
+    m.term = term;
+    return m;
+}
+
+static void s_assert_same (const results_match_t *a, const results_match_t *b)
+{
+    ck_assert_uint_eq (a->match, b->match);
+    ck_assert_str_eq (a->names[0], b->names[0]);
+    ck_assert_str_eq (a->names[1], b->names[1]);
+    ck_assert_uint_eq (a->score[0], b->score[0]);
+    ck_assert_uint_eq (a->score[1], b->score[1]);
+    ck_assert_int_eq (a->winner, b->winner);
+    ck_assert_int_eq (a->forfeit, b->forfeit);
+    ck_assert_uint_eq (a->term, b->term);
+}
+
+static results_t *s_memory (void)
+{
+    char reason[RALLY_REASON_BUF] = "";
+    results_t *results = results_new (":memory:", reason, sizeof (reason));
+    ck_assert_msg (results, "results_new: %s", reason);
+    return results;
+}
+
+//  A fresh temporary directory, and path set to a file in it.
+static void s_tmpdir (char *dir, size_t dir_size, char *path, size_t size,
+                      const char *file)
+{
+    snprintf (dir, dir_size, "/tmp/rally-results-XXXXXX");
+    ck_assert_ptr_nonnull (mkdtemp (dir));
+    snprintf (path, size, "%s/%s", dir, file);
+}
+
+//  Removes the database file and its WAL companions, then the directory.
+static void s_rmdir (const char *dir, const char *path)
+{
+    const char *suffixes[] = { "", "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes[0]); i++) {
+        char file[512];
+        snprintf (file, sizeof (file), "%s%s", path, suffixes[i]);
+        unlink (file);
+    }
+    ck_assert_int_eq (rmdir (dir), 0);
+}
+
+//  Runs one statement on a second connection to path.
+static void s_sql (const char *path, const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq (sqlite3_open (path, &db), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_close (db), SQLITE_OK);
+}
+
+START_TEST (test_store_get)
+{
+    results_t *results = s_memory ();
+    ck_assert_uint_eq (results_count (results), 0);
+    results_match_t m = s_match (7, "alice", "bob", 11, 4, 0, false, 3);
+    ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_uint_eq (results_count (results), 1);
+    results_match_t got;
+    ck_assert_int_eq (results_get (results, 7, &got), 0);
+    s_assert_same (&got, &m);
+    //  A forfeit with no winner round-trips too.
+    m = s_match (8, "carol", "dave", 2, 3, -1, true, 4);
+    ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_int_eq (results_get (results, 8, &got), 0);
+    s_assert_same (&got, &m);
+    ck_assert_int_eq (results_get (results, 9, &got), -1);
+    ck_assert_int_eq (results_get (results, 0, &got), -1);
+    results_destroy (&results);
+    results_destroy (&results);
+    ck_assert_ptr_null (results);
+}
+END_TEST
+
+START_TEST (test_store_idempotent)
+{
+    char dir[64], path[128];
+    s_tmpdir (dir, sizeof (dir), path, sizeof (path), RESULTS_FILE);
+    char reason[RALLY_REASON_BUF] = "";
+    results_t *results = results_new (path, reason, sizeof (reason));
+    ck_assert_msg (results, "results_new: %s", reason);
+    results_match_t m = s_match (1, "alice", "bob", 11, 9, 0, false, 2);
+    ck_assert_int_eq (results_store (results, &m), 0);
+
+    //  A second connection sees data_version move only when a commit
+    //  changed the file: storing the same match again writes nothing.
+    sqlite3 *db;
+    ck_assert_int_eq (sqlite3_open (path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_int_eq (sqlite3_prepare_v2 (db, "PRAGMA data_version", -1, &st,
+                                          NULL), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_step (st), SQLITE_ROW);
+    int64_t before = sqlite3_column_int64 (st, 0);
+    ck_assert_int_eq (sqlite3_reset (st), SQLITE_OK);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_int_eq (sqlite3_step (st), SQLITE_ROW);
+    ck_assert_int_eq (sqlite3_column_int64 (st, 0), before);
+    ck_assert_int_eq (sqlite3_reset (st), SQLITE_OK);
+    ck_assert_uint_eq (results_count (results), 1);
+
+    //  A real change does move it.
+    m.score[1] = 10;
+    ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_int_eq (sqlite3_step (st), SQLITE_ROW);
+    ck_assert_int_ne (sqlite3_column_int64 (st, 0), before);
+    ck_assert_int_eq (sqlite3_finalize (st), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_close (db), SQLITE_OK);
+
+    results_match_t got;
+    ck_assert_int_eq (results_get (results, 1, &got), 0);
+    s_assert_same (&got, &m);
+    results_destroy (&results);
+    s_rmdir (dir, path);
+}
+END_TEST
+
+START_TEST (test_later_term_wins)
+{
+    results_t *results = s_memory ();
+    results_match_t old = s_match (4, "alice", "bob", 11, 2, 0, false, 5);
+    results_match_t later = s_match (4, "alice", "bob", 3, 0, 1, true, 6);
+    ck_assert_int_eq (results_store (results, &old), 0);
+    ck_assert_int_eq (results_store (results, &later), 0);
+    results_match_t got;
+    ck_assert_int_eq (results_get (results, 4, &got), 0);
+    s_assert_same (&got, &later);
+    //  The earlier term's version, arriving late, changes nothing.
+    ck_assert_int_eq (results_store (results, &old), 0);
+    ck_assert_int_eq (results_get (results, 4, &got), 0);
+    s_assert_same (&got, &later);
+    //  In the same term, the later store wins.
+    results_match_t again = s_match (4, "alice", "bob", 3, 1, 1, true, 6);
+    ck_assert_int_eq (results_store (results, &again), 0);
+    ck_assert_int_eq (results_get (results, 4, &got), 0);
+    s_assert_same (&got, &again);
+    ck_assert_uint_eq (results_count (results), 1);
+    results_destroy (&results);
+}
+END_TEST
+
+START_TEST (test_since_pages)
+{
+    results_t *results = s_memory ();
+    //  Stored out of order; read back in id order, two at a time.
+    uint32_t ids[] = { 9, 1, 5, 3, 7 };
+    for (size_t i = 0; i < 5; i++) {
+        results_match_t m = s_match (ids[i], "a", "b", ids[i], 0, 0, false, 1);
+        ck_assert_int_eq (results_store (results, &m), 0);
+    }
+    uint32_t want[] = { 1, 3, 5, 7, 9 };
+    size_t seen = 0;
+    uint32_t after = 0;
+    results_match_t page[2];
+    size_t count;
+    do {
+        ck_assert_int_eq (results_since (results, after, 2, page, &count), 0);
+        ck_assert_uint_le (count, 2);
+        for (size_t i = 0; i < count; i++) {
+            ck_assert_uint_lt (seen, 5);
+            ck_assert_uint_eq (page[i].match, want[seen]);
+            ck_assert_uint_eq (page[i].score[0], want[seen]);
+            seen++;
+            after = page[i].match;
+        }
+    } while (count == 2);
+    ck_assert_uint_eq (seen, 5);
+    //  From the middle, and past the end.
+    ck_assert_int_eq (results_since (results, 4, 2, page, &count), 0);
+    ck_assert_uint_eq (count, 2);
+    ck_assert_uint_eq (page[0].match, 5);
+    ck_assert_uint_eq (page[1].match, 7);
+    ck_assert_int_eq (results_since (results, 9, 2, page, &count), 0);
+    ck_assert_uint_eq (count, 0);
+    //  Room for none.
+    count = 99;
+    ck_assert_int_eq (results_since (results, 0, 0, NULL, &count), 0);
+    ck_assert_uint_eq (count, 0);
+    results_destroy (&results);
+}
+END_TEST
+
+START_TEST (test_max_match)
+{
+    results_t *results = s_memory ();
+    ck_assert_uint_eq (results_max_match (results), 0);
+    results_match_t m = s_match (12, "a", "b", 1, 0, 0, false, 1);
+    ck_assert_int_eq (results_store (results, &m), 0);
+    m.match = 3;
+    ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_uint_eq (results_max_match (results), 12);
+    m.match = UINT32_MAX;
+    ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_uint_eq (results_max_match (results), UINT32_MAX);
+    ck_assert_uint_eq (results_count (results), 3);
+    results_destroy (&results);
+}
+END_TEST
+
+START_TEST (test_reopen_keeps_matches)
+{
+    char dir[64], path[128];
+    s_tmpdir (dir, sizeof (dir), path, sizeof (path), RESULTS_FILE);
+    char reason[RALLY_REASON_BUF] = "";
+    results_t *results = results_new (path, reason, sizeof (reason));
+    ck_assert_msg (results, "results_new: %s", reason);
+    results_match_t m[3] = {
+        s_match (1, "alice", "bob", 11, 9, 0, false, 1),
+        s_match (2, "carol", "dave", 0, 0, -1, true, 1),
+        s_match (3, "erin", "frank", 7, 11, 1, true, 2 + (1ull << 40))
+    };
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq (results_store (results, &m[i]), 0);
+    results_destroy (&results);
+
+    results = results_new (path, reason, sizeof (reason));
+    ck_assert_msg (results, "results_new again: %s", reason);
+    ck_assert_uint_eq (results_count (results), 3);
+    ck_assert_uint_eq (results_max_match (results), 3);
+    results_match_t got[3];
+    size_t count;
+    ck_assert_int_eq (results_since (results, 0, 3, got, &count), 0);
+    ck_assert_uint_eq (count, 3);
+    for (size_t i = 0; i < 3; i++)
+        s_assert_same (&got[i], &m[i]);
+
+    //  The file is in WAL mode, which lasts; synchronous is per connection.
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    ck_assert_int_eq (sqlite3_open (path, &db), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_prepare_v2 (db, "PRAGMA journal_mode", -1, &st,
+                                          NULL), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_step (st), SQLITE_ROW);
+    ck_assert_str_eq ((const char *) sqlite3_column_text (st, 0), "wal");
+    ck_assert_int_eq (sqlite3_finalize (st), SQLITE_OK);
+    ck_assert_int_eq (sqlite3_close (db), SQLITE_OK);
+    results_destroy (&results);
+    s_rmdir (dir, path);
+}
+END_TEST
+
+START_TEST (test_bad_path)
+{
+    char dir[64], path[128];
+    s_tmpdir (dir, sizeof (dir), path, sizeof (path), "missing/results.db");
+    char reason[RALLY_REASON_BUF] = "";
+    ck_assert_ptr_null (results_new (path, reason, sizeof (reason)));
+    ck_assert_ptr_nonnull (strstr (reason, path));
+    ck_assert_uint_gt (strlen (reason), strlen (path) + 2);
+    //  No room for a reason is allowed too.
+    ck_assert_ptr_null (results_new (path, NULL, 0));
+    s_rmdir (dir, path);
+}
+END_TEST
+
+START_TEST (test_refuses_other_files)
+{
+    char dir[64], path[128];
+    s_tmpdir (dir, sizeof (dir), path, sizeof (path), RESULTS_FILE);
+    FILE *file = fopen (path, "w");
+    ck_assert_ptr_nonnull (file);
+    for (int i = 0; i < 64; i++)
+        fputs ("not a database, ", file);
+    ck_assert_int_eq (fclose (file), 0);
+    char reason[RALLY_REASON_BUF] = "";
+    ck_assert_ptr_null (results_new (path, reason, sizeof (reason)));
+    ck_assert_ptr_nonnull (strstr (reason, "not a database"));
+    ck_assert_int_eq (unlink (path), 0);
+
+    //  A file from a later schema is refused, not misread.
+    s_sql (path, "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL,"
+                 " value INTEGER NOT NULL);"
+                 "INSERT INTO meta VALUES ('schema_version', 2)");
+    ck_assert_ptr_null (results_new (path, reason, sizeof (reason)));
+    ck_assert_ptr_nonnull (strstr (reason, "schema version 2"));
+    s_rmdir (dir, path);
+}
+END_TEST
+
+START_TEST (test_utf8_names)
+{
+    results_t *results = s_memory ();
+    //  Sixteen code points in 32 bytes: the longest name there is.
+    const char *longest = "ÀÉÎÕÜàéîõüçñßøåæ";
+    ck_assert_uint_eq (strlen (longest), RALLY_NAME_MAX);
+    results_match_t m = s_match (1, "Zoë 小明", longest, 5, 11, 1, false, 1);
+    ck_assert_int_eq (results_store (results, &m), 0);
+    results_match_t got;
+    ck_assert_int_eq (results_get (results, 1, &got), 0);
+    s_assert_same (&got, &m);
+    ck_assert_int_eq (memcmp (got.names[1], longest, RALLY_NAME_MAX + 1), 0);
+    results_destroy (&results);
+}
+END_TEST
+
+START_TEST (test_out_of_range)
+{
+    results_t *results = s_memory ();
+    results_match_t m = s_match (0, "a", "b", 1, 0, 0, false, 1);
+    ck_assert_int_eq (results_store (results, &m), -1);
+    m = s_match (1, "a", "b", 1, 0, 2, false, 1);
+    ck_assert_int_eq (results_store (results, &m), -1);
+    m = s_match (1, "a", "b", 1, 0, -2, false, 1);
+    ck_assert_int_eq (results_store (results, &m), -1);
+    m = s_match (1, "a", "b", 1, 0, 0, false, (uint64_t) INT64_MAX + 1);
+    ck_assert_int_eq (results_store (results, &m), -1);
+    m = s_match (1, "a", "b", 1, 0, 0, false, 1);
+    memset (m.names[1], 'x', sizeof (m.names[1]));
+    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_uint_eq (results_count (results), 0);
+    //  The limits themselves are fine.
+    m = s_match (UINT32_MAX, "a", "b", UINT32_MAX, 0, 0, false, INT64_MAX);
+    ck_assert_int_eq (results_store (results, &m), 0);
+    results_match_t got;
+    ck_assert_int_eq (results_get (results, UINT32_MAX, &got), 0);
+    s_assert_same (&got, &m);
+    results_destroy (&results);
+}
+END_TEST
+
+Suite *rally_test_suite (void)
+{
+    Suite *s = suite_create ("results");
+    TCase *tc = tcase_create ("store");
+    tcase_add_test (tc, test_store_get);
+    tcase_add_test (tc, test_store_idempotent);
+    tcase_add_test (tc, test_later_term_wins);
+    tcase_add_test (tc, test_since_pages);
+    tcase_add_test (tc, test_max_match);
+    tcase_add_test (tc, test_out_of_range);
+    tcase_add_test (tc, test_utf8_names);
+    suite_add_tcase (s, tc);
+    tc = tcase_create ("files");
+    tcase_add_test (tc, test_reopen_keeps_matches);
+    tcase_add_test (tc, test_bad_path);
+    tcase_add_test (tc, test_refuses_other_files);
+    suite_add_tcase (s, tc);
+    return s;
+}
