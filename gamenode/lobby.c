@@ -861,6 +861,15 @@ uint64_t lobby_hash (lobby_t *self)
                                     self->next_ticket);
 }
 
+void lobby_reserve_matches (lobby_t *self, uint32_t last)
+{
+    assert (self && last < UINT32_MAX);
+    if (self->next_match <= last) {
+        self->next_match = last + 1;
+        self->shipped_hash = lobby_hash (self);
+    }
+}
+
 uint64_t lobby_ticks (lobby_t *self)
 {
     assert (self);
@@ -1055,8 +1064,10 @@ static int s_apply_match (lobby_t *self, const rally_match_rec_t *rec,
                 return snprintf (reason, reason_size, "match %u seats a "
                                  "player who is not here", rec->id), -1;
         }
+    bool known = s_slot (self, rec->id, NULL) != NULL;
     size_t index = s_slot_for (self, rec->id);
     slot_t *slot = &self->slots[index];
+    bool was_live = !known || s_live (slot);
     s_rec_to_game (rec, &self->games[index]);
     memcpy (slot->names, rec->names, sizeof (slot->names));
     slot->players[0] = seats[0];
@@ -1064,6 +1075,12 @@ static int s_apply_match (lobby_t *self, const rally_match_rec_t *rec,
     slot->lost = rec->lost;
     slot->ended = rec->ended;
     s_rehash (self, &slot->rec_hash, rally_repl_match_hash (rec));
+    //  Every node tells of a match decided, so that every node stores it.
+    if (was_live && rec->ended) {
+        const pong_match_t *g = &self->games[index];
+        s_match_event (self, LOBBY_EVENT_OVER, index)->forfeit =
+            g->winner >= 0 && g->score[g->winner] < self->cfg.points_to_win;
+    }
     return 0;
 }
 

@@ -179,6 +179,10 @@ void lobby_match_state (const lobby_match_view_t *view,
 uint64_t lobby_hash (lobby_t *self);
 uint64_t lobby_ticks (lobby_t *self);
 
+//  Match ids up to last are taken (stored before a restart): the next
+//  match made here gets a higher one.
+void lobby_reserve_matches (lobby_t *self, uint32_t last);
+
 //  Leader, after each tick: fills out with what changed since the last
 //  diff (or since the lobby was made or adopted), base and new hash. The
 //  caller sets the origin and seq.
@@ -188,7 +192,8 @@ void lobby_diff (lobby_t *self, rally_repl_t *out);
 void lobby_snapshot (lobby_t *self, rally_repl_t *out);
 
 //  Follower: applies a diff (against the state held) or a snapshot (which
-//  replaces it). Returns 0, or -1 with a reason when the diff does not fit
+//  replaces it). A match it shows decided for the first time comes out as
+//  an OVER event, as on the leader. Returns 0, or -1 with a reason when the diff does not fit
 //  or the result does not hash to in->hash; the lobby is then unusable
 //  until a snapshot is applied.
 int lobby_apply (lobby_t *self, const rally_repl_t *in, char *reason,

@@ -8,6 +8,7 @@
 
 #include "rally_args.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define PROGRAM "rally-gamenode"
@@ -21,6 +22,7 @@ typedef struct {
     const char *game;
     const char *state;
     const char *heartbeat;
+    const char *data;
     uint32_t tick_hz, points_to_win, grace_ms, max_players, heartbeat_ms;
     bool tick_hz_given, points_to_win_given, grace_ms_given;
     bool max_players_given, heartbeat_ms_given;
@@ -54,6 +56,9 @@ static void s_usage (FILE *out)
         "                        (default 10000)\n"
         "  --max-players N       players at once, %u..%u (default 1024)\n"
         "  --heartbeat-ms N      heartbeat period, ms, %u..%u (default 50)\n"
+        "  --data DIR            data directory: finished matches are kept in\n"
+        "                        DIR/results.db (default $RALLY_DATA; none:\n"
+        "                        kept in memory only)\n"
         "  -v, --verbose         log every request at debug level\n"
         "  -h, --help            print this and exit\n"
         "\n"
@@ -86,6 +91,7 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_UINT ("--heartbeat-ms", &f->heartbeat_ms,
                          RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX,
                          &f->heartbeat_ms_given),
+        RALLY_ARGS_STRING ("--data", &f->data),
         RALLY_ARGS_SWITCH ("--verbose", "-v", &f->verbose),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
@@ -150,6 +156,10 @@ static int s_apply (node_config_t *cfg, const flags_t *f)
         return rally_args_fail (PROGRAM, "%s", reason);
     cfg->id = f->id? f->id: 1;
     cfg->verbose = f->verbose;
+    const char *data = f->data ? f->data : getenv ("RALLY_DATA");
+    if (data && strlen (data) >= sizeof (cfg->data))
+        return rally_args_fail (PROGRAM, "--data: the path is too long");
+    snprintf (cfg->data, sizeof (cfg->data), "%s", data ? data : "");
     s_number (&c->tick_hz, f->tick_hz, f->tick_hz_given);
     s_number (&c->points_to_win, f->points_to_win, f->points_to_win_given);
     s_number (&c->grace_ms, f->grace_ms, f->grace_ms_given);

@@ -33,6 +33,7 @@
 #include "lobby.h"
 #include "rally_repl.h"
 #include "rally_warn.h"
+#include "results.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -77,6 +78,7 @@ struct _node_t {
     zsock_t *brokers[RALLY_CLUSTER_BROKERS_MAX];    //  DEALER per broker
     size_t broker_count;                //  brokers connected
     lobby_t *lobby;                     //  players, queue and matches
+    results_t *results;                 //  finished matches, kept
     lease_t *lease;                     //  the brokers' grants
     rally_repl_t *repl;                 //  a diff or snapshot, reused
     rally_role_t role;                  //  leader or follower
@@ -216,6 +218,21 @@ static void s_send_match (node_t *self, const lobby_event_t *ev)
     s_send_held (self, ev->peer, ev->peer_size, &msg);
 }
 
+//  A decided match, as this node's store keeps it.
+static void s_store_over (node_t *self, const lobby_event_t *ev)
+{
+    results_match_t m;
+    memset (&m, 0, sizeof (m));
+    m.match = ev->match;
+    memcpy (m.names, ev->names, sizeof (m.names));
+    m.score[0] = ev->score[0];
+    m.score[1] = ev->score[1];
+    m.winner = ev->winner;
+    m.forfeit = ev->forfeit;
+    m.term = self->term;
+    results_store (self->results, &m);
+}
+
 static void s_log_over (const lobby_event_t *ev)
 {
     const char *winner = ev->winner == 0   ? ev->names[0]
@@ -241,6 +258,7 @@ static void s_handle_event (node_t *self, const lobby_event_t *ev)
         break;
     case LOBBY_EVENT_OVER:
         s_log_over (ev);
+        s_store_over (self, ev);
         break;
     case LOBBY_EVENT_LOST:
         zsys_info ("gamenode: player %s lost%s", ev->name,
@@ -561,6 +579,7 @@ static int s_apply_next (node_t *self)
         return -1;
     }
     self->seq = self->repl->seq;
+    s_drain_events (self);
     return 0;
 }
 
@@ -620,6 +639,7 @@ static void s_on_snapshot (node_t *self)
     }
     self->seq = snap->seq;
     self->synced = true;
+    s_drain_events (self);
     zsys_info ("gamenode: node %u synced to node %u by snapshot at seq %"
                PRIu64 ", hash %016" PRIx64 " (%zu players, %zu matches)",
                self->cfg.id, snap->from.node, snap->seq, snap->hash,
@@ -1172,6 +1192,32 @@ static int s_open_sockets (node_t *self)
     return s_open_peers (self);
 }
 
+//  The store of finished matches: DIR/results.db, or memory without a
+//  data directory. Match ids go on above the last one stored, so that a
+//  cluster restarted whole never numbers a match twice.
+static int s_open_results (node_t *self)
+{
+    char path[sizeof (self->cfg.data) + sizeof ("/" RESULTS_FILE)];
+    if (*self->cfg.data) {
+        zsys_dir_create ("%s", self->cfg.data);
+        snprintf (path, sizeof (path), "%s/%s", self->cfg.data, RESULTS_FILE);
+    }
+    else
+        snprintf (path, sizeof (path), ":memory:");
+    char reason[RALLY_REASON_BUF];
+    self->results = results_new (path, reason, sizeof (reason));
+    if (!self->results) {
+        zsys_error ("gamenode: cannot keep results: %s", reason);
+        return -1;
+    }
+    uint32_t last = results_max_match (self->results);
+    lobby_reserve_matches (self->lobby, last);
+    zsys_info ("gamenode: node %u keeps results in %s (%zu matches, last %u)",
+               self->cfg.id, *self->cfg.data ? path : "memory",
+               results_count (self->results), last);
+    return 0;
+}
+
 node_t *node_new (const node_config_t *cfg)
 {
     assert (cfg);
@@ -1214,6 +1260,8 @@ node_t *node_new (const node_config_t *cfg)
         zsys_error ("gamenode: bad game settings (tick_hz %u, points %u, "
                     "max_players %u)", lc.tick_hz, lc.points_to_win,
                     lc.max_players);
+    if (self->lobby && s_open_results (self))
+        lobby_destroy (&self->lobby);
     if (!self->lobby || s_open_sockets (self)) {
         node_destroy (&self);
         return NULL;
@@ -1241,6 +1289,7 @@ void node_destroy (node_t **self_p)
         zlist_destroy (&self->pending[i].msgs);
     rally_repl_destroy (&self->repl);
     lease_destroy (&self->lease);
+    results_destroy (&self->results);
     for (size_t i = 0; i < self->broker_count; i++)
         zsock_destroy (&self->brokers[i]);
     zsock_destroy (&self->upstream);

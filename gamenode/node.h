@@ -20,6 +20,7 @@ typedef struct _node_t node_t;
 typedef struct {
     rally_cluster_t cluster;    //  brokers, nodes, timings, game settings
     uint32_t id;                //  this node's id; its endpoints are there
+    char data[256];             //  data directory, "" for none (memory)
     bool verbose;               //  log every message at debug level
 } node_config_t;
 

@@ -16,6 +16,7 @@ import os
 import re
 import selectors
 import socket
+import sqlite3
 import signal
 import subprocess
 import sys
@@ -171,7 +172,7 @@ class Cluster:
         mark = self._log_size(label)
         proc = self._start(label, [
             os.path.join(BIN, "rally-gamenode"), "--config", self.config,
-            "--id", str(node_id), *extra])
+            "--id", str(node_id), "--data", self.data_dir(node_id), *extra])
         up = "node %d up as a follower" % node_id
         self.wait_log(label, lambda text: up in text, 15,
                       "node %d to start" % node_id, start=mark, proc=proc)
@@ -191,6 +192,20 @@ class Cluster:
         times = sorted(at for t, _, at in self._broker_lines(LAPSED) if t == term)
         need = len(self.brokers) // 2 + 1
         return times[-need] if len(times) >= need else None
+
+    def data_dir(self, node_id):
+        return os.path.join(self.dir, "node%d" % node_id)
+
+    def results(self, node_id):
+        """The finished matches node_id has stored: {match: (names, score)}."""
+        path = os.path.join(self.data_dir(node_id), "results.db")
+        db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        try:
+            cols = [r[1] for r in db.execute("PRAGMA table_info(matches)")]
+            rows = db.execute("SELECT * FROM matches").fetchall()
+        finally:
+            db.close()
+        return {row[0]: dict(zip(cols, row)) for row in rows}
 
     def leadership(self):
         """Every span in which a node acted as leader, from the nodes' logs:

@@ -1,6 +1,8 @@
 """Three replicas: the leader dies mid-match, then the next one; the match
 goes on to its end on the last node, and both dead nodes come back as
-followers and catch up.
+followers and catch up. Then the whole cluster is stopped and started
+again: the finished match is still stored, and the next match gets a new
+id.
 
 Checks the invariants of DESIGN.md from what the players saw and what the
 servers logged: no tick, score or phase goes backwards for any player, no
@@ -77,6 +79,32 @@ def test(cluster):
     check(check_one_leader(cluster, "failover") == 3, "expected three leaders in turn")
     bots.proc.wait(timeout=10)
     check(bots.proc.returncode == 0, "bots exited with %d" % bots.proc.returncode)
+
+    # The survivor stored the match as it ended; so does every node that
+    # held it when it was decided.
+    match = ends[0]["match"]
+    survivor = ({1, 2, 3} - {first, second}).pop()
+    stored = cluster.results(survivor).get(match)
+    check(stored and [stored["left_score"], stored["right_score"]] == ends[0]["score"],
+          "node %d did not store match %d as it ended: %s" % (survivor, match, stored))
+
+    # A full cluster restart: no finished match is lost, no id reused.
+    for node_id in (1, 2, 3):
+        proc = cluster.proc("node%d" % node_id)
+        proc.terminate()
+        proc.wait(timeout=10)
+        check(proc.returncode == 0, "node %d exited with %d" % (node_id, proc.returncode))
+    for node_id in (1, 2, 3):
+        cluster.start_node(node_id)
+    cluster.wait_leader()
+    again = cluster.start_bot("again", "--clients", "2", "--matches", "1",
+                              "--name", "next", "--timeout", "60")
+    again.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_start"]) == 2,
+                   30, "a match after the restart")
+    check(again.of("match_start")[0]["match"] > match,
+          "the match after a full restart reused an id: %s" % again.of("match_start"))
+    check(cluster.results(survivor).get(match) == stored,
+          "node %d lost match %d in the restart" % (survivor, match))
 
 
 run(test, nodes=3, points=3)
