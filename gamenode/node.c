@@ -541,6 +541,42 @@ static void s_send_upstream (node_t *self, rally_msg_type_t type)
     rally_msg_send (&msg, self->upstream);
 }
 
+//  Asks the leader for the finished matches after this one: those decided
+//  while this node was away, which no snapshot holds once they are gone.
+static void s_fetch_results (node_t *self, uint32_t after)
+{
+    if (!self->upstream)
+        return;
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_FETCH);
+    s_origin (self, &msg.u.fetch.from);
+    msg.u.fetch.after = after;
+    rally_msg_send (&msg, self->upstream);
+}
+
+//  Results from the leader: kept, and the next page asked for if full.
+static void s_on_results (node_t *self, const rally_msg_results_t *page)
+{
+    results_match_t m;
+    for (uint32_t i = 0; i < page->count; i++) {
+        const rally_result_t *r = &page->results[i];
+        memset (&m, 0, sizeof (m));
+        m.match = r->match;
+        memcpy (m.names, r->names, sizeof (m.names));
+        memcpy (m.score, r->score, sizeof (m.score));
+        m.winner = r->winner;
+        m.forfeit = r->forfeit != 0;
+        m.term = r->term;
+        results_store (self->results, &m);
+    }
+    if (page->count)
+        zsys_info ("gamenode: node %u caught up on matches %u..%u",
+                   self->cfg.id, page->results[0].match,
+                   page->results[page->count - 1].match);
+    if (page->count == RALLY_RESULTS_MAX)
+        s_fetch_results (self, page->results[page->count - 1].match);
+}
+
 static void s_ask_snapshot (node_t *self, int64_t now)
 {
     if (self->sync_asked && now - self->sync_asked < NODE_SYNC_AGAIN_MS)
@@ -646,9 +682,30 @@ static void s_on_snapshot (node_t *self)
                snap->player_count, snap->match_count);
     s_replay_held (self);
     s_send_upstream (self, RALLY_MSG_ACK);
+    s_fetch_results (self, results_max_match (self->results));
 }
 
-//  Snapshots from the leader, or its refusals.
+//  What else the leader sends: results, or a refusal. why says why the
+//  frame was not a snapshot, should it be nothing at all.
+static void s_handle_upstream_msg (node_t *self, zframe_t *frame,
+                                   const char *why)
+{
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (msg);
+    char reason[RALLY_REASON_BUF];
+    if (rally_msg_decode (msg, zframe_data (frame), zframe_size (frame),
+                          reason, sizeof (reason)))
+        rally_warn (&self->warn, zclock_mono (), "bad message from the "
+                    "leader: %s", why);
+    else if (msg->type == RALLY_MSG_RESULTS)
+        s_on_results (self, &msg->u.results);
+    else if (msg->type == RALLY_MSG_ERROR)
+        rally_warn (&self->warn, zclock_mono (), "the leader says %s: %s",
+                    msg->u.error.code, msg->u.error.reason);
+    free (msg);
+}
+
+//  Snapshots from the leader, results, or its refusals.
 static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg)
 {
     node_t *self = (node_t *) arg;
@@ -661,10 +718,12 @@ static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg)
         rally_warn (&self->warn, zclock_mono (), "leader sent %zu frames",
                     zmsg_size (in));
     else if (rally_repl_decode (self->repl, zframe_data (frame),
-                                zframe_size (frame), reason, sizeof (reason)))
-        rally_warn (&self->warn, zclock_mono (), "bad snapshot: %s", reason);
-    else if (self->repl->kind == RALLY_REPL_SNAPSHOT)
-        s_on_snapshot (self);
+                                zframe_size (frame), reason, sizeof (reason)) == 0) {
+        if (self->repl->kind == RALLY_REPL_SNAPSHOT)
+            s_on_snapshot (self);
+    }
+    else
+        s_handle_upstream_msg (self, frame, reason);
     zmsg_destroy (&in);
     return 0;
 }
@@ -746,6 +805,32 @@ static void s_on_sync (node_t *self, const uint8_t *peer, size_t peer_size,
                sync->from.node, sync->seq);
 }
 
+//  The finished matches after after, a page at a time.
+static void s_send_results (node_t *self, const uint8_t *peer,
+                            size_t peer_size, uint32_t after)
+{
+    results_match_t page[RALLY_RESULTS_MAX];
+    size_t count = 0;
+    if (results_since (self->results, after, RALLY_RESULTS_MAX, page, &count))
+        return;
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (msg);
+    rally_msg_init (msg, RALLY_MSG_RESULTS);
+    s_origin (self, &msg->u.results.from);
+    msg->u.results.count = (uint32_t) count;
+    for (size_t i = 0; i < count; i++) {
+        rally_result_t *r = &msg->u.results.results[i];
+        r->match = page[i].match;
+        memcpy (r->names, page[i].names, sizeof (r->names));
+        memcpy (r->score, page[i].score, sizeof (r->score));
+        r->winner = page[i].winner;
+        r->forfeit = page[i].forfeit;
+        r->term = page[i].term;
+    }
+    s_send_to (self, peer, peer_size, msg);
+    free (msg);
+}
+
 //  True if a follower was heard within the liveness period.
 static bool s_have_followers (node_t *self, int64_t now)
 {
@@ -803,6 +888,10 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
     case RALLY_MSG_ACK:
         if (leading)
             s_on_ack (self, &req->u.ack, now);
+        break;
+    case RALLY_MSG_FETCH:
+        if (leading)
+            s_send_results (self, peer, peer_size, req->u.fetch.after);
         break;
     case RALLY_MSG_JOIN:
         s_join (self, peer, peer_size, &req->u.join);

@@ -7,7 +7,8 @@
         "v"     uint, must equal RALLY_PROTOCOL_VERSION (1)
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
-                state, error, status, cluster, matches, sync, ack, lease
+                state, error, status, cluster, matches, sync, ack, lease,
+                fetch, results
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -280,6 +281,34 @@ static const s_field_t s_lease[] = {
     F_UINT (M, "nonce", u.lease.nonce, 0, U64),
 };
 
+static const s_field_t s_fetch[] = {
+    F_UINT (M, "term", u.fetch.from.term, 0, U64),
+    F_UINT (M, "node", u.fetch.from.node, 1, RALLY_NODE_ID_MAX),
+    F_UINT (M, "after", u.fetch.after, 0, U32),
+};
+
+#define R rally_result_t
+static const s_field_t s_result[] = {
+    F_UINT (R, "match", match, 1, U32),
+    F_STRS (R, "names", names, 1, RALLY_NAME_MAX),
+    F_UINTS (R, "score", score, 0, RALLY_SCORE_MAX),
+    F_INT (R, "winner", winner, -1, 1),
+    F_UINT (R, "forfeit", forfeit, 0, 1),
+    F_UINT (R, "term", term, 0, U64),
+};
+#undef R
+
+static const s_list_t s_results_list = {
+    s_result, sizeof (s_result) / sizeof (s_result[0]),
+    sizeof (rally_result_t), offsetof (M, u.results.count)
+};
+
+static const s_field_t s_results[] = {
+    F_ORIGIN (results),
+    F_LIST (M, "results", u.results.results, RALLY_RESULTS_MAX,
+            &s_results_list),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const s_field_t *fields;    //  fields after v and type
@@ -309,6 +338,8 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_SYNC] = T ("sync", s_sync),
     [RALLY_MSG_ACK] = T ("ack", s_ack),
     [RALLY_MSG_LEASE] = T ("lease", s_lease),
+    [RALLY_MSG_FETCH] = T ("fetch", s_fetch),
+    [RALLY_MSG_RESULTS] = T ("results", s_results),
 };
 #undef T
 

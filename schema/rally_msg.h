@@ -35,6 +35,7 @@
 #define RALLY_COORD_LIMIT       (1 << 24)   //  |coordinate| and |velocity|
 #define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
+#define RALLY_RESULTS_MAX       32      //  finished matches in one results
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
 
@@ -66,6 +67,8 @@ typedef enum {
     RALLY_MSG_SYNC,         //  follower -> leader: send me a snapshot
     RALLY_MSG_ACK,          //  follower -> leader: I applied this seq
     RALLY_MSG_LEASE,        //  broker -> node: reply to every node_hb
+    RALLY_MSG_FETCH,        //  follower -> leader: results after this match
+    RALLY_MSG_RESULTS,      //  leader -> follower: finished matches
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -242,6 +245,30 @@ typedef struct {
     uint64_t nonce;                 //  echoes the node_hb's nonce
 } rally_msg_lease_t;
 
+//  fetch: a follower that came back asks for the finished matches with an
+//  id above after, which it missed.
+typedef struct {
+    rally_origin_t from;
+    uint32_t after;                 //  the last match id it holds, 0 none
+} rally_msg_fetch_t;
+
+typedef struct {
+    uint32_t match;                 //  match id, >= 1
+    char names[2][RALLY_NAME_BUF];  //  left, right
+    uint32_t score[2];
+    int32_t winner;                 //  -1 none, else rally_side_t
+    uint32_t forfeit;               //  1 if decided by a forfeit
+    uint64_t term;                  //  term in which it ended
+} rally_result_t;
+
+//  results: the next finished matches after fetch's id, in id order; fewer
+//  than RALLY_RESULTS_MAX means there are no more.
+typedef struct {
+    rally_origin_t from;
+    uint32_t count;
+    rally_result_t results[RALLY_RESULTS_MAX];
+} rally_msg_results_t;
+
 typedef struct {
     rally_msg_type_t type;
     union {
@@ -264,6 +291,8 @@ typedef struct {
         rally_msg_sync_t sync;
         rally_msg_ack_t ack;
         rally_msg_lease_t lease;
+        rally_msg_fetch_t fetch;
+        rally_msg_results_t results;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

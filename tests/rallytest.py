@@ -293,7 +293,7 @@ class Cluster:
             return None
         return json.loads(out.stdout)
 
-    def _poll(self, probe, timeout, what):
+    def poll(self, probe, timeout, what):
         """Calls probe() until it returns something other than None, and
         returns that; at most every 50 ms, so a quick "no" does not spin."""
         deadline = time.monotonic() + timeout
@@ -318,14 +318,14 @@ class Cluster:
                 raise TestFailure("%s exited with %d before %s"
                                   % (label, proc.returncode, what))
             return None
-        return self._poll(probe, timeout, what)
+        return self.poll(probe, timeout, what)
 
     def wait_status(self, predicate, timeout, what):
         """Asks rallyctl until predicate(status) holds; returns that status."""
         def probe():
             st = self.status(timeout_ms=500)
             return st if st and predicate(st) else None
-        return self._poll(probe, timeout, "rallyctl to report " + what)
+        return self.poll(probe, timeout, "rallyctl to report " + what)
 
     def wait_leader(self, timeout=15):
         return self.wait_status(lambda st: st.get("leader") is not None, timeout,

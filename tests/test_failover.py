@@ -1,6 +1,7 @@
 """Three replicas: the leader dies mid-match, then the next one; the match
 goes on to its end on the last node, and both dead nodes come back as
-followers and catch up. Then the whole cluster is stopped and started
+followers and catch up, on the game and on the finished match they missed.
+Then the whole cluster is stopped and started
 again: the finished match is still stored, and the next match gets a new
 id.
 
@@ -87,6 +88,11 @@ def test(cluster):
     stored = cluster.results(survivor).get(match)
     check(stored and [stored["left_score"], stored["right_score"]] == ends[0]["score"],
           "node %d did not store match %d as it ended: %s" % (survivor, match, stored))
+
+    # The nodes that were away when it ended caught up on it from the leader.
+    for node_id in (first, second):
+        cluster.poll(lambda: True if cluster.results(node_id).get(match) == stored
+                      else None, 10, "node %d to store match %d" % (node_id, match))
 
     # A full cluster restart: no finished match is lost, no id reused.
     for node_id in (1, 2, 3):

@@ -233,6 +233,40 @@ START_TEST (round_trip_replication_control)
 }
 END_TEST
 
+START_TEST (round_trip_results)
+{
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    rally_msg_init (msg, RALLY_MSG_FETCH);
+    msg->u.fetch.from.term = 4;
+    msg->u.fetch.from.node = 2;
+    msg->u.fetch.after = UINT32_MAX;
+    s_round_trip (msg);
+
+    rally_msg_init (msg, RALLY_MSG_RESULTS);
+    msg->u.results.from.term = 5;
+    msg->u.results.from.node = 1;
+    s_round_trip (msg);         //  none after: an empty list
+    msg->u.results.count = RALLY_RESULTS_MAX;
+    for (uint32_t i = 0; i < RALLY_RESULTS_MAX; i++) {
+        rally_result_t *r = &msg->u.results.results[i];
+        r->match = i + 1;
+        s_repeat (r->names[0], "\xc3\xa9", 16);
+        strcpy (r->names[1], "b");
+        r->score[0] = RALLY_SCORE_MAX;
+        r->score[1] = i;
+        r->winner = (int32_t) (i % 3) - 1;
+        r->forfeit = i % 2;
+        r->term = UINT64_MAX - i;
+    }
+    s_round_trip (msg);
+
+    //  A result is checked like any field: a match id of 0 is refused.
+    msg->u.results.results[3].match = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    free (msg);
+}
+END_TEST
+
 START_TEST (round_trip_lobby)
 {
     rally_msg_t msg;
@@ -1300,7 +1334,7 @@ START_TEST (type_names_and_topics)
                              "joined", "resume", "queued", "match", "input",
                              "requeue", "leave", "ping", "pong", "state",
                              "error", "status", "cluster", "matches", "sync",
-                             "ack", "lease" };
+                             "ack", "lease", "fetch", "results" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)
@@ -1410,6 +1444,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (round, round_trip_bare);
     tcase_add_test (round, round_trip_leader_and_hb);
     tcase_add_test (round, round_trip_lobby);
+    tcase_add_test (round, round_trip_results);
     tcase_add_test (round, round_trip_match_and_input);
     tcase_add_test (round, round_trip_ping_pong_error);
     tcase_add_test (round, round_trip_state);
