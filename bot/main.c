@@ -24,7 +24,7 @@
 #define PROGRAM             "rally-bot"
 
 typedef struct {
-    const char *broker;         //  --broker, NULL if not given
+    rally_args_list_t brokers;  //  --broker, each time it is given
     const char *config;         //  --config, NULL if not given
     const char *name;           //  --name
     uint32_t clients;           //  --clients
@@ -51,12 +51,16 @@ static void s_usage (FILE *out)
         "usage: rally-bot [flags]\n"
         "\n"
         "Plays Rally with computer players: each client finds the leader\n"
-        "through a broker, joins, plays its matches and leaves. Prints one\n"
-        "JSON object per event on stdout (joined, queued, match_start, point,\n"
-        "match_end, reconnect, error; with --trace also tick).\n"
+        "through the brokers, joins, plays its matches and leaves, and when\n"
+        "the leader changes, finds it again and carries on. Prints one JSON\n"
+        "object per event on stdout (joined, queued, match_start, point,\n"
+        "match_end, reconnect, error; with --trace also tick). A reconnect's\n"
+        "gap_ms is what the player missed: in a match, from the last state\n"
+        "before the silence to the first after it.\n"
         "\n"
-        "  --broker ENDPOINT   broker to ask (default tcp://127.0.0.1:5600,\n"
-        "                      or the first broker of --config)\n"
+        "  --broker ENDPOINT   a broker to ask; repeat for more, up to %d\n"
+        "                      (default tcp://127.0.0.1:5600, or the brokers\n"
+        "                      of --config)\n"
         "  --config FILE       cluster file (ZPL; see config/README.md)\n"
         "  --name NAME         username (default \"bot\"); with --clients N > 1\n"
         "                      the names are NAME-0 .. NAME-(N-1)\n"
@@ -65,12 +69,13 @@ static void s_usage (FILE *out)
         "                      a match lost to a node restart counts\n"
         "  --skill S           0..1, 1 returns nearly everything (default 0.8)\n"
         "  --seed N            seed for the players' aim errors (default 1)\n"
-        "  --trace             print a tick line for every state received\n"
+        "  --trace             print a tick line for every state received,\n"
+        "                      as it came (even one behind the last)\n"
         "  --timeout SECONDS   exit 3 if not done by then (default 0 = none)\n"
         "  -h, --help          print this and exit\n"
         "\n"
         "Exit status: 0 done (or interrupted), 1 a player refused for good,\n"
-        "2 a bad command line, 3 timed out.\n");
+        "2 a bad command line, 3 timed out.\n", RALLY_CLUSTER_BROKERS_MAX);
 }
 
 //  --------------------------------------------------------------------------
@@ -93,7 +98,7 @@ static int s_parse (int argc, char **argv, flags_t *flags)
         .name = "bot", .clients = 1, .matches = 1, .skill = 0.8, .seed = 1 };
     bool help = false;
     const rally_arg_t table[] = {
-        RALLY_ARGS_STRING ("--broker", &flags->broker),
+        RALLY_ARGS_LIST ("--broker", &flags->brokers),
         RALLY_ARGS_STRING ("--config", &flags->config),
         RALLY_ARGS_STRING ("--name", &flags->name),
         RALLY_ARGS_UINT ("--clients", &flags->clients,
@@ -220,19 +225,21 @@ static void s_print (size_t client, const rally_event_t *ev, bool trace)
 //  --------------------------------------------------------------------------
 //  Players
 
-//  Makes every client; false (with a message) if one cannot be made.
+//  Makes every client, each asking every broker of the cluster; false
+//  (with a message) if one cannot be made.
 static bool s_make_players (player_t *players, const flags_t *flags,
-                            const char *broker, int64_t now)
+                            const rally_cluster_t *cluster, int64_t now)
 {
     for (uint32_t i = 0; i < flags->clients; i++) {
         char name[RALLY_NAME_BUF + 8];
         s_player_name (flags, i, name, sizeof (name));
         rally_client_config_t cfg;
-        rally_client_config_defaults (&cfg, broker, name);
+        rally_client_config_defaults (&cfg, cluster, name);
         players[i].client = rally_client_new (&cfg, now);
         if (!players[i].client) {
-            zsys_error ("%s: cannot start a client for broker '%s'", PROGRAM,
-                        broker);
+            zsys_error ("%s: cannot start a client for broker '%s'%s", PROGRAM,
+                        cluster->brokers[0],
+                        cluster->broker_count > 1? " and the others": "");
             return false;
         }
         players[i].seed = flags->seed * 1000003ULL + i;
@@ -351,10 +358,9 @@ int main (int argc, char **argv)
 
     static rally_cluster_t cluster;
     char reason[RALLY_REASON_BUF];
-    if (rally_cluster_configure (&cluster, flags.config, &flags.broker,
-                                 flags.broker? 1: 0, reason, sizeof (reason)))
+    if (rally_cluster_configure (&cluster, flags.config, flags.brokers.items,
+                                 flags.brokers.count, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    const char *broker = cluster.brokers[0];
 
     //  CZMQ catches SIGINT and SIGTERM and sets zsys_interrupted.
     zsys_init ();
@@ -362,7 +368,7 @@ int main (int argc, char **argv)
     s_start_ms = zclock_mono ();
 
     static player_t players[BOT_CLIENTS_MAX];
-    if (!s_make_players (players, &flags, broker, s_start_ms)) {
+    if (!s_make_players (players, &flags, &cluster, s_start_ms)) {
         s_destroy_players (players, flags.clients);
         return 1;
     }

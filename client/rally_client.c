@@ -1,5 +1,5 @@
 /*  rally_client - one player's session with a Rally cluster. See
-    rally_client.h; the conversation is in docs/conversation.md.
+    rally_client.h; the conversation is in docs/who-says-what.md.
 
     The session is a small state machine driven from outside: the caller
     polls our sockets and calls rally_client_pump() with the monotonic time,
@@ -9,34 +9,63 @@
     dropped rather than waited for, since every request is re-sent by a
     timer or is harmless to lose.
 
-    The node's silence is the only failure detector. Any frame from the
-    node, on the DEALER or the SUB, counts as hearing it; when it has been
-    quiet for silence_ms, the node sockets are closed and the session asks
-    a broker again, then resumes with its token wherever the leader now is.
+    The node's silence is the failure detector. Any frame from the node, on
+    the DEALER or the SUB, counts as hearing it; in a match, where states
+    come every tick, play_silence_ms of quiet is enough, elsewhere (pings
+    every ping_ms) it takes silence_ms. Then the node sockets are closed,
+    the brokers are asked again, and the session resumes with its token
+    wherever the leader now is. A node that knows it does not lead says so
+    (a `leader` naming another node, or `not_leader`), which moves the
+    session at once, without waiting for a silence.
 */
 #include "rally_client.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #define CLIENT_EVENTS_MAX       64      //  events held between pumps
+#define CLIENT_SILENCE_MS       800     //  default silence_ms
+#define CLIENT_PLAY_SILENCE_MS  150     //  default play_silence_ms
+#define CLIENT_PING_MS          200     //  default ping_ms
 #define CLIENT_WHERE_MS         500     //  where is re-sent this often
+#define CLIENT_RETRY_MS         25      //  where again this soon after
+                                        //  no_leader or a send nobody took;
+                                        //  nodes never changed faster
+#define CLIENT_RECONNECT_MS     10      //  node sockets redial this often
 #define CLIENT_INPUT_MS         100     //  intent re-sent this often (loss)
 #define CLIENT_INPUT_GAP_MS     20      //  inputs never closer than this,
                                         //  to stay under the node's 60/s
 #define CLIENT_IDLE_MS          1000    //  timeout when no timer runs
 #define CLIENT_LEAVE_LINGER_MS  200     //  time given to a last leave
-#define CLIENT_BROKER_HWM       4       //  wheres queued for an absent broker
+#define CLIENT_BROKER_HWM       4       //  wheres queued for one broker
 #define CLIENT_QUEUED_QUIET_MS  3000    //  no place in the queue this long:
                                         //  ask the node if it knows us
 
+//  What a node's answer asks of the session. It is acted on once the
+//  node's sockets are no longer being read, since it closes them.
+typedef enum {
+    CLIENT_STAY = 0,
+    CLIENT_ASK,                         //  ask the brokers for the leader
+    CLIENT_ASK_LATER,                   //  the same, after CLIENT_WHERE_MS
+    CLIENT_GO                           //  go to the leader in go_to
+} client_move_t;
+
 struct _rally_client_t {
     rally_client_config_t cfg;          //  as given; strings point below
-    char broker_ep[RALLY_ENDPOINT_BUF]; //  copy of cfg.broker
+    char broker_eps[RALLY_CLUSTER_BROKERS_MAX][RALLY_ENDPOINT_BUF];
+                                        //  copies of cfg.brokers
     char name[RALLY_NAME_BUF];          //  copy of cfg.name
-    zsock_t *broker;                    //  DEALER to the broker, always open
+    zsock_t *broker;                    //  DEALER to every broker, always open
     zsock_t *game;                      //  DEALER to the node, NULL if none
     zsock_t *sub;                       //  SUB to the node's PUB, or NULL
+    char game_ep[RALLY_ENDPOINT_BUF];   //  game's endpoint, "" if none
+    char state_ep[RALLY_ENDPOINT_BUF];  //  sub's endpoint, "" if none
     bool subscribed;                    //  sub has view.match's topic
+    int64_t connected_ms;               //  when game and sub were opened
+    bool answered;                      //  a frame came from them since
+    client_move_t move;                 //  asked by the node just read
+    rally_msg_leader_t go_to;           //  the leader a node named
+    bool going;                         //  finding: go to go_to at where_at
     rally_view_t view;                  //  what the caller sees
     bool have_token;                    //  token is valid
     uint8_t token[RALLY_TOKEN_SIZE];    //  session token from joined
@@ -46,19 +75,27 @@ struct _rally_client_t {
     bool ended;                         //  MATCH_END given for view.match
     bool requeue_wanted;                //  play again once the node hears
     uint32_t told_position;             //  last QUEUED position given, 0 none
-    bool have_tick;                     //  a state of view.match was taken
-    uint32_t last_tick;                 //  highest tick taken for view.match
+    bool have_tick;                     //  a state of view.match came
+    uint32_t last_tick;                 //  tick of the last one, to log a
+                                        //  step back
     uint32_t score[2];                  //  score as last taken
     int64_t now_ms;                     //  time of the latest pump
-    int64_t where_at;                   //  next where, while finding
+    int64_t where_at;                   //  next where (or go), while
+                                        //  finding or probing
     int64_t ping_at;                    //  next ping to the node
     int64_t heard_ms;                   //  node last heard
     int64_t input_at;                   //  next re-send of the intent
     int64_t input_sent_ms;              //  last input sent
     bool input_pending;                 //  intent changed, not sent yet
     int64_t queued_heard_ms;            //  last queued message, or check
-    int64_t lost_heard_ms;              //  reconnect: old node last heard
-    uint32_t lost_node;                 //  reconnect: node that went quiet
+    int64_t lost_ms;                    //  reconnect: last state before
+                                        //  the silence, or frame if none
+    bool lost_in_match;                 //  reconnect: ends back in the
+                                        //  match, not at joined
+    int64_t back_ms;                    //  reconnect: first state of the
+                                        //  match since, 0 if none yet
+    bool rejoined;                      //  reconnect: the node has put us
+                                        //  back in the match
     rally_event_t events[CLIENT_EVENTS_MAX];    //  ring of pending events
     size_t event_head;                  //  oldest event
     size_t event_count;                 //  events in the ring
@@ -70,32 +107,69 @@ static void s_send_where (rally_client_t *self);
 //  Configuration, constructor and destructor
 
 void rally_client_config_defaults (rally_client_config_t *cfg,
-                                   const char *broker, const char *name)
+                                   const rally_cluster_t *cluster,
+                                   const char *name)
 {
-    assert (cfg);
+    assert (cfg && cluster);
     *cfg = (rally_client_config_t) {
-        .broker = broker,
         .name = name,
-        .silence_ms = 800,
-        .ping_ms = 200,
+        .silence_ms = CLIENT_SILENCE_MS,
+        .play_silence_ms = CLIENT_PLAY_SILENCE_MS,
+        .ping_ms = CLIENT_PING_MS,
         .auto_requeue = false,
     };
+    for (size_t i = 0; i < cluster->broker_count
+                    && i < RALLY_CLUSTER_BROKERS_MAX; i++)
+        cfg->brokers[cfg->broker_count++] = cluster->brokers[i];
 }
 
-//  A socket with Rally's limits that never blocks a send; connected to
-//  endpoint. NULL if the endpoint is refused. sndhwm 0 keeps the default.
-static zsock_t *s_socket (int type, const char *endpoint, int sndhwm)
+static int s_connect_to (zsock_t *sock, const char *endpoint)
+{
+    int rc = zsock_connect (sock, "%s", endpoint);
+    if (rc)
+        zsys_warning ("rally_client: cannot connect to %s", endpoint);
+    return rc;
+}
+
+//  One DEALER to every broker. With ZMQ_IMMEDIATE it deals requests only
+//  to brokers it is connected to: a dead broker is skipped, not sent a
+//  backlog to answer when it comes back. NULL if an endpoint is refused.
+static zsock_t *s_broker_socket (rally_client_t *self)
+{
+    zsock_t *sock = rally_msg_socket_new (ZMQ_DEALER);
+    if (!sock)
+        return NULL;
+    zsock_set_sndhwm (sock, CLIENT_BROKER_HWM);
+    zsock_set_immediate (sock, 1);
+    for (size_t i = 0; sock && i < self->cfg.broker_count; i++)
+        if (s_connect_to (sock, self->cfg.brokers[i]))
+            zsock_destroy (&sock);
+    return sock;
+}
+
+//  A socket to a node, NULL if the endpoint is refused. It redials often:
+//  a node that restarts on the same endpoints is heard again well within
+//  the silence that would send the session looking elsewhere.
+static zsock_t *s_node_socket (int type, const char *endpoint)
 {
     zsock_t *sock = rally_msg_socket_new (type);
     if (!sock)
         return NULL;
-    if (sndhwm)
-        zsock_set_sndhwm (sock, sndhwm);
-    if (zsock_connect (sock, "%s", endpoint)) {
-        zsys_warning ("rally_client: cannot connect to %s", endpoint);
+    zsock_set_reconnect_ivl (sock, CLIENT_RECONNECT_MS);
+    if (s_connect_to (sock, endpoint))
         zsock_destroy (&sock);
-    }
     return sock;
+}
+
+//  True if cfg's brokers can be copied: at least one, none too long.
+static bool s_brokers_valid (const rally_client_config_t *cfg)
+{
+    if (cfg->broker_count == 0 || cfg->broker_count > RALLY_CLUSTER_BROKERS_MAX)
+        return false;
+    for (size_t i = 0; i < cfg->broker_count; i++)
+        if (!cfg->brokers[i] || strlen (cfg->brokers[i]) > RALLY_ENDPOINT_MAX)
+            return false;
+    return true;
 }
 
 rally_client_t *rally_client_new (const rally_client_config_t *cfg,
@@ -103,26 +177,28 @@ rally_client_t *rally_client_new (const rally_client_config_t *cfg,
 {
     assert (cfg);
     char reason[RALLY_REASON_BUF];
-    if (!cfg->broker || !cfg->name
-    ||  strlen (cfg->broker) > RALLY_ENDPOINT_MAX
+    if (!s_brokers_valid (cfg) || !cfg->name
     ||  !rally_msg_name_valid (cfg->name, reason, sizeof (reason)))
         return NULL;
     rally_client_t *self = (rally_client_t *) zmalloc (sizeof (rally_client_t));
     if (!self)
         return NULL;
     self->cfg = *cfg;
-    snprintf (self->broker_ep, sizeof (self->broker_ep), "%s", cfg->broker);
+    for (size_t i = 0; i < cfg->broker_count; i++) {
+        snprintf (self->broker_eps[i], sizeof (self->broker_eps[i]), "%s",
+                  cfg->brokers[i]);
+        self->cfg.brokers[i] = self->broker_eps[i];
+    }
     snprintf (self->name, sizeof (self->name), "%s", cfg->name);
-    self->cfg.broker = self->broker_ep;
     self->cfg.name = self->name;
     if (self->cfg.silence_ms <= 0)
-        self->cfg.silence_ms = 800;
+        self->cfg.silence_ms = CLIENT_SILENCE_MS;
+    if (self->cfg.play_silence_ms <= 0)
+        self->cfg.play_silence_ms = CLIENT_PLAY_SILENCE_MS;
     if (self->cfg.ping_ms <= 0)
-        self->cfg.ping_ms = 200;
+        self->cfg.ping_ms = CLIENT_PING_MS;
 
-    //  While the broker is away, keep only a few wheres for it: it should
-    //  not come back to a backlog of them.
-    self->broker = s_socket (ZMQ_DEALER, self->broker_ep, CLIENT_BROKER_HWM);
+    self->broker = s_broker_socket (self);
     if (!self->broker) {
         free (self);
         return NULL;
@@ -217,12 +293,26 @@ bool rally_client_next_event (rally_client_t *self, rally_event_t *ev)
 //  --------------------------------------------------------------------------
 //  Sending
 
+//  One where for each broker: the DEALER deals them round the brokers it
+//  is connected to, so every live one is asked and the first answer wins.
+//  If it is connected to none yet, nothing goes: try again soon.
 static void s_send_where (rally_client_t *self)
 {
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_WHERE);
-    s_send (self, self->broker, &msg);
-    self->where_at = self->now_ms + CLIENT_WHERE_MS;
+    size_t sent = 0;
+    for (size_t i = 0; i < self->cfg.broker_count; i++)
+        if (rally_msg_send (&msg, self->broker) == 0)
+            sent++;
+    self->where_at = self->now_ms + (sent? CLIENT_WHERE_MS: CLIENT_RETRY_MS);
+}
+
+//  Brings the next where forward to CLIENT_RETRY_MS from now: a broker
+//  answered, so none is outstanding, and the answer may soon change.
+static void s_ask_soon (rally_client_t *self)
+{
+    if (self->where_at > self->now_ms + CLIENT_RETRY_MS)
+        self->where_at = self->now_ms + CLIENT_RETRY_MS;
 }
 
 static void s_send_join (rally_client_t *self)
@@ -300,62 +390,54 @@ static void s_close_node (rally_client_t *self)
 {
     zsock_destroy (&self->game);
     zsock_destroy (&self->sub);
+    self->game_ep[0] = 0;
+    self->state_ep[0] = 0;
     self->subscribed = false;
 }
 
-//  Lets the node go and asks a broker for the leader: at once, or after a
-//  pause, so that a node that keeps refusing is not asked in a tight loop.
-static void s_find_leader (rally_client_t *self, bool at_once)
+static bool s_is_current (rally_client_t *self, const rally_msg_leader_t *m)
 {
-    s_close_node (self);
-    self->resuming = false;
-    self->view.node = 0;
-    self->view.status = RALLY_CLIENT_FINDING;
-    if (at_once)
-        s_send_where (self);
-    else
-        self->where_at = self->now_ms + CLIENT_WHERE_MS;
+    return self->game && streq (m->game, self->game_ep)
+        && streq (m->state, self->state_ep);
 }
 
-//  The node went quiet: let it go and find the leader again.
-static void s_lost (rally_client_t *self)
+//  Reconnecting, and the node we went to has not answered yet. It may be
+//  the one that just died, named by a broker whose lease for it has not
+//  run out: the brokers are asked again until it answers, and one that
+//  names another node sends us there.
+static bool s_probing (rally_client_t *self)
 {
-    zsys_info ("rally_client: %s: node %u silent for %d ms, finding the leader",
-               self->name, self->view.node,
-               (int) (self->now_ms - self->heard_ms));
-    if (self->have_token && !self->view.reconnecting) {
-        self->view.reconnecting = true;
-        self->lost_heard_ms = self->heard_ms;
-        self->lost_node = self->view.node;
-        self->resume_status = self->view.status;
-        if (self->resume_status == RALLY_CLIENT_FINDING)
-            self->resume_status = RALLY_CLIENT_JOINING;
-    }
-    s_find_leader (self, true);
+    return self->view.reconnecting && !self->answered
+        && self->view.status == RALLY_CLIENT_JOINING;
 }
 
-//  --------------------------------------------------------------------------
-//  Messages from the broker
-
-static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
+//  Opens sockets to a node and picks the session up there: resume with
+//  the token, or join. The match's topic is subscribed before the resume
+//  goes, so its states flow from the node's first tick after it. from is
+//  the leader as a broker named it; node 0 until the node says itself.
+static void s_connect (rally_client_t *self, const char *game_ep,
+                       const char *state_ep, const rally_origin_t *from)
 {
-    if (self->view.status != RALLY_CLIENT_FINDING)
-        return;     //  an answer to an earlier where
-    zsock_t *game = s_socket (ZMQ_DEALER, m->game, 0);
-    zsock_t *sub = s_socket (ZMQ_SUB, m->state, 0);
+    zsock_t *game = s_node_socket (ZMQ_DEALER, game_ep);
+    zsock_t *sub = s_node_socket (ZMQ_SUB, state_ep);
     if (!game || !sub) {
         zsock_destroy (&game);
         zsock_destroy (&sub);
-        return;     //  where is asked again on time
+        return;     //  the brokers are asked again on time
     }
     self->game = game;
     self->sub = sub;
+    snprintf (self->game_ep, sizeof (self->game_ep), "%s", game_ep);
+    snprintf (self->state_ep, sizeof (self->state_ep), "%s", state_ep);
     self->subscribed = false;
     s_subscribe (self);
-    self->view.node = m->from.node;
-    self->view.term = m->from.term;
+    self->view.node = from->node;
+    self->view.term = from->term;
     self->view.status = RALLY_CLIENT_JOINING;
     self->heard_ms = self->now_ms;
+    self->connected_ms = self->now_ms;
+    self->answered = false;
+    self->where_at = self->now_ms + CLIENT_RETRY_MS;    //  if probing
     if (self->have_token) {
         self->resuming = true;
         s_send_token (self, RALLY_MSG_RESUME);
@@ -365,12 +447,127 @@ static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
     s_send_ping (self);
 }
 
+//  The finding timer: go to the leader a node named, or ask the brokers.
+static void s_find_due (rally_client_t *self)
+{
+    if (self->going) {
+        rally_origin_t unknown = { 0, 0 };
+        self->going = false;
+        self->where_at = self->now_ms;  //  if the node named a bad endpoint
+        s_connect (self, self->go_to.game, self->go_to.state, &unknown);
+    }
+    else
+        s_send_where (self);
+}
+
+//  Lets the node go and, at time at, asks the brokers for the leader, or
+//  goes to the one a node named (when going).
+static void s_find_leader (rally_client_t *self, int64_t at, bool going)
+{
+    s_close_node (self);
+    self->resuming = false;
+    self->going = going;
+    self->view.node = 0;
+    self->view.status = RALLY_CLIENT_FINDING;
+    self->where_at = at;
+    if (self->now_ms >= at)
+        s_find_due (self);
+}
+
+//  The session leaves its node. What the reconnect event needs is noted
+//  once, however many nodes are tried before one takes the session back:
+//  in a match, the player sees states stop and start again; elsewhere,
+//  the node fall quiet and answer again.
+static void s_leave_node (rally_client_t *self)
+{
+    rally_view_t *view = &self->view;
+    if (!self->have_token || view->reconnecting)
+        return;
+    view->reconnecting = true;
+    view->lost_node = view->node;
+    self->resume_status = view->status == RALLY_CLIENT_FINDING
+                        ? RALLY_CLIENT_JOINING: view->status;
+    self->lost_in_match = view->status == RALLY_CLIENT_PLAYING
+                       && view->have_state;
+    self->lost_ms = self->lost_in_match? view->last_ms: self->heard_ms;
+    self->back_ms = 0;
+    self->rejoined = false;
+}
+
+//  The session is back on a node: the reconnect event, once. The player
+//  was away from lost_ms to back_ms.
+static void s_reconnected (rally_client_t *self, const rally_origin_t *to,
+                           int64_t back_ms)
+{
+    rally_event_t *ev = s_event (self, RALLY_EVENT_RECONNECT);
+    ev->gap_ms = back_ms - self->lost_ms;
+    ev->from_node = self->view.lost_node;
+    ev->to_node = to->node;
+    ev->term = to->term;
+    zsys_info ("rally_client: %s: back on node %u (term %" PRIu64 ") after"
+               " %" PRId64 " ms away from node %u", self->name, to->node,
+               to->term, ev->gap_ms, ev->from_node);
+    self->view.reconnecting = false;
+    self->view.lost_node = 0;
+}
+
+//  The node went quiet: let it go and find the leader again.
+static void s_lost (rally_client_t *self)
+{
+    zsys_info ("rally_client: %s: node %u silent for %d ms, finding the leader",
+               self->name, self->view.node,
+               (int) (self->now_ms - self->heard_ms));
+    s_leave_node (self);
+    s_find_leader (self, self->now_ms, false);
+}
+
+//  Acts on what the node just read asked for. Never sooner than
+//  CLIENT_RETRY_MS after the last move, so that nodes (or a node and a
+//  broker) that keep sending us round are not followed in a tight loop.
+static void s_move (rally_client_t *self)
+{
+    client_move_t move = self->move;
+    self->move = CLIENT_STAY;
+    s_leave_node (self);
+    int64_t at = self->connected_ms + CLIENT_RETRY_MS;
+    if (move == CLIENT_ASK_LATER)
+        at = self->now_ms + CLIENT_WHERE_MS;
+    s_find_leader (self, at, move == CLIENT_GO);
+}
+
+//  --------------------------------------------------------------------------
+//  Messages from the brokers
+
+static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
+{
+    if (self->view.status == RALLY_CLIENT_FINDING && !self->going)
+        s_connect (self, m->game, m->state, &m->from);
+    else
+    if (s_probing (self) && s_is_current (self, m))
+        s_ask_soon (self);
+    else
+    if (s_probing (self)) {
+        zsys_info ("rally_client: %s: node at %s does not answer; a broker"
+                   " names %s", self->name, self->game_ep, m->game);
+        s_find_leader (self, self->now_ms + CLIENT_RETRY_MS, false);
+        s_connect (self, m->game, m->state, &m->from);
+    }
+    //  Else an answer to an earlier where, or one we no longer wait for.
+}
+
 static void s_handle_broker_error (rally_client_t *self,
                                    const rally_msg_error_t *m)
 {
-    //  No leader yet (an election, or nodes still starting): keep asking.
-    if (streq (m->code, "no_leader"))
-        snprintf (self->view.error, sizeof (self->view.error), "%s", m->reason);
+    //  No leader just now (an election, or nodes still starting): ask
+    //  again soon, unless the answer comes too late to matter.
+    if (streq (m->code, "no_leader")) {
+        if ((self->view.status == RALLY_CLIENT_FINDING && !self->going)
+        ||  s_probing (self)) {
+            snprintf (self->view.error, sizeof (self->view.error), "%s",
+                      m->reason);
+            s_ask_soon (self);
+        }
+    }
     else
         s_error_event (self, m->code, m->reason);
 }
@@ -409,14 +606,14 @@ static void s_handle_joined (rally_client_t *self, const rally_msg_joined_t *m)
         self->announced = true;
         s_event (self, RALLY_EVENT_JOINED);
     }
-    if (self->view.reconnecting) {
-        rally_event_t *ev = s_event (self, RALLY_EVENT_RECONNECT);
-        ev->gap_ms = self->now_ms - self->lost_heard_ms;
-        ev->from_node = self->lost_node;
-        ev->to_node = m->from.node;
-        ev->term = m->from.term;
-        self->view.reconnecting = false;
-    }
+    //  Back to the match we left, the session is back once the node puts
+    //  us in it again and a state of it has come (s_back_in_match);
+    //  anywhere else (a queue, a match over, a fresh join after the node
+    //  forgot us), with this answer.
+    bool states_follow = self->resuming && self->lost_in_match
+                      && m->match && m->match == self->view.match;
+    if (self->view.reconnecting && !states_follow)
+        s_reconnected (self, &m->from, self->now_ms);
     if (self->resuming)
         s_resumed (self, m->match);
     self->resuming = false;
@@ -452,6 +649,16 @@ static void s_forget_match (rally_client_t *self)
     self->requeue_wanted = false;
 }
 
+//  Reconnecting to a match: the player is back when the node has put us
+//  in it again and its states flow, which may come in either order; what
+//  it saw was the pause until the first of those states.
+static void s_back_in_match (rally_client_t *self, const rally_origin_t *to)
+{
+    if (self->view.reconnecting && self->lost_in_match
+    &&  self->rejoined && self->back_ms)
+        s_reconnected (self, to, self->back_ms);
+}
+
 static void s_handle_match (rally_client_t *self, const rally_msg_match_t *m)
 {
     if (m->match == self->view.match) {
@@ -459,6 +666,8 @@ static void s_handle_match (rally_client_t *self, const rally_msg_match_t *m)
         self->view.status = self->ended? RALLY_CLIENT_ENDED: RALLY_CLIENT_PLAYING;
         s_subscribe (self);
         s_try_requeue (self);
+        self->rejoined = true;
+        s_back_in_match (self, &m->from);
         return;
     }
     s_forget_match (self);
@@ -481,15 +690,26 @@ static void s_fill_state_event (rally_event_t *ev, const rally_msg_state_t *m)
     ev->winner = m->winner;
 }
 
+//  Every state of the match is taken and passed on, even one behind the
+//  last: a leader that took over from an earlier tick must be seen to by
+//  whoever checks. A renderer skips those; points and the end are counted
+//  once, from the highest score seen.
 static void s_handle_state (rally_client_t *self, const rally_msg_state_t *m)
 {
     if (!self->view.match || m->match != self->view.match)
         return;
     if (self->have_tick && m->tick < self->last_tick)
-        return;     //  never go backwards
+        zsys_warning ("rally_client: %s: match %u went back from tick %u to"
+                      " %u (node %u, term %" PRIu64 ")", self->name, m->match,
+                      self->last_tick, m->tick, m->from.node, m->from.term);
     self->have_tick = true;
     self->last_tick = m->tick;
     rally_view_t *view = &self->view;
+    view->node = m->from.node;
+    view->term = m->from.term;
+    if (view->reconnecting && self->lost_in_match && !self->back_ms)
+        self->back_ms = self->now_ms;
+    s_back_in_match (self, &m->from);
     view->prev = view->last;
     view->prev_ms = view->last_ms;
     view->have_prev = view->have_state;
@@ -526,6 +746,21 @@ static void s_handle_pong (rally_client_t *self, const rally_msg_pong_t *m)
         self->view.rtt_ms = self->now_ms - (int64_t) m->nonce;
 }
 
+//  A node that does not lead names the leader it knows. If that is the
+//  node itself, it has lost track: the brokers will know.
+static void s_handle_redirect (rally_client_t *self,
+                               const rally_msg_leader_t *m)
+{
+    zsys_info ("rally_client: %s: node %u does not lead; it names %s",
+               self->name, m->from.node, m->game);
+    if (s_is_current (self, m))
+        self->move = CLIENT_ASK;
+    else {
+        self->move = CLIENT_GO;
+        self->go_to = *m;
+    }
+}
+
 static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
 {
     if (streq (m->code, "bad_name") || streq (m->code, "name_taken")
@@ -534,9 +769,15 @@ static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
         s_error_event (self, m->code, m->reason);
     }
     else
+    if (streq (m->code, "not_leader")) {
+        zsys_info ("rally_client: %s: node %u does not lead and knows no"
+                   " leader", self->name, m->from.node);
+        self->move = CLIENT_ASK;
+    }
+    else
     if (streq (m->code, "unavailable")) {
         s_error_event (self, m->code, m->reason);
-        s_find_leader (self, false);
+        self->move = CLIENT_ASK_LATER;
     }
     else
     if (streq (m->code, "unknown_token") && !self->have_token)
@@ -611,6 +852,7 @@ static void s_handle_node_msg (rally_client_t *self, const rally_msg_t *msg)
         case RALLY_MSG_STATE: s_handle_state (self, &msg->u.state); break;
         case RALLY_MSG_PONG: s_handle_pong (self, &msg->u.pong); break;
         case RALLY_MSG_ERROR: s_handle_error (self, &msg->u.error); break;
+        case RALLY_MSG_LEADER: s_handle_redirect (self, &msg->u.leader); break;
         default: s_unexpected (self, msg, "node");
     }
 }
@@ -644,14 +886,17 @@ static void s_read_broker (rally_client_t *self)
             s_handle_broker_msg (self, &msg);
 }
 
-//  Reads from the node's DEALER or SUB; handlers never close them, so sock
-//  stays valid through the loop.
+//  Reads from the node's DEALER or SUB. Handlers never close them (a move
+//  waits for s_move), so sock stays valid through the loop; once a move
+//  is asked for, what else the node says no longer matters.
 static void s_read_node (rally_client_t *self, zsock_t *sock, size_t frames)
 {
     rally_msg_t msg;
     bool decoded;
-    while (sock && s_read_one (self, sock, frames, &msg, &decoded)) {
+    while (sock && !self->move
+    &&     s_read_one (self, sock, frames, &msg, &decoded)) {
         self->heard_ms = self->now_ms;
+        self->answered = true;
         if (decoded)
             s_handle_node_msg (self, &msg);
     }
@@ -672,9 +917,21 @@ static void s_check_queued (rally_client_t *self)
 
 //  When each timer is next due, INT64_MAX when it is not running. The
 //  timers fire and rally_client_timeout waits by these same answers.
+
+//  States come every tick in a match, so a quiet node is noticed sooner
+//  there; so too on the way back to one, where every ms shows.
 static int64_t s_silence_due (rally_client_t *self)
 {
-    return self->heard_ms + self->cfg.silence_ms + 1;
+    bool in_match = self->view.status == RALLY_CLIENT_PLAYING
+                 || (self->view.reconnecting && self->lost_in_match);
+    return self->heard_ms + 1
+         + (in_match? self->cfg.play_silence_ms: self->cfg.silence_ms);
+}
+
+static int64_t s_where_due (rally_client_t *self)
+{
+    return self->view.status == RALLY_CLIENT_FINDING || s_probing (self)
+         ? self->where_at: INT64_MAX;
 }
 
 static int64_t s_queued_due (rally_client_t *self)
@@ -698,13 +955,15 @@ static void s_run_timers (rally_client_t *self)
         return;
     if (self->view.status == RALLY_CLIENT_FINDING) {
         if (now >= self->where_at)
-            s_send_where (self);
+            s_find_due (self);
         return;
     }
     if (now >= s_silence_due (self)) {
         s_lost (self);
         return;
     }
+    if (now >= s_where_due (self))
+        s_send_where (self);
     if (now >= self->ping_at)
         s_send_ping (self);
     if (now >= s_queued_due (self))
@@ -738,7 +997,8 @@ int64_t rally_client_timeout (rally_client_t *self, int64_t now_ms)
     else
     if (self->view.status != RALLY_CLIENT_FAILED) {
         int64_t timers[] = { s_silence_due (self), self->ping_at,
-                             s_queued_due (self), s_input_due (self) };
+                             s_queued_due (self), s_input_due (self),
+                             s_where_due (self) };
         due = INT64_MAX;
         for (size_t i = 0; i < sizeof (timers) / sizeof (timers[0]); i++)
             if (timers[i] < due)
@@ -754,6 +1014,8 @@ void rally_client_pump (rally_client_t *self, int64_t now_ms)
     s_read_broker (self);
     s_read_node (self, self->game, 1);
     s_read_node (self, self->sub, 2);
+    if (self->move)
+        s_move (self);
     s_run_timers (self);
 }
 

@@ -1,10 +1,10 @@
 /*  rally_client - one player's session with a Rally cluster, without a window.
 
-    The viewer and the bot share this module. It asks a broker where the
+    The viewer and the bot share this module. It asks the brokers where the
     leader is, joins under a username, waits in the queue, follows its match
     on the leader's PUB socket, sends paddle intents, plays again on request,
-    and, when the node it talks to goes quiet, finds the leader again and
-    resumes with its session token.
+    and, when the node it talks to goes quiet or says another node leads,
+    finds the leader again and resumes with its session token.
 
     It never blocks and owns no thread: the caller polls the sockets that
     rally_client_pollitems() lists (alongside its own, for many clients in
@@ -16,13 +16,14 @@
 #ifndef RALLY_CLIENT_H_INCLUDED
 #define RALLY_CLIENT_H_INCLUDED
 
+#include "rally_cluster.h"
 #include "rally_msg.h"
 
 typedef struct _rally_client_t rally_client_t;
 
 //  Where the session is.
 typedef enum {
-    RALLY_CLIENT_FINDING = 0,   //  asking a broker for the leader
+    RALLY_CLIENT_FINDING = 0,   //  asking the brokers for the leader
     RALLY_CLIENT_JOINING,       //  join (or resume) sent, no answer yet
     RALLY_CLIENT_QUEUED,        //  waiting for an opponent
     RALLY_CLIENT_PLAYING,       //  in a match that is not over
@@ -37,7 +38,9 @@ typedef enum {
     RALLY_EVENT_STATE,          //  match, tick, score, phase: every state
     RALLY_EVENT_POINT,          //  match, tick, score: a point was scored
     RALLY_EVENT_MATCH_END,      //  match, score, winner
-    RALLY_EVENT_RECONNECT,      //  gap_ms, from_node, to_node, term
+    RALLY_EVENT_RECONNECT,      //  gap_ms, from_node, to_node, term:
+                                //  back on a node after a silence or a
+                                //  redirect
     RALLY_EVENT_ERROR           //  code, reason
 } rally_event_type_t;
 
@@ -51,9 +54,13 @@ typedef struct {
     int32_t side;               //  own side, -1 if none
     int32_t winner;             //  side, -1 if none
     uint32_t position;          //  place in the queue
-    int64_t gap_ms;             //  reconnect: silence until resumed
-    uint32_t from_node, to_node;
-    uint64_t term;
+    int64_t gap_ms;             //  reconnect: what the player missed, in
+                                //  a match from the last state before the
+                                //  silence to the first after it, else
+                                //  from the last frame heard to joined
+    uint32_t from_node;         //  reconnect: the node that went quiet
+    uint32_t to_node;           //  reconnect: the node now serving
+    uint64_t term;              //  reconnect: to_node's term
     char name[RALLY_NAME_BUF];      //  own name
     char opponent[RALLY_NAME_BUF];
     char winner_name[RALLY_NAME_BUF];
@@ -63,10 +70,15 @@ typedef struct {
 
 //  What a renderer needs. prev and last are the two most recent states of
 //  the current match, received at prev_ms and last_ms; a renderer places
-//  things between them for smooth motion.
+//  things between them for smooth motion. They are what arrived, in the
+//  order it arrived: a new leader behind the old one shows as a state with
+//  a lower tick, and a renderer that must never step back skips it.
+//  While reconnecting, the match and its states stay as they were.
 typedef struct {
     rally_client_status_t status;
-    bool reconnecting;          //  the serving node went quiet
+    bool reconnecting;          //  the serving node went quiet (or sent
+                                //  us on); until the session is back
+    uint32_t lost_node;         //  while reconnecting: the node we left
     char name[RALLY_NAME_BUF];
     int32_t side;               //  -1 until paired
     uint32_t position;          //  place in the queue when queued
@@ -83,20 +95,26 @@ typedef struct {
 } rally_view_t;
 
 typedef struct {
-    const char *broker;         //  broker endpoint, required
+    const char *brokers[RALLY_CLUSTER_BROKERS_MAX];     //  endpoints; one
+                                //  or more, required
+    size_t broker_count;
     const char *name;           //  username, required
     int64_t silence_ms;         //  quiet node after this: reconnect (800)
+    int64_t play_silence_ms;    //  the same in a match, where states come
+                                //  every tick (150)
     int64_t ping_ms;            //  keepalive period (200)
     bool auto_requeue;          //  play again by itself after a match
 } rally_client_config_t;
 
-//  Fills cfg with defaults and the given broker and name.
+//  Fills cfg with defaults, the name, and every broker of cluster. The
+//  strings stay the caller's: they must last until rally_client_new.
 void rally_client_config_defaults (rally_client_config_t *cfg,
-                                   const char *broker, const char *name);
+                                   const rally_cluster_t *cluster,
+                                   const char *name);
 
-//  Starts a session: connects to the broker and asks for the leader at
-//  now_ms. NULL if the name is invalid (the caller validates first) or the
-//  sockets cannot be made.
+//  Starts a session: connects to every broker and asks for the leader at
+//  now_ms. NULL if the name is invalid (the caller validates first), a
+//  broker endpoint is refused, or the sockets cannot be made.
 rally_client_t *rally_client_new (const rally_client_config_t *cfg,
                                   int64_t now_ms);
 

@@ -24,7 +24,8 @@
 #define VIEWER_HIDDEN_MS    50                  //  wait when minimised
 
 typedef struct {
-    char broker[RALLY_ENDPOINT_BUF];   //  where to ask for the leader
+    rally_cluster_t cluster;            //  its brokers: where to ask for
+                                        //  the leader
     const char *name;                   //  --name, or NULL
     const char *screenshot;             //  --screenshot FILE, or NULL
     uint32_t timeout_s;                 //  give up on the screenshot after
@@ -38,12 +39,13 @@ static void s_usage (FILE *out)
         "usage: rally-viewer [flags]\n"
         "\n"
         "The player's window: type a name, wait for an opponent, play.\n"
-        "The broker comes from the defaults, then the cluster file, then\n"
-        "RALLY_BROKER, then --broker.\n"
+        "The brokers come from the defaults, then the cluster file, then\n"
+        "RALLY_BROKER, then --broker. Every one is asked for the leader.\n"
         "\n"
-        "  --broker ENDPOINT   broker to ask for the leader"
+        "  --broker ENDPOINT   a broker to ask for the leader; repeat for\n"
+        "                      several, up to %d"
         " (default tcp://127.0.0.1:5600)\n"
-        "  --config FILE       cluster file: its first broker is used\n"
+        "  --config FILE       cluster file: its brokers are used\n"
         "  --name NAME         fill in the username and join at once\n"
         "  --screenshot FILE   save the first frame of a match as PNG, exit\n"
         "  --timeout SECONDS   with --screenshot: exit 3 if none by then"
@@ -54,7 +56,7 @@ static void s_usage (FILE *out)
         "Keys: W/S or Up/Down move, F1 details, Esc quits.\n"
         "Exit status: 0 closed (or screenshot saved), 1 no window or the\n"
         "file cannot be written, 2 a bad command line, 3 no match to\n"
-        "screenshot in time.\n");
+        "screenshot in time.\n", RALLY_CLUSTER_BROKERS_MAX);
 }
 
 //  Parses argv into args. Returns -1 to run, else the exit code (0 when
@@ -62,10 +64,11 @@ static void s_usage (FILE *out)
 static int s_parse (int argc, char **argv, viewer_args_t *args)
 {
     *args = (viewer_args_t) { .timeout_s = 60, .width = 960, .height = 720 };
-    const char *broker = NULL, *config = NULL;
+    const char *config = NULL;
+    rally_args_list_t brokers = { .count = 0 };
     bool help = false;
     const rally_arg_t table[] = {
-        RALLY_ARGS_STRING ("--broker", &broker),
+        RALLY_ARGS_LIST ("--broker", &brokers),
         RALLY_ARGS_STRING ("--config", &config),
         RALLY_ARGS_STRING ("--name", &args->name),
         RALLY_ARGS_STRING ("--screenshot", &args->screenshot),
@@ -89,11 +92,9 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
         return rally_args_fail (PROGRAM, "bad name '%s': %s", args->name, reason);
     if (args->timeout_set && !args->screenshot)
         return rally_args_fail (PROGRAM, "--timeout needs --screenshot");
-    rally_cluster_t cluster;
-    if (rally_cluster_configure (&cluster, config, &broker, broker? 1: 0,
-                                 reason, sizeof reason))
+    if (rally_cluster_configure (&args->cluster, config, brokers.items,
+                                 brokers.count, reason, sizeof reason))
         return rally_args_fail (PROGRAM, "%s", reason);
-    snprintf (args->broker, sizeof args->broker, "%s", cluster.brokers[0]);
     return -1;
 }
 
@@ -216,7 +217,7 @@ int main (int argc, char **argv)
         glfwTerminate ();
         return 1;
     }
-    ui_t *ui = ui_new (args.broker, args.name, args.name != NULL);
+    ui_t *ui = ui_new (&args.cluster, args.name, args.name != NULL);
     glfwSetWindowUserPointer (window, ui);
     glfwSetKeyCallback (window, s_on_key);
     glfwSetCharCallback (window, s_on_char);

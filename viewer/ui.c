@@ -2,9 +2,13 @@
 
     Which screen shows is not a state of its own: it follows the session's
     status, so the window can never disagree with the client about where
-    the player is. ui only adds what the client does not know: the name
-    being typed, the keys held, the overlay, and the picture of the match
-    between two states.
+    the player is. The one exception is a reconnection: the screen stays
+    as it was (a match frozen under a banner) rather than flick through
+    the waiting screens for the fraction of a second a failover takes.
+    ui only adds what the client does not know: the name being typed, the
+    keys held, the overlay, and the picture of the match between two
+    states, which never steps back (a new leader may start a tick or two
+    behind what was shown; the picture waits for it).
 
     Motion. States arrive at the tick rate; drawing them as they come would
     judder. Everything is drawn one tick in the past, interpolated between
@@ -44,8 +48,10 @@ typedef enum {
 enum { UI_HELD_UP, UI_HELD_DOWN, UI_HELD_W, UI_HELD_S, UI_HELD_COUNT };
 
 struct _ui_t {
-    char broker[RALLY_ENDPOINT_BUF];   //  where sessions start
+    rally_cluster_t cluster;            //  its brokers: where sessions start
     rally_client_t *client;             //  the session, NULL at name entry
+    ui_screen_t screen;                 //  what is shown
+    rally_view_t shown;                 //  the session's view as drawn
     char name[RALLY_NAME_BUF];         //  the name typed so far
     char error[RALLY_REASON_BUF];      //  why the last join failed
     char notice[RALLY_REASON_BUF];     //  last error while in a session
@@ -61,6 +67,9 @@ struct _ui_t {
     int64_t frame_us;                   //  when the last frame was drawn
     double tick_ms;                     //  estimated tick period
     uint32_t seen_tick;                 //  last state's tick, for tick_ms
+    bool resync;                        //  reconnected: the next spacing
+                                        //  of states is the pause, not
+                                        //  the tick
     //  The last match's end.
     bool have_end;                      //  end_* are valid
     int32_t end_winner;                 //  side, -1 if none
@@ -80,11 +89,11 @@ static const render_color_t s_box = { 34, 38, 52, 255 };
 
 static void s_join (ui_t *self);
 
-ui_t *ui_new (const char *broker, const char *name, bool join)
+ui_t *ui_new (const rally_cluster_t *cluster, const char *name, bool join)
 {
-    assert (broker);
+    assert (cluster && cluster->broker_count > 0);
     ui_t *self = (ui_t *) zmalloc (sizeof (ui_t));
-    snprintf (self->broker, sizeof self->broker, "%s", broker);
+    self->cluster = *cluster;
     if (name)
         snprintf (self->name, sizeof self->name, "%s", name);
     self->tick_ms = UI_TICK_MS_DEFAULT;
@@ -114,11 +123,11 @@ static void s_join (ui_t *self)
         return;
     }
     rally_client_config_t cfg;
-    rally_client_config_defaults (&cfg, self->broker, self->name);
+    rally_client_config_defaults (&cfg, &self->cluster, self->name);
     self->client = rally_client_new (&cfg, zclock_mono ());
     if (!self->client) {
         snprintf (self->error, sizeof self->error, "cannot reach %s",
-                  self->broker);
+                  self->cluster.brokers[0]);
         return;
     }
     self->error[0] = 0;
@@ -126,18 +135,66 @@ static void s_join (ui_t *self)
     self->intent = 0;
     self->have_end = false;
     self->pred_valid = false;
-    zsys_info ("viewer: joining as '%s' through %s", self->name, self->broker);
+    self->shown = *rally_client_view (self->client);
+    self->screen = UI_SCREEN_WAITING;
+    zsys_info ("viewer: joining as '%s' through %s (%zu broker%s)",
+               self->name, self->cluster.brokers[0], self->cluster.broker_count,
+               self->cluster.broker_count == 1? "": "s");
 }
 
 static ui_screen_t s_screen (ui_t *self)
 {
-    if (!self->client)
-        return UI_SCREEN_NAME;
-    switch (rally_client_view (self->client)->status) {
+    return self->client? self->screen: UI_SCREEN_NAME;
+}
+
+//  The screen the session's status calls for; while it reconnects, the
+//  one shown before.
+static ui_screen_t s_screen_for (ui_t *self, const rally_view_t *view)
+{
+    if (view->reconnecting && view->status != RALLY_CLIENT_FAILED)
+        return self->screen;
+    switch (view->status) {
         case RALLY_CLIENT_PLAYING: return UI_SCREEN_MATCH;
         case RALLY_CLIENT_ENDED:   return UI_SCREEN_END;
         case RALLY_CLIENT_FAILED:  return UI_SCREEN_NAME;
         default:                   return UI_SCREEN_WAITING;
+    }
+}
+
+static void s_keep_states (rally_view_t *view, const rally_view_t *from)
+{
+    view->have_state = from->have_state;
+    view->have_prev = from->have_prev;
+    view->prev = from->prev;
+    view->last = from->last;
+    view->prev_ms = from->prev_ms;
+    view->last_ms = from->last_ms;
+}
+
+//  Takes the session's view to draw, except a state of the same match
+//  older than the one shown: the picture waits where it is until the
+//  match passes it again. A new match (even under an id used before: a
+//  node that restarted empty) starts afresh, since the session forgets
+//  the old one's states first.
+static void s_take_view (ui_t *self, const rally_view_t *view)
+{
+    rally_view_t was = self->shown;
+    self->shown = *view;
+    if (!was.have_state || !view->have_state
+    ||  view->last.match != was.last.match)
+        return;
+    bool same = view->last.tick == was.last.tick
+             && view->last_ms == was.last_ms;
+    if (same || view->last.tick < was.last.tick) {
+        s_keep_states (&self->shown, &was);
+        return;
+    }
+    //  A state ahead, but the one before it is behind what was shown:
+    //  glide from what was shown instead.
+    if (view->have_prev && view->prev.match == was.last.match
+    &&  view->prev.tick < was.last.tick) {
+        self->shown.prev = was.last;
+        self->shown.prev_ms = was.last_ms;
     }
 }
 
@@ -287,6 +344,8 @@ static void s_handle_event (ui_t *self, const rally_event_t *ev)
         self->pred_valid = false;
         self->have_end = false;
         self->seen_tick = 0;
+        self->shown.have_state = false;
+        self->shown.have_prev = false;
     }
     else
     if (ev->type == RALLY_EVENT_MATCH_END) {
@@ -297,6 +356,9 @@ static void s_handle_event (ui_t *self, const rally_event_t *ev)
         snprintf (self->end_winner_name, sizeof self->end_winner_name, "%s",
                   ev->winner_name);
     }
+    else
+    if (ev->type == RALLY_EVENT_RECONNECT)
+        self->resync = true;
     else
     if (ev->type == RALLY_EVENT_ERROR) {
         snprintf (self->notice, sizeof self->notice, "%s", ev->reason);
@@ -311,7 +373,10 @@ static void s_learn_tick (ui_t *self, const rally_view_t *view)
     ||  view->last.tick == self->seen_tick)
         return;
     self->seen_tick = view->last.tick;
-    if (view->last.tick <= view->prev.tick || view->last_ms <= view->prev_ms)
+    bool resync = self->resync;
+    self->resync = false;
+    if (resync || view->last.tick <= view->prev.tick
+    ||  view->last_ms <= view->prev_ms)
         return;
     double sample = (double) (view->last_ms - view->prev_ms)
                   / (double) (view->last.tick - view->prev.tick);
@@ -341,7 +406,9 @@ void ui_update (ui_t *self, int timeout_ms)
     while (rally_client_next_event (self->client, &ev))
         s_handle_event (self, &ev);
     const rally_view_t *view = rally_client_view (self->client);
-    s_learn_tick (self, view);
+    s_take_view (self, view);
+    self->screen = s_screen_for (self, view);
+    s_learn_tick (self, &self->shown);
     if (view->status == RALLY_CLIENT_FAILED) {
         snprintf (self->error, sizeof self->error, "%s",
                   view->error[0]? view->error: "the server refused the name");
@@ -351,12 +418,12 @@ void ui_update (ui_t *self, int timeout_ms)
     s_sync_intent (self);
 }
 
-//  The session's view if it has a state of a match we play, else NULL.
+//  The view as drawn if it has a state of a match we play, else NULL.
 static const rally_view_t *s_match_view (ui_t *self)
 {
     if (s_screen (self) != UI_SCREEN_MATCH)
         return NULL;
-    const rally_view_t *view = rally_client_view (self->client);
+    const rally_view_t *view = &self->shown;
     if (!view->have_state || view->side < 0 || view->side > 1)
         return NULL;
     return view;
@@ -442,10 +509,18 @@ static void s_draw_name (ui_t *self, ui_frame_t *f)
                         self->error);
     s_text_centred (f, f->w / 2, f->h - 24 * u, u * 2 / 3, s_dim,
                     "Enter: join    Esc: quit");
-    char where[RALLY_ENDPOINT_BUF + 16];
-    snprintf (where, sizeof where, "broker %s", self->broker);
+    char where[RALLY_ENDPOINT_BUF + 48];
+    size_t others = self->cluster.broker_count - 1;
+    if (others)
+        snprintf (where, sizeof where, "broker %s and %zu more",
+                  self->cluster.brokers[0], others);
+    else
+        snprintf (where, sizeof where, "broker %s", self->cluster.brokers[0]);
     s_text_centred (f, f->w / 2, f->h - 14 * u, u * 2 / 3, s_dim, where);
 }
+
+static void s_draw_overlay (ui_t *self, ui_frame_t *f, float x, float y,
+                            bool from_bottom, const rally_view_t *view);
 
 static void s_draw_waiting (ui_t *self, ui_frame_t *f, const rally_view_t *view)
 {
@@ -475,6 +550,8 @@ static void s_draw_waiting (ui_t *self, ui_frame_t *f, const rally_view_t *view)
     if (view->reconnecting)
         s_banner (f, f->w / 2, f->h * 0.72f, s_accent, "RECONNECTING");
     s_text_centred (f, f->w / 2, f->h - 24 * u, u * 2 / 3, s_dim, "Esc: quit");
+    if (self->overlay)      //  in a corner, clear of the text
+        s_draw_overlay (self, f, 3 * u, f->h - 3 * u, true, view);
     s_notice (self, f);
 }
 
@@ -615,22 +692,31 @@ static void s_draw_net (ui_frame_t *f, const ui_field_t *field)
 }
 
 //  The F1 details, in a box with its top-left corner at (x, y), or its
-//  bottom-left corner there when from_bottom.
+//  bottom-left corner there when from_bottom: the node serving us and its
+//  term ("?" until a node says), or the one we left while reconnecting.
 static void s_draw_overlay (ui_t *self, ui_frame_t *f, float x, float y,
                             bool from_bottom, const rally_view_t *view)
 {
-    char text[256];
-    char rtt[32];
+    char text[320];
+    char serving[16] = "?", term[32] = "?", node[64], rtt[32];
+    if (view->node) {
+        snprintf (serving, sizeof serving, "%u", view->node);
+        snprintf (term, sizeof term, "%" PRIu64, view->term);
+    }
+    if (view->reconnecting)
+        snprintf (node, sizeof node, "%s (reconnecting, left %u)", serving,
+                  view->lost_node);
+    else
+        snprintf (node, sizeof node, "%s", serving);
     if (view->rtt_ms >= 0)
         snprintf (rtt, sizeof rtt, "%" PRId64 " ms", view->rtt_ms);
     else
         snprintf (rtt, sizeof rtt, "?");
     snprintf (text, sizeof text,
-              "node  %u\nterm  %" PRIu64 "\nrtt   %s\ntick  %u\nmatch %u\n"
+              "node  %s\nterm  %s\nrtt   %s\ntick  %u\nmatch %u\n"
               "tick period %.1f ms",
-              view->node, view->term, rtt,
-              view->have_state? view->last.tick: 0, view->match,
-              self->tick_ms);
+              node, term, rtt, view->have_state? view->last.tick: 0,
+              view->match, self->tick_ms);
     float scale = f->u * 2 / 3;
     float pad = 3 * f->u;
     float w = render_text_width (text, scale) + 2 * pad;
@@ -646,7 +732,7 @@ static void s_draw_match (ui_t *self, ui_frame_t *f)
     ui_field_t field = s_field_layout (f);
     const rally_view_t *view = s_match_view (self);
     if (!view) {
-        s_draw_waiting (self, f, rally_client_view (self->client));
+        s_draw_waiting (self, f, &self->shown);
         return;
     }
     const rally_msg_state_t *s = &view->last;
@@ -714,6 +800,8 @@ static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
     }
     s_text_centred (f, f->w / 2, f->h * 0.72f, u * 2 / 3, s_white,
                     "Enter or Space: play again, Esc: quit");
+    if (view->reconnecting)
+        s_banner (f, f->w / 2, f->h * 0.84f, s_red, "RECONNECTING");
     if (self->overlay)      //  in a corner, clear of the title
         s_draw_overlay (self, f, 3 * u, f->h - 3 * u, true, view);
     s_notice (self, f);
@@ -740,7 +828,7 @@ void ui_draw (ui_t *self, render_t *render, int width, int height,
                      .now_us = now_us };
     f.u = fmaxf (1, floorf (fminf (f.h / 240, f.w / 320)));
     render_begin (render, width, height, s_bg);
-    const rally_view_t *view = self->client? rally_client_view (self->client): NULL;
+    const rally_view_t *view = &self->shown;
     switch (s_screen (self)) {
         case UI_SCREEN_NAME:    s_draw_name (self, &f); break;
         case UI_SCREEN_WAITING: s_draw_waiting (self, &f, view); break;

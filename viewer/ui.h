@@ -2,9 +2,10 @@
 
     The window goes name entry -> waiting -> match -> end, and back to name
     entry when the cluster refuses the name. The screen follows the session's
-    status (rally_client_view); ui owns the rally_client_t and makes a new
-    one each time the player joins. It knows nothing of GLFW or GL: main
-    hands it keys and characters, ui draws through render.h.
+    status (rally_client_view), and stays put while the session
+    reconnects; ui owns the rally_client_t and makes a new one each time
+    the player joins. It knows nothing of GLFW or GL: main hands it keys
+    and characters, ui draws through render.h.
 */
 #ifndef UI_H_INCLUDED
 #define UI_H_INCLUDED
@@ -28,8 +29,9 @@ typedef enum {
 } ui_key_t;
 
 //  Starts at name entry with name typed in (may be NULL); if join, joins
-//  at once as if Enter were pressed.
-ui_t *ui_new (const char *broker, const char *name, bool join);
+//  at once as if Enter were pressed. Sessions ask every broker of cluster
+//  (copied).
+ui_t *ui_new (const rally_cluster_t *cluster, const char *name, bool join);
 
 //  Leaves the session (if any); nulls *self_p.
 void ui_destroy (ui_t **self_p);
