@@ -12,11 +12,11 @@ def test(cluster):
         cluster.start_broker(index)
     for node_id in (1, 2, 3):
         cluster.start_node(node_id)
-    cluster.wait_leader()
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "100")
     bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "point"]) >= 2,
                   40, "a point in the match")
+    before = cluster.wait_leader()
     cluster.kill("broker1")
     bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
                   90, "the match to end")
@@ -24,7 +24,11 @@ def test(cluster):
           % bots.of("reconnect"))
     check(check_monotonic(bots.events, "brokers3") == 2, "expected ticks from both")
     check_points_kept(bots.events, "brokers3")
-    check(check_one_leader(cluster, "brokers3") == 1, "the leader should not change")
+    after = cluster.wait_leader()
+    check((after["leader"], after["term"]) == (before["leader"], before["term"]),
+          "the leader changed: term %d node %d, then term %d node %d"
+          % (before["term"], before["leader"], after["term"], after["leader"]))
+    check_one_leader(cluster, "brokers3")
 
 
 run(test, nodes=3, brokers=3, points=2)
