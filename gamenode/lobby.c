@@ -231,19 +231,26 @@ bool lobby_next_event (lobby_t *self, lobby_event_t *event)
 //  --------------------------------------------------------------------------
 //  Records that leave the replicated state
 
+//  Room for one more item of size bytes in an array that grows by doubling.
+static void *s_room (void *array, size_t count, size_t *cap, size_t size)
+{
+    if (count < *cap)
+        return array;
+    size_t grown = *cap ? *cap * 2 : 16;
+    void *bigger = realloc (array, grown * size);
+    assert (bigger);            //  out of memory: nothing sensible to do
+    *cap = grown;
+    return bigger;
+}
+
 //  A record a follower holds must be named in the next diff when it goes;
 //  one never shipped (rec_hash 0) is news to nobody.
 static void s_gone_player (lobby_t *self, player_t *p)
 {
     if (p->rec_hash == 0)
         return;
-    if (self->gone_player_count == self->gone_player_cap) {
-        size_t cap = self->gone_player_cap ? self->gone_player_cap * 2 : 16;
-        void *grown = realloc (self->gone_players, cap * RALLY_TOKEN_SIZE);
-        assert (grown);
-        self->gone_players = (uint8_t (*)[RALLY_TOKEN_SIZE]) grown;
-        self->gone_player_cap = cap;
-    }
+    self->gone_players = s_room (self->gone_players, self->gone_player_count,
+                                 &self->gone_player_cap, RALLY_TOKEN_SIZE);
     memcpy (self->gone_players[self->gone_player_count++], p->token,
             RALLY_TOKEN_SIZE);
     self->record_sum -= p->rec_hash;
@@ -254,14 +261,8 @@ static void s_gone_match (lobby_t *self, slot_t *slot)
 {
     if (slot->rec_hash == 0)
         return;
-    if (self->gone_match_count == self->gone_match_cap) {
-        size_t cap = self->gone_match_cap ? self->gone_match_cap * 2 : 16;
-        uint32_t *grown = (uint32_t *) realloc (self->gone_matches,
-                                                cap * sizeof (uint32_t));
-        assert (grown);
-        self->gone_matches = grown;
-        self->gone_match_cap = cap;
-    }
+    self->gone_matches = s_room (self->gone_matches, self->gone_match_count,
+                                 &self->gone_match_cap, sizeof (uint32_t));
     self->gone_matches[self->gone_match_count++] = slot->id;
     self->record_sum -= slot->rec_hash;
     slot->rec_hash = 0;

@@ -24,6 +24,8 @@ def test(cluster):
           % bots.of("reconnect"))
     check(check_monotonic(bots.events, "brokers3") == 2, "expected ticks from both")
     check_points_kept(bots.events, "brokers3")
+    bots.proc.wait(timeout=10)      # done: it leaves and exits by itself
+    check(bots.proc.returncode == 0, "bots exited with %d" % bots.proc.returncode)
     after = cluster.wait_leader()
     check((after["leader"], after["term"]) == (before["leader"], before["term"]),
           "the leader changed: term %d node %d, then term %d node %d"

@@ -49,6 +49,8 @@ def test(cluster):
                   90, "the match to end")
     check(check_monotonic(bots.events, "pause") == 2, "expected ticks from both")
     check_points_kept(bots.events, "pause")
+    bots.proc.wait(timeout=10)      # done: it leaves and exits by itself
+    check(bots.proc.returncode == 0, "bots exited with %d" % bots.proc.returncode)
     check(check_one_leader(cluster, "pause") == 2, "expected two leaders in turn")
 
 
