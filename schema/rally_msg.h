@@ -339,30 +339,6 @@ bool rally_msg_name_valid (const char *name, char *reason, size_t reason_size);
 void rally_msg_error (rally_msg_t *msg, const rally_origin_t *from,
                       const char *code, const char *reason);
 
-//  Codec helpers, shared with the replication codec (rally_repl) so that
-//  both refuse the same things in the same words.
-
-//  Checks that data is exactly one well-formed msgpack object, before
-//  msgpack-c allocates anything from it: every str, bin and ext length and
-//  every array and map count fits in the bytes left, containers nest at
-//  most max_depth deep (<= RALLY_MSG_DEPTH_MAX), there are at most
-//  max_objects objects, and nothing follows. Returns 0, or -1 with a reason.
-int rally_msg_prewalk (const uint8_t *data, size_t size, size_t max_depth,
-                       size_t max_objects, char *reason, size_t reason_size);
-
-//  Checks a string value of field key: min..max bytes of valid UTF-8 (no
-//  overlong form, surrogate or code point above U+10FFFF) with no NUL.
-//  len is its length in bytes; s need not be terminated. Returns 0, or -1
-//  with a reason such as "field 'name' must be 1..32 bytes, not 33".
-int rally_msg_check_str (const char *key, const char *s, size_t len,
-                         size_t min, size_t max, char *reason,
-                         size_t reason_size);
-
-//  Copies at most RALLY_MSG_QUOTE_MAX bytes of untrusted text into buf
-//  (RALLY_MSG_QUOTE_MAX + 4 bytes), printable ASCII only, "..." if cut, so
-//  that a reason quoting a hostile key stays short and readable.
-void rally_msg_quote (char *buf, const char *text, size_t size);
-
 //  A new socket as every Rally program wants one: ZMQ_MAXMSGSIZE at
 //  RALLY_MSG_MAX_BYTES (a peer cannot make us buffer more), no linger, and
 //  sends that never wait (one reactor must not stall on one peer). NULL if

@@ -28,26 +28,29 @@
             intents [2], names [2 str], seated, tokens [2 bin 16], lost,
             ended
         player, 6 items: token (bin 16), name, state, match, side, ticket
-    Each item's kind and range is in the tables below. Kinds are as in
-    rally_msg: unsigned items are positive ints, signed ones ints of either
-    sign, of any width that holds the value; strings are str of valid UTF-8
-    with no NUL; tokens are bin of exactly 16 bytes.
+    Each item's kind and range is in the tables below. Kinds are
+    rally_field's, as in rally_msg: unsigned items are positive ints,
+    signed ones ints of either sign, of any width that holds the value;
+    strings are str of valid UTF-8 with no NUL; tokens are bin of exactly
+    16 bytes.
 
     The same tables drive the decoder, the encoder and the hashes, so the
     three cannot drift apart: the encoder refuses what the decoder would,
     and the hash covers every field.
 
     Decoding a snapshot means trusting a frame of megabytes, so it starts
-    with rally_msg_prewalk (no count larger than the bytes left, no nesting
-    deeper than map -> list -> record -> inner array), and the arrays here
-    grow one decoded record at a time, never from a count on the wire.
+    with rally_field_unpack's pre-walk (no count larger than the bytes left,
+    no nesting deeper than map -> list -> record -> inner array), and the
+    arrays here grow one decoded record at a time, never from a count on
+    the wire. Each item is decoded, encoded and checked by rally_field.c,
+    the layer rally_msg.c stands on too; this file holds the tables, the
+    records and lists, the top map's keys, and the hashes.
 */
 #include "rally_repl.h"
+#include "rally_field.h"
 
 #include <assert.h>
 #include <msgpack.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,46 +62,8 @@
 //  --------------------------------------------------------------------------
 //  Item tables
 
-typedef enum {
-    S_UINT,         //  unsigned integer, width 4 or 8
-    S_INT,          //  signed integer, width 4
-    S_STR,          //  UTF-8 str into a char buffer of width bytes
-    S_TOKEN         //  bin of exactly RALLY_TOKEN_SIZE bytes
-} s_kind_t;
-
-typedef struct {
-    const char *key;            //  key on the wire, or name in reasons
-    s_kind_t kind;              //  what the value is
-    int64_t min;                //  least value, or least string length
-    uint64_t max;               //  greatest value, or string length
-    size_t offset;              //  where the value lives, from the base
-    size_t width;               //  bytes of one value (buffer for strings)
-    size_t count;               //  0: scalar; n: array of exactly n
-} s_item_t;
-
-#define S_SIZE(T, f)   sizeof (((T *) 0)->f)
-#define S_COUNT(T, f)  (S_SIZE (T, f) / S_SIZE (T, f[0]))
-
-#define F_UINT(T, key, f, lo, hi) \
-    { key, S_UINT, lo, hi, offsetof (T, f), S_SIZE (T, f), 0 }
-#define F_UINTS(T, key, f, lo, hi) \
-    { key, S_UINT, lo, hi, offsetof (T, f), S_SIZE (T, f[0]), \
-      S_COUNT (T, f) }
-#define F_INT(T, key, f, lo, hi) \
-    { key, S_INT, lo, hi, offsetof (T, f), S_SIZE (T, f), 0 }
-#define F_INTS(T, key, f, lo, hi) \
-    { key, S_INT, lo, hi, offsetof (T, f), S_SIZE (T, f[0]), \
-      S_COUNT (T, f) }
-#define F_STR(T, key, f, lo, hi) \
-    { key, S_STR, lo, hi, offsetof (T, f), S_SIZE (T, f), 0 }
-#define F_STRS(T, key, f, lo, hi) \
-    { key, S_STR, lo, hi, offsetof (T, f), S_SIZE (T, f[0]), \
-      S_COUNT (T, f) }
-#define F_TOKEN(T, key, f) \
-    { key, S_TOKEN, 0, 0, offsetof (T, f), S_SIZE (T, f), 0 }
-#define F_TOKENS(T, key, f) \
-    { key, S_TOKEN, 0, 0, offsetof (T, f), S_SIZE (T, f[0]), \
-      S_COUNT (T, f) }
+#define F       RALLY_FIELD
+#define F_ARRAY RALLY_FIELD_ARRAY
 
 #define U32 UINT32_MAX
 #define U64 UINT64_MAX
@@ -107,59 +72,59 @@ typedef struct {
 
 //  The header's scalars, after v and type, into rally_repl_t.
 #define H rally_repl_t
-static const s_item_t s_header[] = {
-    F_UINT (H, "term", from.term, 0, U64),
-    F_UINT (H, "node", from.node, 1, RALLY_NODE_ID_MAX),
-    F_UINT (H, "seq", seq, 0, U64),
-    F_UINT (H, "base_hash", base_hash, 0, U64),
-    F_UINT (H, "hash", hash, 0, U64),
-    F_UINT (H, "ticks", ticks, 0, U64),
-    F_UINT (H, "next_match", next_match, 1, U32),
-    F_UINT (H, "next_ticket", next_ticket, 0, U64),
+static const rally_field_t s_header[] = {
+    F (H, UINT, "term", from.term, 0, U64),
+    F (H, UINT, "node", from.node, 1, RALLY_NODE_ID_MAX),
+    F (H, UINT, "seq", seq, 0, U64),
+    F (H, UINT, "base_hash", base_hash, 0, U64),
+    F (H, UINT, "hash", hash, 0, U64),
+    F (H, UINT, "ticks", ticks, 0, U64),
+    F (H, UINT, "next_match", next_match, 1, U32),
+    F (H, UINT, "next_ticket", next_ticket, 0, U64),
 };
 #undef H
 
 //  A match record, by position; rally_repl_match_hash follows it too.
 #define R rally_match_rec_t
-static const s_item_t s_match[] = {
-    F_UINT (R, "id", id, 1, U32),
-    F_UINT (R, "tick", tick, 0, U32),
-    F_UINT (R, "phase", phase, 0, RALLY_PHASE_OVER),
-    F_UINT (R, "paused_phase", paused_phase, 0, RALLY_PHASE_OVER),
-    F_UINT (R, "countdown", countdown, 0, U32),
-    F_UINT (R, "serve", serve, 0, 1),
-    F_UINT (R, "points_played", points_played, 0, U32),
-    F_UINTS (R, "score", score, 0, RALLY_SCORE_MAX),
-    F_INT (R, "winner", winner, -1, 1),
-    F_INTS (R, "ball", ball, -COORD, COORD),
-    F_INTS (R, "paddles", paddles, -COORD, COORD),
-    F_INTS (R, "intents", intents, -1, 1),
-    F_STRS (R, "names", names, 1, RALLY_NAME_MAX),
-    F_UINT (R, "seated", seated, 0, 3),
-    F_TOKENS (R, "tokens", tokens),
-    F_UINT (R, "lost", lost, 0, 3),
-    F_UINT (R, "ended", ended, 0, U64),
+static const rally_field_t s_match[] = {
+    F (R, UINT, "id", id, 1, U32),
+    F (R, UINT, "tick", tick, 0, U32),
+    F (R, UINT, "phase", phase, 0, RALLY_PHASE_OVER),
+    F (R, UINT, "paused_phase", paused_phase, 0, RALLY_PHASE_OVER),
+    F (R, UINT, "countdown", countdown, 0, U32),
+    F (R, UINT, "serve", serve, 0, 1),
+    F (R, UINT, "points_played", points_played, 0, U32),
+    F_ARRAY (R, UINT, "score", score, 0, RALLY_SCORE_MAX),
+    F (R, INT, "winner", winner, -1, 1),
+    F_ARRAY (R, INT, "ball", ball, -COORD, COORD),
+    F_ARRAY (R, INT, "paddles", paddles, -COORD, COORD),
+    F_ARRAY (R, INT, "intents", intents, -1, 1),
+    F_ARRAY (R, STR, "names", names, 1, RALLY_NAME_MAX),
+    F (R, UINT, "seated", seated, 0, 3),
+    F_ARRAY (R, TOKEN, "tokens", tokens, 0, 0),
+    F (R, UINT, "lost", lost, 0, 3),
+    F (R, UINT, "ended", ended, 0, U64),
 };
 #undef R
 
 #define P rally_player_rec_t
-static const s_item_t s_player[] = {
-    F_TOKEN (P, "token", token),
-    F_STR (P, "name", name, 1, RALLY_NAME_MAX),
-    F_UINT (P, "state", state, 0, 2),
-    F_UINT (P, "match", match, 0, U32),
-    F_INT (P, "side", side, -1, 1),
-    F_UINT (P, "ticket", ticket, 0, U64),
+static const rally_field_t s_player[] = {
+    F (P, TOKEN, "token", token, 0, 0),
+    F (P, STR, "name", name, 1, RALLY_NAME_MAX),
+    F (P, UINT, "state", state, 0, 2),
+    F (P, UINT, "match", match, 0, U32),
+    F (P, INT, "side", side, -1, 1),
+    F (P, UINT, "ticket", ticket, 0, U64),
 };
 #undef P
 
 //  A gone list's element is one bare value.
-static const s_item_t s_gone_match[] = {
-    { "id", S_UINT, 1, U32, 0, sizeof (uint32_t), 0 },
+static const rally_field_t s_gone_match[] = {
+    { "id", RALLY_FIELD_UINT, 1, U32, 0, sizeof (uint32_t), 0, NULL },
 };
 
-static const s_item_t s_gone_player[] = {
-    { "token", S_TOKEN, 0, 0, 0, RALLY_TOKEN_SIZE, 0 },
+static const rally_field_t s_gone_player[] = {
+    { "token", RALLY_FIELD_TOKEN, 0, 0, 0, RALLY_TOKEN_SIZE, 0, NULL },
 };
 
 typedef enum {
@@ -173,7 +138,7 @@ typedef enum {
 typedef struct {
     const char *key;            //  key on the wire
     const char *what;           //  one element, in reasons
-    const s_item_t *items;      //  a record's items, by position
+    const rally_field_t *items; //  a record's items, by position
     size_t item_count;
     bool record;                //  false: an element is items[0], bare
 } s_list_t;
@@ -355,53 +320,6 @@ static const uint8_t *s_list_at (const rally_repl_t *self, s_list_id_t list,
 //  --------------------------------------------------------------------------
 //  Checks shared by both directions
 
-static int s_fail (char *reason, size_t reason_size, const char *format, ...)
-{
-    if (reason && reason_size > 0) {
-        va_list args;
-        va_start (args, format);
-        vsnprintf (reason, reason_size, format, args);
-        va_end (args);
-    }
-    return -1;
-}
-
-static int s_check_uint (const s_item_t *it, uint64_t value, char *reason,
-                         size_t reason_size)
-{
-    if (value > it->max)
-        return s_fail (reason, reason_size,
-                       "field '%s' out of range: %llu > %llu", it->key,
-                       (unsigned long long) value,
-                       (unsigned long long) it->max);
-    if (value < (uint64_t) it->min)
-        return s_fail (reason, reason_size,
-                       "field '%s' out of range: %llu < %lld", it->key,
-                       (unsigned long long) value, (long long) it->min);
-    return 0;
-}
-
-static int s_check_int (const s_item_t *it, int64_t value, char *reason,
-                        size_t reason_size)
-{
-    if (value > (int64_t) it->max)
-        return s_fail (reason, reason_size,
-                       "field '%s' out of range: %lld > %lld", it->key,
-                       (long long) value, (long long) it->max);
-    if (value < it->min)
-        return s_fail (reason, reason_size,
-                       "field '%s' out of range: %lld < %lld", it->key,
-                       (long long) value, (long long) it->min);
-    return 0;
-}
-
-static int s_check_str (const s_item_t *it, const char *s, size_t len,
-                        char *reason, size_t reason_size)
-{
-    return rally_msg_check_str (it->key, s, len, (size_t) it->min,
-                                (size_t) it->max, reason, reason_size);
-}
-
 //  A snapshot replaces the whole state, so it has nothing to take away
 //  and no state before it.
 static int s_check_snapshot (const rally_repl_t *self, char *reason,
@@ -410,131 +328,17 @@ static int s_check_snapshot (const rally_repl_t *self, char *reason,
     if (self->kind != RALLY_REPL_SNAPSHOT)
         return 0;
     if (self->base_hash != 0)
-        return s_fail (reason, reason_size,
-                       "a snapshot must have base_hash 0");
+        return rally_field_fail (reason, reason_size,
+                                 "a snapshot must have base_hash 0");
     if (self->gone_match_count || self->gone_player_count)
-        return s_fail (reason, reason_size,
-                       "a snapshot must have empty gone_matches and "
-                       "gone_players");
+        return rally_field_fail (reason, reason_size,
+                                 "a snapshot must have empty gone_matches "
+                                 "and gone_players");
     return 0;
-}
-
-static uint64_t s_read_uint (const s_item_t *it, const uint8_t *src)
-{
-    if (it->width == sizeof (uint64_t)) {
-        uint64_t value;
-        memcpy (&value, src, sizeof (value));
-        return value;
-    }
-    uint32_t narrow;
-    memcpy (&narrow, src, sizeof (narrow));
-    return narrow;
-}
-
-static int32_t s_read_int (const uint8_t *src)
-{
-    int32_t value;
-    memcpy (&value, src, sizeof (value));
-    return value;
 }
 
 //  --------------------------------------------------------------------------
 //  Decoding
-
-static int s_decode_uint (const s_item_t *it, const msgpack_object *o,
-                          uint8_t *dest, char *reason, size_t reason_size)
-{
-    if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return s_fail (reason, reason_size,
-                       "field '%s' must be an unsigned integer", it->key);
-    uint64_t value = o->via.u64;
-    if (s_check_uint (it, value, reason, reason_size))
-        return -1;
-    if (it->width == sizeof (uint64_t))
-        memcpy (dest, &value, sizeof (value));
-    else {
-        uint32_t narrow = (uint32_t) value;
-        memcpy (dest, &narrow, sizeof (narrow));
-    }
-    return 0;
-}
-
-static int s_decode_int (const s_item_t *it, const msgpack_object *o,
-                         uint8_t *dest, char *reason, size_t reason_size)
-{
-    int64_t value;
-    if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-        value = o->via.i64;
-    else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
-        value = o->via.u64 > INT64_MAX ? INT64_MAX : (int64_t) o->via.u64;
-    else
-        return s_fail (reason, reason_size, "field '%s' must be an integer",
-                       it->key);
-    if (s_check_int (it, value, reason, reason_size))
-        return -1;
-    int32_t narrow = (int32_t) value;
-    memcpy (dest, &narrow, sizeof (narrow));
-    return 0;
-}
-
-static int s_decode_str (const s_item_t *it, const msgpack_object *o,
-                         uint8_t *dest, char *reason, size_t reason_size)
-{
-    if (o->type != MSGPACK_OBJECT_STR)
-        return s_fail (reason, reason_size, "field '%s' must be a string",
-                       it->key);
-    size_t len = o->via.str.size;
-    if (s_check_str (it, o->via.str.ptr, len, reason, reason_size))
-        return -1;
-    memcpy (dest, o->via.str.ptr, len);
-    dest[len] = 0;
-    return 0;
-}
-
-static int s_decode_token (const s_item_t *it, const msgpack_object *o,
-                           uint8_t *dest, char *reason, size_t reason_size)
-{
-    if (o->type != MSGPACK_OBJECT_BIN)
-        return s_fail (reason, reason_size, "field '%s' must be bin",
-                       it->key);
-    if (o->via.bin.size != RALLY_TOKEN_SIZE)
-        return s_fail (reason, reason_size,
-                       "field '%s' must be %d bytes, not %u", it->key,
-                       RALLY_TOKEN_SIZE, (unsigned) o->via.bin.size);
-    memcpy (dest, o->via.bin.ptr, RALLY_TOKEN_SIZE);
-    return 0;
-}
-
-static int s_decode_scalar (const s_item_t *it, const msgpack_object *o,
-                            uint8_t *dest, char *reason, size_t reason_size)
-{
-    switch (it->kind) {
-        case S_UINT: return s_decode_uint (it, o, dest, reason, reason_size);
-        case S_INT: return s_decode_int (it, o, dest, reason, reason_size);
-        case S_STR: return s_decode_str (it, o, dest, reason, reason_size);
-        default: return s_decode_token (it, o, dest, reason, reason_size);
-    }
-}
-
-//  Decodes one item (a scalar or a fixed array) into base + its offset.
-static int s_decode_value (const s_item_t *it, const msgpack_object *o,
-                           uint8_t *base, char *reason, size_t reason_size)
-{
-    if (it->count == 0)
-        return s_decode_scalar (it, o, base + it->offset, reason,
-                                reason_size);
-    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != it->count)
-        return s_fail (reason, reason_size,
-                       "field '%s' must be an array of %zu", it->key,
-                       it->count);
-    for (size_t i = 0; i < it->count; i++) {
-        uint8_t *dest = base + it->offset + i * it->width;
-        if (s_decode_scalar (it, &o->via.array.ptr[i], dest, reason,
-                             reason_size))
-            return -1;
-    }
-    return 0;
-}
 
 //  Decodes element index of a list into base; reasons say which element.
 static int s_decode_element (const s_list_t *list, uint32_t index,
@@ -543,15 +347,17 @@ static int s_decode_element (const s_list_t *list, uint32_t index,
 {
     if (list->record && (o->type != MSGPACK_OBJECT_ARRAY
                          || o->via.array.size != list->item_count))
-        return s_fail (reason, reason_size,
-                       "%s %u must be an array of %zu items", list->what,
-                       (unsigned) index, list->item_count);
+        return rally_field_fail (reason, reason_size,
+                                 "%s %u must be an array of %zu items",
+                                 list->what, (unsigned) index,
+                                 list->item_count);
     char why[RALLY_REASON_BUF] = "";
     for (size_t i = 0; i < list->item_count; i++) {
         const msgpack_object *item = list->record ? &o->via.array.ptr[i] : o;
-        if (s_decode_value (&list->items[i], item, base, why, sizeof (why)))
-            return s_fail (reason, reason_size, "%s %u: %s", list->what,
-                           (unsigned) index, why);
+        if (rally_field_decode (&list->items[i], item, base, why,
+                                sizeof (why)))
+            return rally_field_fail (reason, reason_size, "%s %u: %s",
+                                     list->what, (unsigned) index, why);
     }
     return 0;
 }
@@ -562,8 +368,8 @@ static int s_decode_list (rally_repl_t *self, s_list_id_t id,
 {
     const s_list_t *list = &s_lists[id];
     if (o->type != MSGPACK_OBJECT_ARRAY)
-        return s_fail (reason, reason_size, "field '%s' must be an array",
-                       list->key);
+        return rally_field_fail (reason, reason_size,
+                                 "field '%s' must be an array", list->key);
     //  Room grows with each element that decodes, not with the count.
     for (uint32_t i = 0; i < o->via.array.size; i++)
         if (s_decode_element (list, i, &o->via.array.ptr[i],
@@ -572,26 +378,19 @@ static int s_decode_list (rally_repl_t *self, s_list_id_t id,
     return 0;
 }
 
-static bool s_key_is (const msgpack_object *key, const char *name)
-{
-    size_t len = strlen (name);
-    return key->type == MSGPACK_OBJECT_STR && key->via.str.size == len
-        && memcmp (key->via.str.ptr, name, len) == 0;
-}
-
 //  The key's slot: 0 v, 1 type, then the header, then the lists; or -1.
 static int s_key_slot (const msgpack_object *key)
 {
-    if (s_key_is (key, "v"))
+    if (rally_field_key_is (key, "v"))
         return 0;
-    if (s_key_is (key, "type"))
+    if (rally_field_key_is (key, "type"))
         return 1;
     size_t headers = sizeof (s_header) / sizeof (s_header[0]);
     for (size_t i = 0; i < headers; i++)
-        if (s_key_is (key, s_header[i].key))
+        if (rally_field_key_is (key, s_header[i].key))
             return (int) (2 + i);
     for (size_t i = 0; i < S_LIST_COUNT; i++)
-        if (s_key_is (key, s_lists[i].key))
+        if (rally_field_key_is (key, s_lists[i].key))
             return (int) (2 + headers + i);
     return -1;
 }
@@ -606,16 +405,6 @@ static const char *s_slot_key (int slot)
     return s_lists[slot - 2 - headers].key;
 }
 
-static int s_unexpected (const msgpack_object *key, char *reason,
-                         size_t reason_size)
-{
-    if (key->type != MSGPACK_OBJECT_STR)
-        return s_fail (reason, reason_size, "map key is not a string");
-    char quoted[RALLY_MSG_QUOTE_MAX + 4];
-    rally_msg_quote (quoted, key->via.str.ptr, key->via.str.size);
-    return s_fail (reason, reason_size, "unexpected field '%s'", quoted);
-}
-
 //  Files every value of the top map under its key's slot.
 static int s_collect (const msgpack_object *map,
                       const msgpack_object *slots[S_KEY_COUNT], char *reason,
@@ -625,16 +414,18 @@ static int s_collect (const msgpack_object *map,
         const msgpack_object_kv *kv = &map->via.map.ptr[i];
         int slot = s_key_slot (&kv->key);
         if (slot < 0)
-            return s_unexpected (&kv->key, reason, reason_size);
+            return rally_field_unexpected (&kv->key, NULL, reason,
+                                           reason_size);
         if (slots[slot])
-            return s_fail (reason, reason_size, "duplicate field '%s'",
-                           s_slot_key (slot));
+            return rally_field_fail (reason, reason_size,
+                                     "duplicate field '%s'",
+                                     s_slot_key (slot));
         slots[slot] = &kv->val;
     }
     for (int slot = 0; slot < S_KEY_COUNT; slot++)
         if (!slots[slot])
-            return s_fail (reason, reason_size, "missing field '%s'",
-                           s_slot_key (slot));
+            return rally_field_fail (reason, reason_size,
+                                     "missing field '%s'", s_slot_key (slot));
     return 0;
 }
 
@@ -642,24 +433,18 @@ static int s_decode_version_type (rally_repl_t *self, const msgpack_object *v,
                                   const msgpack_object *t, char *reason,
                                   size_t reason_size)
 {
-    if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-        return s_fail (reason, reason_size,
-                       "field 'v' must be an unsigned integer");
-    if (v->via.u64 != RALLY_PROTOCOL_VERSION)
-        return s_fail (reason, reason_size, "unsupported protocol version %llu",
-                       (unsigned long long) v->via.u64);
+    if (rally_field_check_version (v, reason, reason_size))
+        return -1;
     if (t->type != MSGPACK_OBJECT_STR)
-        return s_fail (reason, reason_size, "field 'type' must be a string");
-    if (s_key_is (t, "diff"))
+        return rally_field_fail (reason, reason_size,
+                                 "field 'type' must be a string");
+    if (rally_field_key_is (t, "diff"))
         self->kind = RALLY_REPL_DIFF;
-    else if (s_key_is (t, "snapshot"))
+    else if (rally_field_key_is (t, "snapshot"))
         self->kind = RALLY_REPL_SNAPSHOT;
-    else {
-        char quoted[RALLY_MSG_QUOTE_MAX + 4];
-        rally_msg_quote (quoted, t->via.str.ptr, t->via.str.size);
-        return s_fail (reason, reason_size,
-                       "unknown replication type '%s'", quoted);
-    }
+    else
+        return rally_field_unknown_type (t, "replication", reason,
+                                         reason_size);
     return 0;
 }
 
@@ -667,7 +452,7 @@ static int s_decode_object (rally_repl_t *self, const msgpack_object *top,
                             char *reason, size_t reason_size)
 {
     if (top->type != MSGPACK_OBJECT_MAP)
-        return s_fail (reason, reason_size, "message is not a map");
+        return rally_field_fail (reason, reason_size, "message is not a map");
     const msgpack_object *slots[S_KEY_COUNT] = { NULL };
     if (s_collect (top, slots, reason, reason_size)
         || s_decode_version_type (self, slots[0], slots[1], reason,
@@ -675,8 +460,8 @@ static int s_decode_object (rally_repl_t *self, const msgpack_object *top,
         return -1;
     size_t headers = sizeof (s_header) / sizeof (s_header[0]);
     for (size_t i = 0; i < headers; i++)
-        if (s_decode_value (&s_header[i], slots[2 + i], (uint8_t *) self,
-                            reason, reason_size))
+        if (rally_field_decode (&s_header[i], slots[2 + i], (uint8_t *) self,
+                                reason, reason_size))
             return -1;
     for (int id = 0; id < S_LIST_COUNT; id++)
         if (s_decode_list (self, (s_list_id_t) id, slots[2 + headers + id],
@@ -689,28 +474,13 @@ int rally_repl_decode (rally_repl_t *self, const uint8_t *data, size_t size,
                        char *reason, size_t reason_size)
 {
     assert (self);
-    if (reason && reason_size > 0)
-        reason[0] = 0;
     rally_repl_reset (self, RALLY_REPL_DIFF);
-    if (!data || size == 0)
-        return s_fail (reason, reason_size, "empty message");
-    if (size > RALLY_REPL_MAX_BYTES)
-        return s_fail (reason, reason_size,
-                       "message too large: %zu bytes > %d", size,
-                       RALLY_REPL_MAX_BYTES);
-    //  Every object takes a byte at least, so size bounds the objects.
-    if (rally_msg_prewalk (data, size, S_MAX_DEPTH, size, reason,
-                           reason_size))
-        return -1;
     msgpack_unpacked result;
     msgpack_unpacked_init (&result);
-    size_t offset = 0;
-    int rc = -1;
-    msgpack_unpack_return ret = msgpack_unpack_next (
-        &result, (const char *) data, size, &offset);
-    if (ret != MSGPACK_UNPACK_SUCCESS || offset != size)
-        s_fail (reason, reason_size, "malformed msgpack");
-    else
+    //  Every object takes a byte at least, so size bounds the objects.
+    int rc = rally_field_unpack (&result, data, size, RALLY_REPL_MAX_BYTES,
+                                 S_MAX_DEPTH, size, reason, reason_size);
+    if (rc == 0)
         rc = s_decode_object (self, &result.data, reason, reason_size);
     msgpack_unpacked_destroy (&result);
     return rc;
@@ -719,53 +489,13 @@ int rally_repl_decode (rally_repl_t *self, const uint8_t *data, size_t size,
 //  --------------------------------------------------------------------------
 //  Encoding
 
-static int s_pack_str (msgpack_packer *pk, const char *s, size_t len)
-{
-    return msgpack_pack_str (pk, len) || msgpack_pack_str_body (pk, s, len);
-}
-
-static int s_encode_scalar (msgpack_packer *pk, const s_item_t *it,
-                            const uint8_t *src)
-{
-    if (it->kind == S_UINT) {
-        uint64_t value = s_read_uint (it, src);
-        return s_check_uint (it, value, NULL, 0)
-            || msgpack_pack_uint64 (pk, value);
-    }
-    if (it->kind == S_INT) {
-        int32_t value = s_read_int (src);
-        return s_check_int (it, value, NULL, 0)
-            || msgpack_pack_int64 (pk, value);
-    }
-    if (it->kind == S_TOKEN)
-        return msgpack_pack_bin (pk, RALLY_TOKEN_SIZE)
-            || msgpack_pack_bin_body (pk, src, RALLY_TOKEN_SIZE);
-    //  An unterminated buffer measures width, above every limit: refused.
-    const char *s = (const char *) src;
-    size_t len = strnlen (s, it->width);
-    return s_check_str (it, s, len, NULL, 0) || s_pack_str (pk, s, len);
-}
-
-static int s_encode_value (msgpack_packer *pk, const s_item_t *it,
-                           const uint8_t *base)
-{
-    if (it->count == 0)
-        return s_encode_scalar (pk, it, base + it->offset);
-    if (msgpack_pack_array (pk, it->count))
-        return -1;
-    for (size_t i = 0; i < it->count; i++)
-        if (s_encode_scalar (pk, it, base + it->offset + i * it->width))
-            return -1;
-    return 0;
-}
-
 //  Packs a list; stops as soon as the frame would be too large.
 static int s_encode_list (msgpack_packer *pk, const msgpack_sbuffer *sbuf,
                           const rally_repl_t *self, s_list_id_t id)
 {
     const s_list_t *list = &s_lists[id];
     size_t count = s_list_count (self, id);
-    if (count > UINT32_MAX || s_pack_str (pk, list->key, strlen (list->key))
+    if (count > UINT32_MAX || rally_field_pack_str (pk, list->key)
         || msgpack_pack_array (pk, count))
         return -1;
     for (size_t i = 0; i < count; i++) {
@@ -773,7 +503,7 @@ static int s_encode_list (msgpack_packer *pk, const msgpack_sbuffer *sbuf,
         if (list->record && msgpack_pack_array (pk, list->item_count))
             return -1;
         for (size_t k = 0; k < list->item_count; k++)
-            if (s_encode_value (pk, &list->items[k], elem))
+            if (rally_field_encode (pk, &list->items[k], elem))
                 return -1;
         if (sbuf->size > RALLY_REPL_MAX_BYTES)
             return -1;
@@ -784,15 +514,12 @@ static int s_encode_list (msgpack_packer *pk, const msgpack_sbuffer *sbuf,
 static int s_encode (msgpack_packer *pk, const msgpack_sbuffer *sbuf,
                      const rally_repl_t *self)
 {
-    const char *type = s_kind_names[self->kind];
-    if (msgpack_pack_map (pk, S_KEY_COUNT) || s_pack_str (pk, "v", 1)
-        || msgpack_pack_uint32 (pk, RALLY_PROTOCOL_VERSION)
-        || s_pack_str (pk, "type", 4) || s_pack_str (pk, type, strlen (type)))
+    if (rally_field_pack_head (pk, S_KEY_COUNT, s_kind_names[self->kind]))
         return -1;
     size_t headers = sizeof (s_header) / sizeof (s_header[0]);
     for (size_t i = 0; i < headers; i++)
-        if (s_pack_str (pk, s_header[i].key, strlen (s_header[i].key))
-            || s_encode_value (pk, &s_header[i], (const uint8_t *) self))
+        if (rally_field_pack_str (pk, s_header[i].key)
+            || rally_field_encode (pk, &s_header[i], (const uint8_t *) self))
             return -1;
     for (int id = 0; id < S_LIST_COUNT; id++)
         if (s_encode_list (pk, sbuf, self, (s_list_id_t) id))
@@ -859,15 +586,15 @@ static uint64_t s_mix (uint64_t z)
     return z ^ (z >> 31);
 }
 
-static uint64_t s_hash_scalar (uint64_t h, const s_item_t *it,
+static uint64_t s_hash_scalar (uint64_t h, const rally_field_t *it,
                                const uint8_t *src)
 {
     switch (it->kind) {
-        case S_UINT:
-            return s_fnv_le (h, s_read_uint (it, src), it->width);
-        case S_INT:
-            return s_fnv_le (h, (uint32_t) s_read_int (src), 4);
-        case S_STR: {
+        case RALLY_FIELD_UINT:
+            return s_fnv_le (h, rally_field_read_uint (it, src), it->width);
+        case RALLY_FIELD_INT:
+            return s_fnv_le (h, (uint32_t) rally_field_read_int (src), 4);
+        case RALLY_FIELD_STR: {
             size_t len = strnlen ((const char *) src, it->width);
             return s_fnv (s_fnv_le (h, len, 1), src, len);
         }
@@ -876,7 +603,7 @@ static uint64_t s_hash_scalar (uint64_t h, const s_item_t *it,
     }
 }
 
-static uint64_t s_hash_items (uint8_t kind, const s_item_t *items,
+static uint64_t s_hash_items (uint8_t kind, const rally_field_t *items,
                               size_t count, const uint8_t *base)
 {
     uint64_t h = s_fnv_le (S_FNV_OFFSET, kind, 1);
