@@ -15,6 +15,7 @@ import json
 import os
 import re
 import selectors
+import shutil
 import socket
 import sqlite3
 import signal
@@ -470,4 +471,5 @@ def run(test, **cluster_args):
         sys.exit(1)
     finally:
         cluster.stop_all()
+    shutil.rmtree(cluster.dir, ignore_errors=True)     # logs are kept on failure only
     print("PASS: %s" % name)
