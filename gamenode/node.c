@@ -47,12 +47,6 @@
 #define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
 #define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
 
-//  A follower as the leader sees it.
-typedef struct {
-    uint64_t acked;                 //  highest seq it acked in this term
-    int64_t heard_at;               //  when last heard (heartbeat or ack)
-} follower_t;
-
 //  One tick's states, waiting until a follower has the tick.
 typedef struct {
     uint64_t seq;                   //  the tick
@@ -97,7 +91,8 @@ struct _node_t {
     int64_t sync_asked;                 //  when a snapshot was asked, or 0
     zlist_t *held;                      //  zframe_t: diffs held meanwhile
     //  Leader
-    follower_t followers[RALLY_NODE_ID_MAX + 1];    //  by node id
+    int64_t follower_heard[RALLY_NODE_ID_MAX + 1];  //  by node id: when a
+                                        //  follower was last heard, or 0
     uint64_t committed;                 //  highest seq a follower has
     zlist_t *syncs;                     //  zframe_t: routes owed a snapshot
     pending_t pending[NODE_PENDING];    //  ring of ticks' states
@@ -458,7 +453,7 @@ static void s_become_leader (node_t *self, uint64_t term, int64_t until)
     self->committed = 0;
     self->sync_asked = 0;
     s_drop_held (self);
-    memset (self->followers, 0, sizeof (self->followers));
+    memset (self->follower_heard, 0, sizeof (self->follower_heard));
     lobby_adopt (self->lobby, now);
     zsys_info ("gamenode: node %u leads term %" PRIu64 " from mono %" PRId64
                " (lease until mono %" PRId64 ") at seq %" PRIu64 ", hash %016"
@@ -557,18 +552,8 @@ static void s_fetch_results (node_t *self, uint32_t after)
 //  Results from the leader: kept, and the next page asked for if full.
 static void s_on_results (node_t *self, const rally_msg_results_t *page)
 {
-    results_match_t m;
-    for (uint32_t i = 0; i < page->count; i++) {
-        const rally_result_t *r = &page->results[i];
-        memset (&m, 0, sizeof (m));
-        m.match = r->match;
-        memcpy (m.names, r->names, sizeof (m.names));
-        memcpy (m.score, r->score, sizeof (m.score));
-        m.winner = r->winner;
-        m.forfeit = r->forfeit != 0;
-        m.term = r->term;
-        results_store (self->results, &m);
-    }
+    for (uint32_t i = 0; i < page->count; i++)
+        results_store (self->results, &page->results[i]);
     if (page->count)
         zsys_info ("gamenode: node %u caught up on matches %u..%u",
                    self->cfg.id, page->results[0].match,
@@ -743,7 +728,7 @@ static void s_on_peer_hb (node_t *self, const rally_msg_node_hb_t *hb,
             self->leader_seq = hb->seq;
     }
     else
-        self->followers[id].heard_at = now;
+        self->follower_heard[id] = now;
 }
 
 //  The other nodes' PUBs: [topic][body], topic "hb" or "diff".
@@ -786,10 +771,7 @@ static void s_on_ack (node_t *self, const rally_msg_ack_t *ack, int64_t now)
 {
     if (ack->from.term != self->term)
         return;                 //  of another term: means nothing now
-    follower_t *f = &self->followers[ack->from.node];
-    f->heard_at = now;
-    if (ack->seq > f->acked)
-        f->acked = ack->seq;
+    self->follower_heard[ack->from.node] = now;
     if (ack->seq > self->committed && ack->seq <= self->seq)
         s_commit (self, ack->seq);
 }
@@ -799,7 +781,7 @@ static void s_on_sync (node_t *self, const uint8_t *peer, size_t peer_size,
 {
     if (sync->from.term > self->term)
         return;
-    self->followers[sync->from.node].heard_at = zclock_mono ();
+    self->follower_heard[sync->from.node] = zclock_mono ();
     zlist_append (self->syncs, zframe_new (peer, peer_size));
     zsys_info ("gamenode: node %u asks for a snapshot (at seq %" PRIu64 ")",
                sync->from.node, sync->seq);
@@ -809,36 +791,29 @@ static void s_on_sync (node_t *self, const uint8_t *peer, size_t peer_size,
 static void s_send_results (node_t *self, const uint8_t *peer,
                             size_t peer_size, uint32_t after)
 {
-    results_match_t page[RALLY_RESULTS_MAX];
-    size_t count = 0;
-    if (results_since (self->results, after, RALLY_RESULTS_MAX, page, &count))
-        return;
     rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
     assert (msg);
     rally_msg_init (msg, RALLY_MSG_RESULTS);
     s_origin (self, &msg->u.results.from);
-    msg->u.results.count = (uint32_t) count;
-    for (size_t i = 0; i < count; i++) {
-        rally_result_t *r = &msg->u.results.results[i];
-        r->match = page[i].match;
-        memcpy (r->names, page[i].names, sizeof (r->names));
-        memcpy (r->score, page[i].score, sizeof (r->score));
-        r->winner = page[i].winner;
-        r->forfeit = page[i].forfeit;
-        r->term = page[i].term;
+    size_t count = 0;
+    if (results_since (self->results, after, RALLY_RESULTS_MAX,
+                       msg->u.results.results, &count) == 0) {
+        msg->u.results.count = (uint32_t) count;
+        s_send_to (self, peer, peer_size, msg);
     }
-    s_send_to (self, peer, peer_size, msg);
     free (msg);
 }
 
-//  True if a follower was heard within the liveness period.
+//  True if a follower was heard within the liveness period. Only the
+//  cluster's nodes can be followers: it looks at those, not every id.
 static bool s_have_followers (node_t *self, int64_t now)
 {
-    int64_t liveness = self->cfg.cluster.liveness_ms;
-    for (size_t id = 1; id <= RALLY_NODE_ID_MAX; id++)
-        if (self->followers[id].heard_at
-            && now - self->followers[id].heard_at < liveness)
+    const rally_cluster_t *cluster = &self->cfg.cluster;
+    for (size_t i = 0; i < cluster->node_count; i++) {
+        int64_t heard = self->follower_heard[cluster->nodes[i].id];
+        if (heard && now - heard < (int64_t) cluster->liveness_ms)
             return true;
+    }
     return false;
 }
 

@@ -318,6 +318,7 @@ static bool s_valid (const results_match_t *m)
               && memchr (m->names[0], '\0', RALLY_NAME_BUF)
               && memchr (m->names[1], '\0', RALLY_NAME_BUF)
               && m->winner >= -1 && m->winner <= 1
+              && m->forfeit <= 1
               && m->term <= INT64_MAX;
     if (!valid)
         zsys_error ("results: match %u is out of range, not stored",
@@ -334,7 +335,7 @@ static int s_bind_match (sqlite3_stmt *st, const results_match_t *m)
         sqlite3_bind_int64 (st, 4, m->score[0]),
         sqlite3_bind_int64 (st, 5, m->score[1]),
         sqlite3_bind_int64 (st, 6, m->winner),
-        sqlite3_bind_int64 (st, 7, m->forfeit ? 1 : 0),
+        sqlite3_bind_int64 (st, 7, m->forfeit),
         sqlite3_bind_int64 (st, 8, (sqlite3_int64) m->term)
     };
     for (size_t i = 0; i < sizeof (rc) / sizeof (rc[0]); i++)

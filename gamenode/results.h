@@ -26,15 +26,10 @@
 
 typedef struct _results_t results_t;
 
-//  One finished match.
-typedef struct {
-    uint32_t match;                     //  match id, 1 and up
-    char names[2][RALLY_NAME_BUF];      //  left, right; UTF-8
-    uint32_t score[2];                  //  left, right
-    int32_t winner;                     //  -1 none, 0 left, 1 right
-    bool forfeit;                       //  the score was decided by a forfeit
-    uint64_t term;                      //  leadership term it ended in
-} results_match_t;
+//  One finished match: the record the wire's `results` carries (see
+//  rally_result_t in rally_msg.h), so that a page read here is sent as is,
+//  and one received is stored as is.
+typedef rally_result_t results_match_t;
 
 //  Opens the database at path, creating it and its schema if missing
 //  (":memory:" for a store that lives as long as the handle). NULL on
@@ -45,8 +40,8 @@ results_t *results_new (const char *path, char *reason, size_t reason_size);
 void results_destroy (results_t **self_p);
 
 //  Stores a finished match (see above for a match stored twice). A match
-//  out of range (id 0, a name not terminated, a winner not -1..1, a term
-//  above INT64_MAX) or a database error logs and returns -1; else 0.
+//  out of range (id 0, a name not terminated, a winner not -1..1, forfeit
+//  not 0 or 1, a term above INT64_MAX) or a database error logs and returns -1; else 0.
 int results_store (results_t *self, const results_match_t *m);
 
 //  The highest match id stored, 0 if none (or on a database error, logged).

@@ -334,6 +334,9 @@ START_TEST (test_out_of_range)
     m = s_match (1, "a", "b", 1, 0, 0, false, (uint64_t) INT64_MAX + 1);
     ck_assert_int_eq (results_store (results, &m), -1);
     m = s_match (1, "a", "b", 1, 0, 0, false, 1);
+    m.forfeit = 2;                      //  a flag: 0 or 1
+    ck_assert_int_eq (results_store (results, &m), -1);
+    m = s_match (1, "a", "b", 1, 0, 0, false, 1);
     memset (m.names[1], 'x', sizeof (m.names[1]));
     ck_assert_int_eq (results_store (results, &m), -1);
     ck_assert_uint_eq (results_count (results), 0);
