@@ -172,10 +172,7 @@ def main():
     cluster = rallytest.Cluster("bench-failover", nodes=3)
     rounds, failure, bots = [], None, None
     try:
-        cluster.start_broker()
-        for node_id in (1, 2, 3):
-            cluster.start_node(node_id)
-        cluster.wait_leader(WAIT_S)
+        cluster.start_all(timeout=WAIT_S)
         bots = cluster.start_bot("bots", "--clients", str(args.players), "--matches", "0",
                                  "--trace", "--name", "fail",
                                  "--timeout", str(60 + 30 * args.kills))

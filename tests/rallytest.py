@@ -108,6 +108,16 @@ class Bot:
                 if e.get("event") == kind and (client is None or e.get("client") == client)]
 
 
+def count(events, kind):
+    """How many of events are of this kind."""
+    return sum(1 for e in events if e.get("event") == kind)
+
+
+def at_least(kind, n):
+    """A wait_for predicate: at least n events of this kind."""
+    return lambda events: count(events, kind) >= n
+
+
 class Cluster:
     """Writes a cluster file for brokers and nodes on free loopback ports,
     starts them and bots; stops them all."""
@@ -165,6 +175,16 @@ class Cluster:
         self.wait_log(label, LISTENING.search, 15, "broker %d to listen" % index,
                       start=mark, proc=proc)
         return proc
+
+    def start_all(self, *node_args, timeout=15):
+        """Starts every broker and node of the cluster file (the nodes with
+        node_args) and waits, up to timeout s, for a leader; returns
+        rallyctl's status."""
+        for index in range(len(self.brokers)):
+            self.start_broker(index)
+        for node_id in sorted(self.nodes):
+            self.start_node(node_id, *node_args)
+        return self.wait_leader(timeout)
 
     def start_node(self, node_id=1, *extra):
         """Starts node node_id of the cluster file (again, for a restart);

@@ -12,7 +12,7 @@ import os
 import msgpack
 import zmq
 
-from rallytest import check, check_monotonic, run
+from rallytest import check, check_monotonic, count, run
 
 FORGED = bytes(range(16))
 
@@ -78,7 +78,7 @@ def test(cluster):
     hammer(cluster.nodes[1]["game"], "node")
     hammer(cluster.broker, "broker")
 
-    bot.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
+    bot.wait_for(lambda ev: count(ev, "match_end") == 2,
                  45, "the match to finish")
     ends = bot.of("match_end")
     check(ends[0]["score"] == ends[1]["score"], "clients disagree: %s" % ends)

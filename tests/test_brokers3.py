@@ -4,21 +4,18 @@ keeps its majority, no player reconnects, the match ends as usual.
 """
 
 from rallytest import (check, check_monotonic, check_one_leader,
-                       check_points_kept, run)
+                       check_points_kept, count, run)
 
 
 def test(cluster):
-    for index in range(3):
-        cluster.start_broker(index)
-    for node_id in (1, 2, 3):
-        cluster.start_node(node_id)
+    cluster.start_all()
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "100")
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "point"]) >= 2,
+    bots.wait_for(lambda ev: count(ev, "point") >= 2,
                   40, "a point in the match")
     before = cluster.wait_leader()
     cluster.kill("broker1")
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
+    bots.wait_for(lambda ev: count(ev, "match_end") == 2,
                   90, "the match to end")
     check(not bots.of("reconnect"), "a player noticed the broker's death: %s"
           % bots.of("reconnect"))

@@ -7,19 +7,16 @@ caught up with the leader.
 """
 
 from rallytest import (check, check_monotonic, check_one_leader,
-                       check_points_kept, run)
+                       check_points_kept, count, run)
 
 KILLS = 20
 
 
 def test(cluster):
-    cluster.start_broker()
-    for node_id in (1, 2, 3):
-        cluster.start_node(node_id)
-    cluster.wait_leader()
+    cluster.start_all()
     bots = cluster.start_bot("bots", "--clients", "4", "--matches", "0",
                              "--trace", "--skill", "0.7")
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_start"]) == 4,
+    bots.wait_for(lambda ev: count(ev, "match_start") == 4,
                   20, "two matches under way")
     for k in range(KILLS):
         st = cluster.wait_leader()
@@ -31,7 +28,7 @@ def test(cluster):
         cluster.start_node(leader)
         cluster.wait_synced(leader, mark)
         # Play went on: every player has seen more ticks since the kill.
-        bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "tick"])
+        bots.wait_for(lambda ev: count(ev, "tick")
                       >= ticks + 4 * 30, 15, "play to go on after kill %d" % (k + 1))
 
     spans = check_one_leader(cluster, "churn")

@@ -12,7 +12,7 @@ a restarted node converges on the leader's state.
 """
 
 from rallytest import (check, check_monotonic, check_one_leader,
-                       check_points_kept, run)
+                       check_points_kept, count, run)
 
 
 def ticks_since(n, after_ms):
@@ -49,18 +49,15 @@ def kill_leader(cluster, bots, k):
 
 
 def test(cluster):
-    cluster.start_broker()
-    for node_id in (1, 2, 3):
-        cluster.start_node(node_id)
-    cluster.wait_leader()
+    cluster.start_all()
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "100")
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "point"]) >= 2,
+    bots.wait_for(lambda ev: count(ev, "point") >= 2,
                   40, "a point in the match")
 
     first = kill_leader(cluster, bots, 1)
     second = kill_leader(cluster, bots, 2)
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
+    bots.wait_for(lambda ev: count(ev, "match_end") == 2,
                   90, "the match to end on the last node")
 
     ends = bots.of("match_end")
@@ -105,7 +102,7 @@ def test(cluster):
     cluster.wait_leader()
     again = cluster.start_bot("again", "--clients", "2", "--matches", "1",
                               "--name", "next", "--timeout", "60")
-    again.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_start"]) == 2,
+    again.wait_for(lambda ev: count(ev, "match_start") == 2,
                    30, "a match after the restart")
     check(again.of("match_start")[0]["match"] > match,
           "the match after a full restart reused an id: %s" % again.of("match_start"))

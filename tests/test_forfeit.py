@@ -8,14 +8,9 @@ again (play-again), is paired with a newcomer and plays a full match.
 import signal
 import time
 
-from rallytest import check, check_monotonic, run
+from rallytest import at_least, check, check_monotonic, run
 
 GRACE_MS = 1500
-
-
-def ev_of(kind, count=1):
-    """A wait_for predicate: at least count events of this kind."""
-    return lambda events: len([e for e in events if e["event"] == kind]) >= count
 
 
 def test(cluster):
@@ -25,10 +20,10 @@ def test(cluster):
 
     stayer = cluster.start_bot("stayer", "--name", "stayer", "--matches", "2",
                                "--skill", "0.6", "--trace")
-    stayer.wait_for(ev_of("queued"), 15, "the first bot to queue")
+    stayer.wait_for(at_least("queued", 1), 15, "the first bot to queue")
     leaver = cluster.start_bot("leaver", "--name", "leaver", "--matches", "1")
-    leaver.wait_for(ev_of("match_start"), 15, "the second bot's match")
-    stayer.wait_for(ev_of("match_start"), 5, "the first bot's match")
+    leaver.wait_for(at_least("match_start", 1), 15, "the second bot's match")
+    stayer.wait_for(at_least("match_start", 1), 5, "the first bot's match")
     first = stayer.of("match_start")[0]["match"]
 
     leaver.proc.send_signal(signal.SIGKILL)
@@ -47,10 +42,10 @@ def test(cluster):
     check("paused" in phases, "the match never paused for the lost player")
 
     # Play again: the stayer queues by itself and meets a newcomer.
-    stayer.wait_for(ev_of("queued", 2), 10, "the first bot to queue again")
+    stayer.wait_for(at_least("queued", 2), 10, "the first bot to queue again")
     newcomer = cluster.start_bot("newcomer", "--name", "newcomer", "--matches", "1",
                                  "--skill", "0.6")
-    stayer.wait_for(ev_of("match_end", 2), 40, "the second match")
+    stayer.wait_for(at_least("match_end", 2), 40, "the second match")
     second = stayer.of("match_start")[1]
     check(second["match"] != first and second["opponent"] == "newcomer",
           "the second match is not a new one against the newcomer: %s" % second)

@@ -5,7 +5,7 @@ Both bots must report the same final score and winner, the winner must have
 see a tick, score or phase go backwards.
 """
 
-from rallytest import check, check_monotonic, run
+from rallytest import check, check_monotonic, count, run
 
 
 def test(cluster):
@@ -15,7 +15,7 @@ def test(cluster):
 
     bot = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                             "--skill", "0.6", "--trace", "--name", "it")
-    bot.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
+    bot.wait_for(lambda ev: count(ev, "match_end") == 2,
                  30, "both clients' match_end")
 
     starts = sorted(bot.of("match_start"), key=lambda e: e["client"])

@@ -14,14 +14,10 @@ match survives: see test_failover.)
 import re
 import signal
 
-from rallytest import check, check_monotonic, run
+from rallytest import at_least, check, check_monotonic, run
 
 
 WHERE = re.compile(r"rally-broker: where from ([0-9a-f]+)")
-
-
-def count(kind, n):
-    return lambda events: len([e for e in events if e["event"] == kind]) >= n
 
 
 def ticks_in_match(n):
@@ -51,8 +47,8 @@ def test(cluster):
     node.send_signal(signal.SIGKILL)
     node.wait(timeout=10)
     node = cluster.start_node(1, *args)
-    bots.wait_for(count("error", 2), 20, "both bots to learn their session is lost")
-    bots.wait_for(count("match_end", 2), 60, "the second match to end")
+    bots.wait_for(at_least("error", 2), 20, "both bots to learn their session is lost")
+    bots.wait_for(at_least("match_end", 2), 60, "the second match to end")
 
     # Slowly: both bots have given the node up and are asking the broker
     # where the leader is before it comes back.
@@ -64,7 +60,7 @@ def test(cluster):
     cluster.wait_log("broker", lambda text: len(set(WHERE.findall(text))) >= 2, 10,
                      "both bots to ask the broker for a leader", start=mark)
     cluster.start_node(1, *args)
-    bots.wait_for(count("match_end", 4), 60, "the fourth match to end")
+    bots.wait_for(at_least("match_end", 4), 60, "the fourth match to end")
 
     lost = bots.of("error")
     check(sorted(e["client"] for e in lost) == [0, 0, 1, 1] and

@@ -13,18 +13,15 @@ import signal
 import time
 
 from rallytest import (check, check_monotonic, check_one_leader,
-                       check_points_kept, run)
+                       check_points_kept, count, run)
 
 
 def test(cluster):
-    cluster.start_broker()
-    for node_id in (1, 2, 3):
-        cluster.start_node(node_id)
-    st = cluster.wait_leader()
+    st = cluster.start_all()
     leader, term = st["leader"], st["term"]
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "100")
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "tick"]) >= 100,
+    bots.wait_for(lambda ev: count(ev, "tick") >= 100,
                   30, "the match under way")
 
     label = "node%d" % leader
@@ -45,7 +42,7 @@ def test(cluster):
           "the thawed node stepped down for another reason: %s" % text)
     cluster.wait_synced(leader, mark)
 
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "match_end"]) == 2,
+    bots.wait_for(lambda ev: count(ev, "match_end") == 2,
                   90, "the match to end")
     check(check_monotonic(bots.events, "pause") == 2, "expected ticks from both")
     check_points_kept(bots.events, "pause")
