@@ -267,8 +267,9 @@ static void s_handle_event (node_t *self, const lobby_event_t *ev)
                    lobby_config (self->lobby)->grace_ms);
         break;
     case LOBBY_EVENT_GONE:
-        if (self->cfg.verbose)
-            zsys_debug ("gamenode: match %u dropped", ev->match);
+        //  From here on only the results store has it: a node that comes
+        //  back later catches up from there, not from a snapshot.
+        zsys_info ("gamenode: match %u dropped", ev->match);
         break;
     }
 }
@@ -525,6 +526,8 @@ static void s_follow (node_t *self, uint32_t leader, uint64_t term,
 //  --------------------------------------------------------------------------
 //  Following
 
+//  Sends sync or ack, which share one layout (rally_msg_ack_t is
+//  rally_msg_sync_t), so either union member serves.
 static void s_send_upstream (node_t *self, rally_msg_type_t type)
 {
     if (!self->upstream)

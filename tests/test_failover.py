@@ -69,7 +69,13 @@ def test(cluster):
     gaps = [e["gap_ms"] for e in bots.of("reconnect")]
     print("reconnect gaps (ms): %s" % gaps)
 
-    # Both dead nodes come back, load a snapshot and keep up.
+    # Both dead nodes come back once the survivor has dropped the finished
+    # match, so that no snapshot holds it: they load a snapshot, keep up,
+    # and must fetch the match from the leader's results.
+    match = ends[0]["match"]
+    survivor = ({1, 2, 3} - {first, second}).pop()
+    cluster.wait_log("node%d" % survivor, lambda text: "match %d dropped" % match in text,
+                     15, "node %d to drop match %d" % (survivor, match))
     for node_id in (first, second):
         mark = len(cluster.log("node%d" % node_id))
         cluster.start_node(node_id)
@@ -80,8 +86,6 @@ def test(cluster):
 
     # The survivor stored the match as it ended; so does every node that
     # held it when it was decided.
-    match = ends[0]["match"]
-    survivor = ({1, 2, 3} - {first, second}).pop()
     stored = cluster.results(survivor).get(match)
     check(stored and [stored["left_score"], stored["right_score"]] == ends[0]["score"],
           "node %d did not store match %d as it ended: %s" % (survivor, match, stored))
