@@ -86,7 +86,7 @@ int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
                                  size_t reason_size);
 
 //  What every program starts from: the defaults, then the file at path
-//  (unless NULL), then the environment, then the count endpoints given as
+//  (else RALLY_CONFIG's, if set and not empty), then the environment, then the count endpoints given as
 //  --broker flags, which replace the brokers when count > 0. Returns 0, or
 //  -1 with a reason that names the file, variable or flag at fault.
 int rally_cluster_configure (rally_cluster_t *self, const char *path,

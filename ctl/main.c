@@ -1,6 +1,7 @@
 /*  rallyctl - the operator's view of a Rally cluster.
 
         rallyctl status [--json] [--broker EP] [--config FILE] [--timeout MS]
+        rallyctl health [--node ID] [--broker EP] [--config FILE] [--timeout MS]
 
     Asks every broker of the cluster at once for its view (status ->
     cluster): the lease it holds for a node, the leader it names, and its
@@ -13,6 +14,9 @@
     failure (exit 1); a broker that does not answer is only shown as
     unreachable, and no answer from the node only leaves the matches
     unknown.
+
+    health is for a container's healthcheck: it asks every broker (or,
+    with --node, that node alone) and succeeds only if all of them answer.
 */
 #include "rally_args.h"
 #include "rally_cluster.h"
@@ -27,7 +31,8 @@
 
 //  What the command line said. NULL means the flag was not given.
 typedef struct {
-    const char *command;        //  "status"
+    const char *command;        //  "status" or "health"
+    uint32_t node;              //  --node ID, 0 if not given
     const char *broker;         //  --broker ENDPOINT
     const char *config;         //  --config FILE
     uint32_t timeout_ms;        //  --timeout MS
@@ -68,6 +73,8 @@ static void s_usage (FILE *out)
     fprintf (out,
         "usage: rallyctl status [--json] [--broker EP] [--config FILE]\n"
         "                       [--timeout MS]\n"
+        "       rallyctl health [--node ID] [--broker EP] [--config FILE]\n"
+        "                       [--timeout MS]\n"
         "       rallyctl --help\n"
         "\n"
         "status asks every broker of the cluster, at once, for its lease and\n"
@@ -80,6 +87,10 @@ static void s_usage (FILE *out)
         "leader); and the matches. A node's row is its last heartbeat (see\n"
         "age ms), so its counts may trail the list.\n"
         "\n"
+        "health, for a container's healthcheck, asks every broker (with\n"
+        "--node, that node at its game endpoint instead) and exits 0 only\n"
+        "if each one answers.\n"
+        "\n"
         "  --json            one JSON object instead of text: \"leader\" (id\n"
         "                    or null), \"term\", \"broker\" (whose nodes),\n"
         "                    \"brokers\" (endpoint, reachable, lease_holder,\n"
@@ -88,13 +99,16 @@ static void s_usage (FILE *out)
         "  --broker EP       ask only this broker (default: every broker in\n"
         "                    the cluster file, or RALLY_BROKER, else\n"
         "                    tcp://127.0.0.1:5600)\n"
-        "  --config FILE     cluster file (ZPL; see config/README.md)\n"
+        "  --config FILE     cluster file (ZPL; see config/README.md;\n"
+        "                    default $RALLY_CONFIG)\n"
+        "  --node ID         health: ask this node of the cluster file\n"
         "  --timeout MS      wait for the answers, ms (default 1000); the\n"
         "                    brokers are asked together, then the node\n"
         "  -h, --help        print this and exit\n"
         "\n"
-        "Exit status: 0 when a broker answered (even if others or the node\n"
-        "did not), 1 when none did, 2 when the command line is wrong.\n");
+        "Exit status: status 0 when a broker answered (even if others or\n"
+        "the node did not), health 0 when all that were asked answered;\n"
+        "else 1; 2 when the command line is wrong.\n");
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)
@@ -103,6 +117,7 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_STRING ("--broker", &f->broker),
         RALLY_ARGS_STRING ("--config", &f->config),
         RALLY_ARGS_UINT ("--timeout", &f->timeout_ms, 1, 600000, NULL),
+        RALLY_ARGS_UINT ("--node", &f->node, 1, RALLY_NODE_ID_MAX, NULL),
         RALLY_ARGS_SWITCH ("--json", NULL, &f->json),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
@@ -113,8 +128,12 @@ static int s_parse (flags_t *f, int argc, char **argv)
         return rc;
     if (!f->command)
         return rally_args_fail (PROGRAM, "no command");
-    if (!streq (f->command, "status"))
+    if (!streq (f->command, "status") && !streq (f->command, "health"))
         return rally_args_fail (PROGRAM, "unknown command '%s'", f->command);
+    if (f->json && !streq (f->command, "status"))
+        return rally_args_fail (PROGRAM, "--json: only for status");
+    if (f->node && !streq (f->command, "health"))
+        return rally_args_fail (PROGRAM, "--node: only for health");
     return 0;
 }
 
@@ -507,6 +526,43 @@ static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
     return rc ? 1 : 0;
 }
 
+//  Asks the brokers, or only node id when id is not 0, and says of each
+//  whether it answered. Returns 0 if every one did, else 1.
+static int s_health (const rally_cluster_t *cluster, uint32_t id,
+                     uint32_t timeout_ms)
+{
+    ask_t asks[RALLY_CLUSTER_BROKERS_MAX];
+    memset (asks, 0, sizeof (asks));
+    size_t count = cluster->broker_count;
+    rally_msg_type_t want = RALLY_MSG_CLUSTER;
+    if (id) {
+        const rally_node_conf_t *node = rally_cluster_node (cluster, id);
+        if (!node) {
+            fprintf (stderr, "rallyctl: node %" PRIu32 " is not in the "
+                     "cluster file\n", id);
+            return 1;
+        }
+        asks[0].endpoint = node->game;
+        count = 1;
+        want = RALLY_MSG_MATCHES;
+    }
+    else
+        for (size_t i = 0; i < count; i++)
+            asks[i].endpoint = cluster->brokers[i];
+    s_ask_all (asks, count, want, timeout_ms);
+    int rc = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *what = id ? "node" : "broker";
+        if (asks[i].answered)
+            printf ("%s %s: answers\n", what, asks[i].endpoint);
+        else {
+            printf ("%s %s: %s\n", what, asks[i].endpoint, asks[i].reason);
+            rc = 1;
+        }
+    }
+    return rc;
+}
+
 int main (int argc, char **argv)
 {
     flags_t flags = { .timeout_ms = CTL_TIMEOUT_MS };
@@ -525,5 +581,7 @@ int main (int argc, char **argv)
 
     //  rallyctl is a command, not a service: Ctrl-C should just stop it.
     zsys_handler_set (NULL);
+    if (streq (flags.command, "health"))
+        return s_health (&cluster, flags.node, flags.timeout_ms);
     return s_status (&cluster, flags.timeout_ms, flags.json);
 }

@@ -7,6 +7,7 @@
 #include "node.h"
 
 #include "rally_args.h"
+#include "rally_parse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,8 @@ typedef struct {
     const char *game;
     const char *state;
     const char *heartbeat;
+    const char *advertise_game;
+    const char *advertise_state;
     const char *data;
     uint32_t tick_hz, points_to_win, grace_ms, max_players, heartbeat_ms;
     bool tick_hz_given, points_to_win_given, grace_ms_given;
@@ -42,14 +45,23 @@ static void s_usage (FILE *out)
         "\n"
         "  --broker ENDPOINT     broker to heartbeat to; repeat for several\n"
         "                        (default tcp://127.0.0.1:5600)\n"
-        "  --config FILE         cluster file (ZPL; see config/README.md)\n"
-        "  --id N                this node's id, 1..255 (default 1); its\n"
-        "                        endpoints come from the cluster file, else\n"
+        "  --config FILE         cluster file (ZPL; see config/README.md;\n"
+        "                        default $RALLY_CONFIG)\n"
+        "  --id N                this node's id, 1..255 (default $RALLY_ID,\n"
+        "                        else 1); its endpoints come from the\n"
+        "                        cluster file, else\n"
         "                        tcp://127.0.0.1:5601 (heartbeat), :5602\n"
         "                        (game) and :5603 (state)\n"
         "  --game ENDPOINT       ROUTER for requests (default tcp://127.0.0.1:5602)\n"
         "  --state ENDPOINT      PUB for match states (default tcp://127.0.0.1:5603)\n"
         "  --heartbeat ENDPOINT  PUB for node heartbeats (default tcp://127.0.0.1:5601)\n"
+        "  --advertise-game ENDPOINT\n"
+        "  --advertise-state ENDPOINT\n"
+        "                        what players are told to connect to, when\n"
+        "                        they reach the node by another address\n"
+        "                        (a container's published port); default\n"
+        "                        $RALLY_ADVERTISE_GAME, $RALLY_ADVERTISE_STATE,\n"
+        "                        else the game and state endpoints\n"
         "  --tick-hz N           ticks per second, %u..%u (default 60)\n"
         "  --points-to-win N     points that win a match, 1..%u (default 11)\n"
         "  --grace-ms N          seat kept for a lost player, ms, 0..%u\n"
@@ -78,6 +90,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_STRING ("--game", &f->game),
         RALLY_ARGS_STRING ("--state", &f->state),
         RALLY_ARGS_STRING ("--heartbeat", &f->heartbeat),
+        RALLY_ARGS_STRING ("--advertise-game", &f->advertise_game),
+        RALLY_ARGS_STRING ("--advertise-state", &f->advertise_state),
         RALLY_ARGS_UINT ("--tick-hz", &f->tick_hz,
                          RALLY_TICK_HZ_MIN, RALLY_TICK_HZ_MAX,
                          &f->tick_hz_given),
@@ -108,6 +122,29 @@ static int s_endpoint (const char *text, const char *flag, char *buf)
     if (rc)
         return rc;
     snprintf (buf, RALLY_ENDPOINT_BUF, "%s", text);
+    return 0;
+}
+
+//  An endpoint that has a flag and a variable: the flag's, else the
+//  variable's (named as the culprit if bad), into buf; 0 or the exit status.
+static int s_endpoint_or_env (const char *text, const char *flag,
+                              const char *variable, char *buf)
+{
+    if (text)
+        return s_endpoint (text, flag, buf);
+    return s_endpoint (getenv (variable), variable, buf);
+}
+
+//  The node's id: the flag, else RALLY_ID, else 1; 0 or the exit status.
+static int s_apply_id (node_config_t *cfg, const flags_t *f)
+{
+    const char *env = getenv ("RALLY_ID");
+    cfg->id = 1;
+    if (f->id)
+        cfg->id = f->id;
+    else if (env && rally_parse_u32 (env, 1, RALLY_NODE_ID_MAX, &cfg->id))
+        return rally_args_fail (PROGRAM, "RALLY_ID must be 1..%d, not '%s'",
+                                RALLY_NODE_ID_MAX, env);
     return 0;
 }
 
@@ -154,7 +191,15 @@ static int s_apply (node_config_t *cfg, const flags_t *f)
     if (rally_cluster_configure (c, f->config, f->brokers.items,
                                  f->brokers.count, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
-    cfg->id = f->id? f->id: 1;
+    int rc = s_apply_id (cfg, f);
+    if (!rc)
+        rc = s_endpoint_or_env (f->advertise_game, "--advertise-game",
+                                "RALLY_ADVERTISE_GAME", cfg->advertise_game);
+    if (!rc)
+        rc = s_endpoint_or_env (f->advertise_state, "--advertise-state",
+                                "RALLY_ADVERTISE_STATE", cfg->advertise_state);
+    if (rc)
+        return rc;
     cfg->verbose = f->verbose;
     const char *data = f->data ? f->data : getenv ("RALLY_DATA");
     if (data && strlen (data) >= sizeof (cfg->data))

@@ -19,7 +19,10 @@
     pattern). It acks every seq it reaches. The leader publishes a tick's
     states, and sends players what that tick decided, only once a follower
     has acked it, or at once when no follower is live: no player sees what
-    a failover could take back.
+    a failover could take back. A tick waits at most NODE_ACK_WAIT_MS: a
+    follower that is heard but does not ack (cut off one way, or still
+    loading a snapshot) must not stall the game, so the leader then shows
+    ticks unacked, as a lone leader does, until a follower catches up.
 
     The tick keeps time by deadline: tick n is due at base + n * 1e6 / hz
     microseconds, so that rounding never accumulates. After each tick the
@@ -43,6 +46,8 @@
 #define NODE_WARN_BURST     10      //  bad-input log lines per second
 #define NODE_DEALER_HWM     16      //  heartbeats queued for a quiet broker
 #define NODE_PENDING        16      //  ticks whose states wait for an ack
+#define NODE_ACK_WAIT_MS    100     //  a tick waits this long for an ack, less
+                                    //  than a player's silence before it leaves
 #define NODE_HELD_MAX       240     //  diffs held while a snapshot comes
 #define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
 #define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
@@ -50,6 +55,7 @@
 //  One tick's states, waiting until a follower has the tick.
 typedef struct {
     uint64_t seq;                   //  the tick
+    int64_t at;                     //  when it was run
     zlist_t *msgs;                  //  zmsg_t: [topic][state], one a match
 } pending_t;
 
@@ -61,7 +67,9 @@ typedef struct {
 
 struct _node_t {
     node_config_t cfg;                  //  as given
-    rally_node_conf_t me;               //  own endpoints, as advertised
+    rally_node_conf_t me;               //  own endpoints, as peers use them
+    const char *told_game;              //  own endpoints, as players are
+    const char *told_state;             //  told them (advertised)
     zloop_t *loop;                      //  the reactor
     zsock_t *game;                      //  ROUTER: players, followers
     zsock_t *state;                     //  PUB: match states, for viewers
@@ -94,6 +102,8 @@ struct _node_t {
     int64_t follower_heard[RALLY_NODE_ID_MAX + 1];  //  by node id: when a
                                         //  follower was last heard, or 0
     uint64_t committed;                 //  highest seq a follower has
+    bool alone;                         //  no follower acks in time: ticks
+                                        //  are shown unacked until one does
     zlist_t *syncs;                     //  zframe_t: routes owed a snapshot
     pending_t pending[NODE_PENDING];    //  ring of ticks' states
     size_t pending_head, pending_count;
@@ -452,6 +462,7 @@ static void s_become_leader (node_t *self, uint64_t term, int64_t until)
     self->lead_until = until;
     self->leader = self->cfg.id;
     self->committed = 0;
+    self->alone = false;
     self->sync_asked = 0;
     s_drop_held (self);
     memset (self->follower_heard, 0, sizeof (self->follower_heard));
@@ -775,6 +786,11 @@ static void s_on_ack (node_t *self, const rally_msg_ack_t *ack, int64_t now)
     if (ack->from.term != self->term)
         return;                 //  of another term: means nothing now
     self->follower_heard[ack->from.node] = now;
+    if (self->alone && ack->seq >= self->committed) {
+        self->alone = false;
+        zsys_info ("gamenode: node %u has caught up (seq %" PRIu64 "); ticks "
+                   "wait for a follower's ack again", ack->from.node, ack->seq);
+    }
     if (ack->seq > self->committed && ack->seq <= self->seq)
         s_commit (self, ack->seq);
 }
@@ -1028,8 +1044,9 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
             ? self->leader_seq - self->seq : 0;
     hb->matches = (uint32_t) lobby_live_matches (self->lobby);
     hb->players = (uint32_t) lobby_players (self->lobby);
-    strcpy (hb->game, self->me.game);
-    strcpy (hb->state, self->me.state);
+    //  What the brokers, and followers redirecting, tell players.
+    strcpy (hb->game, self->told_game);
+    strcpy (hb->state, self->told_state);
     //  Sends never block: a broker that is down just misses heartbeats.
     for (size_t i = 0; i < self->broker_count; i++)
         rally_msg_send (&msg, self->brokers[i]);
@@ -1038,7 +1055,7 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
 }
 
 //  This tick's states, held until a follower has the tick.
-static void s_stage_states (node_t *self)
+static void s_stage_states (node_t *self, int64_t now)
 {
     if (self->pending_count == NODE_PENDING) {
         //  No follower kept up for this long: the oldest tick is skipped.
@@ -1052,6 +1069,7 @@ static void s_stage_states (node_t *self)
     pending_t *entry = &self->pending[(self->pending_head
                                        + self->pending_count++) % NODE_PENDING];
     entry->seq = self->seq;
+    entry->at = now;
     const lobby_config_t *cfg = lobby_config (self->lobby);
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_STATE);
@@ -1074,6 +1092,25 @@ static void s_stage_states (node_t *self)
         zmsg_append (out, &body);
         zlist_append (entry->msgs, out);
     }
+}
+
+//  True if the ticks run so far may be shown with no follower's ack: none
+//  is live, or none acked the oldest waiting tick within NODE_ACK_WAIT_MS
+//  (one that is heard but cannot reach us, or is still loading a
+//  snapshot), and none has caught up since. Players then play on, at the
+//  price a lone leader always pays: if it dies before a follower catches
+//  up, the next leader starts from an earlier tick.
+static bool s_commit_alone (node_t *self, int64_t now)
+{
+    if (!self->alone && self->pending_count
+        && now - self->pending[self->pending_head].at >= NODE_ACK_WAIT_MS) {
+        self->alone = true;
+        zsys_warning ("gamenode: node %u: no follower acked seq %" PRIu64
+                      " within %d ms; ticks are shown without waiting until "
+                      "one catches up", self->cfg.id,
+                      self->pending[self->pending_head].seq, NODE_ACK_WAIT_MS);
+    }
+    return self->alone || !s_have_followers (self, now);
 }
 
 //  A follower has seq (or none is live): what it holds may be shown. Of the
@@ -1154,8 +1191,8 @@ static void s_tick (node_t *self)
     lobby_tick (self->lobby, now);
     s_drain_events (self);
     s_replicate (self);
-    s_stage_states (self);
-    if (!s_have_followers (self, now))
+    s_stage_states (self, now);
+    if (s_commit_alone (self, now))
         s_commit (self, self->seq);
 }
 
@@ -1297,6 +1334,10 @@ node_t *node_new (const node_config_t *cfg)
     assert (self);
     self->cfg = *cfg;
     self->me = *me;
+    self->told_game = self->cfg.advertise_game[0]
+                    ? self->cfg.advertise_game : self->me.game;
+    self->told_state = self->cfg.advertise_state[0]
+                     ? self->cfg.advertise_state : self->me.state;
     rally_warn_init (&self->warn, "gamenode", NODE_WARN_BURST);
     self->role = RALLY_ROLE_FOLLOWER;   //  until the brokers say otherwise
     //  The lease the node counts is shorter than the broker's by a margin
@@ -1376,6 +1417,9 @@ int node_run (node_t *self)
     zsys_info ("gamenode: node %u up as a follower; game %s, state %s, "
                "heartbeat %s", self->cfg.id, self->me.game, self->me.state,
                self->me.heartbeat);
+    if (self->told_game != self->me.game || self->told_state != self->me.state)
+        zsys_info ("gamenode: node %u tells players game %s, state %s",
+                   self->cfg.id, self->told_game, self->told_state);
     zsys_info ("gamenode: %u Hz, first to %u, grace %u ms, up to %u players, "
                "%zu broker(s)", c->tick_hz, c->points_to_win, c->grace_ms,
                c->max_players, self->broker_count);

@@ -21,6 +21,11 @@ typedef struct {
     rally_cluster_t cluster;    //  brokers, nodes, timings, game settings
     uint32_t id;                //  this node's id; its endpoints are there
     char data[256];             //  data directory, "" for none (memory)
+    //  What players are told to connect to, where that differs from what
+    //  the node binds and peers use (a container's published ports); ""
+    //  for the node's own endpoints.
+    char advertise_game[RALLY_ENDPOINT_BUF];
+    char advertise_state[RALLY_ENDPOINT_BUF];
     bool verbose;               //  log every message at debug level
 } node_config_t;
 

@@ -669,6 +669,8 @@ zsock_t *rally_msg_socket_new (int type)
         zsock_set_maxmsgsize (sock, RALLY_MSG_MAX_BYTES);
         zsock_set_linger (sock, 0);
         zsock_set_sndtimeo (sock, 0);
+        zsock_set_heartbeat_ivl (sock, RALLY_MSG_LINK_PING_MS);
+        zsock_set_heartbeat_timeout (sock, RALLY_MSG_LINK_TIMEOUT_MS);
     }
     return sock;
 }

@@ -24,6 +24,8 @@
 //  Limits. Sockets set ZMQ_MAXMSGSIZE to RALLY_MSG_MAX_BYTES, and the
 //  decoder checks every string and array against these before copying.
 #define RALLY_MSG_MAX_BYTES     65536
+#define RALLY_MSG_LINK_PING_MS  500     //  ZMTP ping on a quiet link
+#define RALLY_MSG_LINK_TIMEOUT_MS 2000  //  unanswered this long: link dead
 #define RALLY_NAME_MAX          32      //  bytes of UTF-8 in a username
 #define RALLY_NAME_MAX_CHARS    16      //  code points in a username
 #define RALLY_TOKEN_SIZE        16      //  bytes in a session token
@@ -340,9 +342,12 @@ void rally_msg_error (rally_msg_t *msg, const rally_origin_t *from,
                       const char *code, const char *reason);
 
 //  A new socket as every Rally program wants one: ZMQ_MAXMSGSIZE at
-//  RALLY_MSG_MAX_BYTES (a peer cannot make us buffer more), no linger, and
-//  sends that never wait (one reactor must not stall on one peer). NULL if
-//  ZeroMQ cannot make one.
+//  RALLY_MSG_MAX_BYTES (a peer cannot make us buffer more), no linger,
+//  sends that never wait (one reactor must not stall on one peer), and
+//  ZMTP heartbeats, so that a connection whose peer vanished without a
+//  word (a host cut off the network) is dropped and redialled, its host
+//  name resolved again, within RALLY_MSG_LINK_TIMEOUT_MS. NULL if ZeroMQ
+//  cannot make one.
 zsock_t *rally_msg_socket_new (int type);
 
 #endif

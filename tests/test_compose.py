@@ -1,0 +1,266 @@
+"""The cluster of docker-compose.yml, for real: a broker and three game nodes
+in containers, played from this host through the published ports.
+
+Builds the images with no registry (scripts/make-base-image, then compose's
+build), brings the cluster up under a project of its own, and plays a bot
+match from the host. Then:
+
+1. `compose kill` the leader's container: the match goes on on another
+   node, with nothing going back and no point lost.
+2. `docker network disconnect` the new leader's container: it fences itself
+   (stops leading when its own lease runs out, before any other node is
+   granted one) and the last node takes over; the players follow.
+3. `docker network connect` it again: it rejoins as a follower of the new
+   term, loads a snapshot, keeps up, and stores the match when it ends.
+4. `compose down -v`: no container, network or volume of the project is
+   left.
+
+The invariants are checked as in the loopback tests, from the bots' events
+and the containers' logs: containers share the host's monotonic clock.
+Exits 77 (skipped) when no Docker engine answers or no compose tool exists.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+
+from rallytest import (Cluster, TestFailure, check, check_monotonic,
+                       check_one_leader, check_points_kept, count)
+
+SKIP = 77
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PROJECT = "rallytest"
+SERVICES = ("broker", "node1", "node2", "node3")
+HOST_PORTS = (5600, 5602, 5603, 5612, 5613, 5622, 5623)
+
+
+def compose_tool():
+    """The compose command line: Docker's plugin, else docker-compose."""
+    if shutil.which("docker") and subprocess.run(
+            ["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    return None
+
+
+def skip(why):
+    print("SKIP: %s" % why)
+    sys.exit(SKIP)
+
+
+def port_taken(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Compose(Cluster):
+    """The compose project as a Cluster: services' logs come from Docker,
+    the host sees the cluster through config/local.cfg (the ports compose
+    publishes), and the bots run here as in every other test."""
+
+    def __init__(self, tool, points):
+        self.dir = tempfile.mkdtemp(prefix="rally-compose-")
+        self.procs = []
+        self.tool = tool
+        self.config = os.path.join(ROOT, "config", "local.cfg")
+        self.brokers = ["tcp://127.0.0.1:5600"]
+        self.broker = self.brokers[0]
+        self.nodes = {1: {}, 2: {}, 3: {}}
+        self.env = dict(os.environ, RALLY_POINTS_TO_WIN=str(points))
+
+    def compose(self, *args, timeout=120, log=None):
+        """Runs a compose command in the project; its output goes to log
+        (a file name in the test's directory) or is returned."""
+        argv = self.tool + ["-p", PROJECT, "-f", os.path.join(ROOT, "docker-compose.yml"),
+                            *args]
+        out = open(os.path.join(self.dir, log), "ab") if log else subprocess.PIPE
+        try:
+            done = subprocess.run(argv, cwd=ROOT, env=self.env, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=timeout)
+        finally:
+            if log:
+                out.close()
+        text = "" if log else done.stdout.decode("utf-8", "replace")
+        if done.returncode != 0:
+            if log:
+                text = Cluster.log(self, log[:-4])
+            raise TestFailure("%s failed (%d):\n%s" % (" ".join(argv), done.returncode,
+                                                       text[-3000:]))
+        return text
+
+    def container(self, service):
+        """The container id of a service (running or not)."""
+        ids = self.compose("ps", "-q", service).split()
+        check(len(ids) == 1, "expected one container for %s, got %s" % (service, ids))
+        return ids[0]
+
+    def log(self, label):
+        if label not in SERVICES:
+            return Cluster.log(self, label)
+        out = subprocess.run(["docker", "logs", self.container(label)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return out.stdout.decode("utf-8", "replace")
+
+    def results(self, node_id):
+        """The finished matches a node's container has stored, read from a
+        copy of its database."""
+        path = self.data_dir(node_id)
+        shutil.rmtree(path, ignore_errors=True)
+        os.makedirs(path)
+        for name in ("results.db", "results.db-wal", "results.db-shm"):
+            subprocess.run(["docker", "cp", "%s:/var/lib/rally/%s"
+                            % (self.container("node%d" % node_id), name),
+                            os.path.join(path, name)], capture_output=True)
+        return Cluster.results(self, node_id)
+
+    def network(self, service):
+        out = subprocess.run(["docker", "inspect", "-f",
+                              "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                              self.container(service)], capture_output=True, check=True)
+        names = out.stdout.decode().split()
+        check(len(names) == 1, "%s should be on one network: %s" % (service, names))
+        return names[0]
+
+    def leftovers(self):
+        """Containers, networks and volumes of the project still there."""
+        found = []
+        label = "label=com.docker.compose.project=%s" % PROJECT
+        for kind in (["ps", "-a"], ["network", "ls"], ["volume", "ls"]):
+            out = subprocess.run(["docker", *kind, "-q", "--filter", label],
+                                 capture_output=True, check=True)
+            found += ["%s %s" % (kind[0], x) for x in out.stdout.decode().split()]
+        return found
+
+
+def build(cluster):
+    """The images, with no registry: the base from Debian's packages when
+    it is not here, then Rally's from the working tree."""
+    base = subprocess.run([os.path.join(ROOT, "scripts", "make-base-image")],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    print(base.stdout.decode("utf-8", "replace").strip())
+    check(base.returncode == 0, "scripts/make-base-image failed")
+    args = ["build"] + (["--force-rm"] if cluster.tool == ["docker-compose"] else [])
+    cluster.compose(*args, timeout=900, log="build.log")
+
+
+def kill_leader(cluster, bots):
+    st = cluster.wait_leader(timeout=60)
+    leader, term = st["leader"], st["term"]
+    cluster.compose("kill", "node%d" % leader)
+    following = cluster.wait_new_leader(leader, term)
+    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
+                                  and e["from_node"] == leader]) >= 2,
+                  15, "both players to leave killed node %d" % leader)
+    return leader, following
+
+
+def partition_leader(cluster, bots, st):
+    """Cuts the leader off its network; returns it, its network, and the
+    status that names the node that took over."""
+    leader, term = st["leader"], st["term"]
+    service = "node%d" % leader
+    network = cluster.network(service)
+    mark = len(cluster.log(service))
+    subprocess.run(["docker", "network", "disconnect", network,
+                    cluster.container(service)], check=True, timeout=60)
+    fenced = cluster.wait_log(service, lambda text: "stops leading term %d" % term in text,
+                              15, "node %d to fence itself" % leader, start=mark)
+    print("fenced: %s" % fenced.strip().splitlines()[-1])
+    taken = cluster.wait_new_leader(leader, term)
+    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
+                                  and e["from_node"] == leader]) >= 2,
+                  15, "both players to leave partitioned node %d" % leader)
+    return leader, network, taken
+
+
+def test(cluster):
+    build(cluster)
+    cluster.compose("up", "-d", log="up.log")
+    cluster.wait_leader(timeout=60)
+    bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
+                             "--trace", "--timeout", "170")
+    bots.wait_for(lambda ev: count(ev, "point") >= 2, 60, "a point in the match")
+
+    killed, st = kill_leader(cluster, bots)
+    cut, network, st = partition_leader(cluster, bots, st)
+    print("killed node %d; partitioned node %d; node %d leads term %d"
+          % (killed, cut, st["leader"], st["term"]))
+
+    # Back on its network under its service's name: a follower again.
+    service = "node%d" % cut
+    mark = len(cluster.log(service))
+    subprocess.run(["docker", "network", "connect", "--alias", service, network,
+                    cluster.container(service)], check=True, timeout=60)
+    cluster.wait_synced(cut, mark, timeout=60)
+
+    bots.wait_for(lambda ev: count(ev, "match_end") == 2, 150, "the match to end")
+    bots.proc.wait(timeout=10)
+    check(bots.proc.returncode == 0, "bots exited with %d" % bots.proc.returncode)
+    ends = bots.of("match_end")
+    check(len({e["match"] for e in ends}) == 1 and ends[0]["score"] == ends[1]["score"],
+          "both players should see the same match end: %s" % ends)
+    check(check_monotonic(bots.events, "compose") == 2, "expected ticks from both")
+    check_points_kept(bots.events, "compose")
+    check(check_one_leader(cluster, "compose") >= 3, "expected three leaders in turn")
+    gaps = [e["gap_ms"] for e in bots.of("reconnect")]
+    print("reconnect gaps (ms): %s" % gaps)
+
+    # The leader stored the match as it ended; so did the node that
+    # rejoined, whether it applied the end or fetched it.
+    match = ends[0]["match"]
+    stored = cluster.results(st["leader"]).get(match)
+    check(stored and [stored["left_score"], stored["right_score"]] == ends[0]["score"],
+          "node %d did not store match %d as it ended: %s" % (st["leader"], match, stored))
+    cluster.poll(lambda: True if cluster.results(cut).get(match) == stored else None,
+                 20, "node %d to store match %d" % (cut, match))
+
+
+def main():
+    if not shutil.which("docker") or subprocess.run(
+            ["docker", "info"], capture_output=True).returncode != 0:
+        skip("no Docker engine answers (docker info failed)")
+    tool = compose_tool()
+    if not tool:
+        skip("neither 'docker compose' nor 'docker-compose' is installed")
+    cluster = Compose(tool, points=5)
+    cluster.compose("down", "-v", "--remove-orphans")    # a crashed run's
+    taken = [p for p in HOST_PORTS if port_taken(p)]
+    if taken:
+        print("FAIL: ports %s on 127.0.0.1 are taken; is a Rally cluster or the "
+              "demo already running?" % taken)
+        sys.exit(1)
+    failed = None
+    try:
+        test(cluster)
+    except TestFailure as failure:
+        failed = failure
+    finally:
+        cluster.stop_all()
+        if failed:
+            for service in SERVICES:
+                try:
+                    text = cluster.log(service)
+                except TestFailure:
+                    continue
+                print("---- %s log (last 30 lines) ----" % service)
+                print("\n".join(text.splitlines()[-30:]))
+        try:
+            cluster.compose("down", "-v", "--remove-orphans", "-t", "5")
+            left = cluster.leftovers()
+            if left and not failed:
+                failed = TestFailure("compose down left %s" % left)
+        except TestFailure as failure:
+            failed = failed or failure
+    if failed:
+        print("FAIL: %s" % failed)
+        print("logs kept in %s" % cluster.dir)
+        sys.exit(1)
+    shutil.rmtree(cluster.dir, ignore_errors=True)
+    print("PASS: compose")
+
+
+main()
