@@ -125,6 +125,7 @@ class Cluster:
     def __init__(self, name, nodes=1, brokers=1, points=None):
         self.dir = tempfile.mkdtemp(prefix="rally-%s-" % name)
         self.procs = []
+        self.bots = []
         ports = free_ports(brokers + 3 * nodes)
         self.brokers = ["tcp://127.0.0.1:%d" % p for p in ports[:brokers]]
         self.broker = self.brokers[0]
@@ -300,7 +301,9 @@ class Cluster:
         proc = self._start(label, [os.path.join(BIN, "rally-bot"),
                                    "--config", self.config, *args],
                            stdout=subprocess.PIPE)
-        return Bot(proc)
+        bot = Bot(proc)
+        self.bots.append(bot)
+        return bot
 
     def start_group(self, label, argv):
         return self._start(label, argv, group=True)
@@ -316,10 +319,15 @@ class Cluster:
 
     def poll(self, probe, timeout, what):
         """Calls probe() until it returns something other than None, and
-        returns that; at most every 50 ms, so a quick "no" does not spin."""
+        returns that; at most every 50 ms, so a quick "no" does not spin.
+        Meanwhile it reads what the bots print: a bot blocked on a full
+        pipe would stop playing, and look to the test like a stalled
+        server."""
         deadline = time.monotonic() + timeout
         while True:
             asked = time.monotonic()
+            for bot in self.bots:
+                bot._drain()
             found = probe()
             if found is not None:
                 return found

@@ -1,25 +1,41 @@
 """Every program answers its command line the same way: --help on stdout
 with exit 0; a bad flag, value, endpoint or cluster file said on stderr
-with exit 2, before anything starts.
+with exit 2, before anything starts. Then what the command line and the
+environment set in running programs: the node's id and the endpoints it
+advertises, RALLY_CONFIG, and rallyctl health against live and dead ends.
 """
 
+import json
 import os
 import subprocess
 
-from rallytest import BIN, check, run
+import msgpack
+import zmq
+
+from rallytest import BIN, TestFailure, check, run
 
 PROGRAMS = ["rally-broker", "rally-gamenode", "rally-bot", "rallyctl", "rally-viewer"]
 COMMAND = {"rallyctl": ["status"]}     # what a program needs before its flags
 
 
-def call(program, *args):
-    return subprocess.run([os.path.join(BIN, program), *args], capture_output=True,
-                          text=True, timeout=20, stdin=subprocess.DEVNULL,
-                          env=dict(os.environ, DISPLAY=""))
+def call(program, *args, env=None):
+    """Runs program to its end; env adds to (or, with None, unsets in) ours."""
+    full = dict(os.environ, DISPLAY="")
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    try:
+        return subprocess.run([os.path.join(BIN, program), *args], capture_output=True,
+                              text=True, timeout=20, stdin=subprocess.DEVNULL, env=full)
+    except subprocess.TimeoutExpired:
+        # A command line that should be refused started a server instead.
+        raise TestFailure("%s %s did not exit" % (program, " ".join(args)))
 
 
-def refused(program, args, words):
-    out = call(program, *args)
+def refused(program, args, words, env=None):
+    out = call(program, *args, env=env)
     check(out.returncode == 2, "%s %s: exit %d, not 2 (stderr: %s)"
           % (program, " ".join(args), out.returncode, out.stderr.strip()))
     for word in words + ["try --help"]:
@@ -56,5 +72,123 @@ def test(cluster):
     check(out.returncode == 1 and "no answer" in out.stderr,
           "rallyctl with no broker: exit %d, %s" % (out.returncode, out.stderr.strip()))
 
+    refused_from_environment(cluster)
+    advertised_endpoints(cluster)
+    health(cluster)
 
-run(test)
+
+def refused_from_environment(cluster):
+    """A bad RALLY_ID or advertised endpoint is refused like a bad flag, and
+    says which variable or flag (with no --id, the variable is the id). The
+    cluster file keeps a node that wrongly starts off the default ports."""
+    cfg = ["--config", cluster.config]
+    for bad in ("0", "256", "x"):
+        refused("rally-gamenode", cfg, ["RALLY_ID", "'%s'" % bad], env={"RALLY_ID": bad})
+    refused("rally-gamenode", cfg + ["--advertise-game", "localhost:1"],
+            ["--advertise-game: 'localhost:1' is not a tcp://"])
+    refused("rally-gamenode", cfg + ["--advertise-state", "tcp://127.0.0.1:0"],
+            ["--advertise-state:"])
+    refused("rally-gamenode", cfg, ["RALLY_ADVERTISE_GAME:"],
+            env={"RALLY_ADVERTISE_GAME": "tcp://127.0.0.1:99999"})
+    refused("rally-gamenode", cfg, ["RALLY_ADVERTISE_STATE:"],
+            env={"RALLY_ADVERTISE_STATE": "udp://127.0.0.1:1"})
+    # Each flag belongs to one command.
+    refused("rallyctl", ["health", "--json"], ["--json: only for status"])
+    refused("rallyctl", ["status", "--node", "1"], ["--node: only for health"])
+
+
+def start_node_env(cluster, node_id, env, *args):
+    """Starts a node of the cluster file with variables set (through env(1),
+    which execs it, so the pid stopped is the node's) and no --id unless in
+    args; waits until node node_id is up."""
+    label = "node%d" % node_id
+    proc = cluster._start(label, ["env", *("%s=%s" % kv for kv in env.items()),
+                                  os.path.join(BIN, "rally-gamenode"),
+                                  "--config", cluster.config,
+                                  "--data", cluster.data_dir(node_id), *args])
+    up = "node %d up as a follower" % node_id
+    return cluster.wait_log(label, lambda text: up in text, 15,
+                            "node %d to start" % node_id, proc=proc)
+
+
+FAKE_GAME = "tcp://127.0.0.1:1"       # valid, and not where the node listens
+FAKE_STATE = "tcp://127.0.0.1:2"
+
+
+def advertised_endpoints(cluster):
+    """Node 2 gets its id from RALLY_ID and tells players FAKE_GAME (from the
+    environment); node 1 has --id and --advertise-state, which win over the
+    variables. The brokers relay what the nodes tell, yet both serve on the
+    endpoints of the cluster file."""
+    cluster.start_broker()
+    log = start_node_env(cluster, 2, {"RALLY_ID": "2", "RALLY_ADVERTISE_GAME": FAKE_GAME})
+    check("node 2 tells players game %s, state %s" % (FAKE_GAME, cluster.nodes[2]["state"])
+          in log, "node 2 does not say what it tells players:\n" + log)
+    log = start_node_env(cluster, 1, {"RALLY_ID": "2", "RALLY_ADVERTISE_STATE": "tcp://127.0.0.1:3"},
+                         "--id", "1", "--advertise-state", FAKE_STATE)
+    check("node 1 tells players game %s, state %s" % (cluster.nodes[1]["game"], FAKE_STATE)
+          in log, "node 1 does not say what it tells players:\n" + log)
+
+    told = {1: (cluster.nodes[1]["game"], FAKE_STATE), 2: (FAKE_GAME, cluster.nodes[2]["state"])}
+    shown = lambda st: {n["id"]: (n["game"], n["state"]) for n in st.get("nodes", [])}
+    st = cluster.wait_status(lambda st: st.get("leader") and len(shown(st)) == 2, 15,
+                             "a leader and both nodes")
+    check(shown(st) == told, "rallyctl shows %s, not %s" % (shown(st), told))
+
+    # What a player asking the broker is told: the leader's advertised pair.
+    reply = ask_broker(cluster.broker, {"v": 1, "type": "where"})
+    check(reply and reply.get("type") == "leader"
+          and (reply["game"], reply["state"]) == told.get(reply.get("node")),
+          "the broker told a player %s; the nodes tell %s" % (reply, told))
+
+    # The advertised endpoints are not bound: the real ones answer.
+    for node_id in (1, 2):
+        out = call("rallyctl", "health", "--node", str(node_id), "--config", cluster.config)
+        check(out.returncode == 0
+              and out.stdout == "node %s: answers\n" % cluster.nodes[node_id]["game"],
+              "health --node %d: exit %d, %r %r" % (node_id, out.returncode, out.stdout,
+                                                    out.stderr))
+
+
+def ask_broker(endpoint, request):
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(endpoint)
+    try:
+        sock.send(msgpack.packb(request))
+        return msgpack.unpackb(sock.recv(), raw=False) if sock.poll(2000) else None
+    finally:
+        sock.close()
+
+
+def health(cluster):
+    """rallyctl health: exit 0 only when every broker asked answers; one line
+    for each. The cluster's broker and node run (advertised_endpoints)."""
+    out = call("rallyctl", "health", "--config", cluster.config)
+    check(out.returncode == 0 and out.stdout == "broker %s: answers\n" % cluster.broker,
+          "health: exit %d, %r %r" % (out.returncode, out.stdout, out.stderr))
+
+    # One dead broker of two fails the check; the live one still says so.
+    # The file comes from RALLY_CONFIG, as in a container.
+    dead = "tcp://127.0.0.1:9"
+    mixed = os.path.join(cluster.dir, "mixed.cfg")
+    with open(mixed, "w") as f:
+        f.write('rally\n    broker = "%s"\n    broker = "%s"\n' % (cluster.broker, dead))
+        f.write('    node\n        id = 5\n        heartbeat = "%s"\n'
+                '        game = "%s"\n        state = "%s"\n' % (dead, dead, dead))
+    out = call("rallyctl", "health", "--timeout", "300", env={"RALLY_CONFIG": mixed})
+    check(out.returncode == 1 and out.stdout.splitlines() == [
+              "broker %s: answers" % cluster.broker,
+              "broker %s: no answer within 300 ms" % dead],
+          "health, one broker dead: exit %d, %r %r" % (out.returncode, out.stdout, out.stderr))
+
+    # A node that does not answer, and one the file does not list.
+    out = call("rallyctl", "health", "--node", "5", "--config", mixed, "--timeout", "300")
+    check(out.returncode == 1 and out.stdout == "node %s: no answer within 300 ms\n" % dead,
+          "health --node 5 (dead): exit %d, %r %r" % (out.returncode, out.stdout, out.stderr))
+    out = call("rallyctl", "health", "--node", "7", "--config", mixed)
+    check(out.returncode == 1 and "node 7 is not in the cluster file" in out.stderr,
+          "health --node 7: exit %d, %r" % (out.returncode, out.stderr))
+
+
+run(test, nodes=2)

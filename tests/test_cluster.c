@@ -181,6 +181,57 @@ START_TEST (configure_layers_file_then_environment)
 }
 END_TEST
 
+START_TEST (configure_reads_rally_config)
+{
+    rally_cluster_t cluster;
+    //  RALLY_CONFIG names the file when no path is given: how containers,
+    //  which cannot easily add --config everywhere, share one.
+    s_write ("rally\n"
+             "    broker = \"tcp://10.0.0.2:5600\"\n"
+             "    game\n"
+             "        tick_hz = 30\n");
+    char named[sizeof (s_path)];
+    strcpy (named, s_path);
+    setenv ("RALLY_CONFIG", named, 1);
+    int rc = rally_cluster_configure (&cluster, NULL, NULL, 0, s_reason,
+                                      sizeof (s_reason));
+    ck_assert_msg (rc == 0, "configure failed: %s", s_reason);
+    ck_assert_str_eq (cluster.brokers[0], "tcp://10.0.0.2:5600");
+    ck_assert_uint_eq (cluster.tick_hz, 30);
+
+    //  An explicit path wins over the variable.
+    s_write ("rally\n"
+             "    broker = \"tcp://10.0.0.3:5600\"\n"
+             "    game\n"
+             "        tick_hz = 90\n");
+    rc = rally_cluster_configure (&cluster, s_path, NULL, 0, s_reason,
+                                  sizeof (s_reason));
+    unlink (s_path);
+    ck_assert_msg (rc == 0, "configure failed: %s", s_reason);
+    ck_assert_str_eq (cluster.brokers[0], "tcp://10.0.0.3:5600");
+    ck_assert_uint_eq (cluster.tick_hz, 90);
+    unlink (named);
+
+    //  Set but empty means no file: the defaults, not an error.
+    setenv ("RALLY_CONFIG", "", 1);
+    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, NULL, 0,
+                                               s_reason, sizeof (s_reason)), 0);
+    ck_assert_str_eq (cluster.brokers[0], "tcp://127.0.0.1:5600");
+    ck_assert_uint_eq (cluster.tick_hz, 60);
+
+    //  A bad file named by the variable fails, and the reason names it.
+    s_write ("rally\n    brokr = \"tcp://a:1\"\n");
+    setenv ("RALLY_CONFIG", s_path, 1);
+    rc = rally_cluster_configure (&cluster, NULL, NULL, 0, s_reason,
+                                  sizeof (s_reason));
+    unlink (s_path);
+    unsetenv ("RALLY_CONFIG");
+    ck_assert_int_eq (rc, -1);
+    ck_assert_msg (strstr (s_reason, s_path) && strstr (s_reason, "unknown key"),
+                   "'%s' does not name %s", s_reason, s_path);
+}
+END_TEST
+
 START_TEST (set_node_adds_and_replaces)
 {
     rally_cluster_t cluster;
@@ -234,6 +285,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, duplicate_node_is_refused);
     tcase_add_test (tc, environment_overrides);
     tcase_add_test (tc, configure_layers_file_then_environment);
+    tcase_add_test (tc, configure_reads_rally_config);
     tcase_add_test (tc, set_node_adds_and_replaces);
     tcase_add_test (tc, bind_endpoint_binds_names_as_wildcard);
     tcase_add_test (tc, json_strings_are_escaped);

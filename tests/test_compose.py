@@ -20,6 +20,7 @@ and the containers' logs: containers share the host's monotonic clock.
 Exits 77 (skipped) when no Docker engine answers or no compose tool exists.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -27,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 
-from rallytest import (Cluster, TestFailure, check, check_monotonic,
+from rallytest import (STOPS, Cluster, TestFailure, check, check_monotonic,
                        check_one_leader, check_points_kept, count)
 
 SKIP = 77
@@ -65,6 +66,7 @@ class Compose(Cluster):
     def __init__(self, tool, points):
         self.dir = tempfile.mkdtemp(prefix="rally-compose-")
         self.procs = []
+        self.bots = []
         self.tool = tool
         self.config = os.path.join(ROOT, "config", "local.cfg")
         self.brokers = ["tcp://127.0.0.1:5600"]
@@ -93,8 +95,13 @@ class Compose(Cluster):
         return text
 
     def container(self, service):
-        """The container id of a service (running or not)."""
-        ids = self.compose("ps", "-q", service).split()
+        """The container id of a service, running or not (by compose's
+        labels, which both compose tools set)."""
+        out = subprocess.run(["docker", "ps", "-a", "-q",
+                              "--filter", "label=com.docker.compose.project=%s" % PROJECT,
+                              "--filter", "label=com.docker.compose.service=%s" % service],
+                             capture_output=True, check=True)
+        ids = out.stdout.decode().split()
         check(len(ids) == 1, "expected one container for %s, got %s" % (service, ids))
         return ids[0]
 
@@ -124,6 +131,12 @@ class Compose(Cluster):
         names = out.stdout.decode().split()
         check(len(names) == 1, "%s should be on one network: %s" % (service, names))
         return names[0]
+
+    def keep_events(self):
+        """The bots' events, into the test's directory, for a failure."""
+        for i, bot in enumerate(self.bots):
+            with open(os.path.join(self.dir, "bot%d.events" % i), "w") as f:
+                f.writelines(json.dumps(e) + "\n" for e in bot.events)
 
     def leftovers(self):
         """Containers, networks and volumes of the project still there."""
@@ -169,8 +182,13 @@ def partition_leader(cluster, bots, st):
                     cluster.container(service)], check=True, timeout=60)
     fenced = cluster.wait_log(service, lambda text: "stops leading term %d" % term in text,
                               15, "node %d to fence itself" % leader, start=mark)
-    print("fenced: %s" % fenced.strip().splitlines()[-1])
+    stopped = [int(m.group(3)) for m in STOPS.finditer(fenced) if int(m.group(2)) == term]
     taken = cluster.wait_new_leader(leader, term)
+    granted = min(at for t, _, at in cluster.grants() if t > term)
+    print("node %d stopped leading at mono %d; term %d granted at mono %d"
+          % (leader, stopped[0], taken["term"], granted))
+    check(stopped[0] <= granted, "node %d led term %d until mono %d, after the next "
+          "lease was granted at mono %d" % (leader, term, stopped[0], granted))
     bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
                                   and e["from_node"] == leader]) >= 2,
                   15, "both players to leave partitioned node %d" % leader)
@@ -208,6 +226,11 @@ def test(cluster):
     check(check_one_leader(cluster, "compose") >= 3, "expected three leaders in turn")
     gaps = [e["gap_ms"] for e in bots.of("reconnect")]
     print("reconnect gaps (ms): %s" % gaps)
+    # Two moves each, no more: the node coming back, heard before it can
+    # ack, must not stall the game (a tick waits at most 100 ms for an ack).
+    for c in (0, 1):
+        moves = [(e["from_node"], e["to_node"]) for e in bots.of("reconnect", c)]
+        check(len(moves) == 2, "client %d should move twice (kill, cut): %s" % (c, moves))
 
     # The leader stored the match as it ended; so did the node that
     # rejoined, whether it applied the end or fetched it.
@@ -241,6 +264,7 @@ def main():
     finally:
         cluster.stop_all()
         if failed:
+            cluster.keep_events()
             for service in SERVICES:
                 try:
                     text = cluster.log(service)
