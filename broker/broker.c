@@ -314,7 +314,9 @@ static void s_check_lapse (broker_t *self, int64_t now_ms)
 {
     if (self->holder == 0 || now_ms < self->expires_ms)
         return;
-    s_event (self, BROKER_EVENT_LAPSED, self->holder, self->lease_term);
+    broker_event_t *event = s_event (self, BROKER_EVENT_LAPSED, self->holder,
+                                     self->lease_term);
+    event->at_ms = self->expires_ms;
     self->holder = 0;
 }
 
@@ -336,7 +338,9 @@ void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
              && s_lease_valid (self, now_ms)) {
         self->lease_term = self->granted_term = hb->want;
         self->expires_ms = now_ms + self->lease_ms;
-        s_event (self, BROKER_EVENT_GRANTED, self->holder, self->lease_term);
+        broker_event_t *event = s_event (self, BROKER_EVENT_GRANTED,
+                                         self->holder, self->lease_term);
+        event->at_ms = now_ms;
     }
     memset (reply, 0, sizeof (*reply));
     reply->lease_term = s_next_term (self) - 1;
@@ -364,7 +368,9 @@ uint32_t broker_grant_due (broker_t *self, int64_t now_ms,
     self->lease_term = self->granted_term = hb->want;
     self->granted_to = hb->from.node;
     self->expires_ms = now_ms + self->lease_ms;
-    s_event (self, BROKER_EVENT_GRANTED, self->holder, self->lease_term);
+    broker_event_t *event = s_event (self, BROKER_EVENT_GRANTED, self->holder,
+                                     self->lease_term);
+    event->at_ms = now_ms;
     //  It answers the node's last heartbeat: the node counts the lease
     //  from when it sent that one, which is before now.
     memset (grant, 0, sizeof (*grant));

@@ -67,6 +67,8 @@ typedef struct {
     uint64_t term;              //  that node's term (0 if none)
     uint32_t previous;          //  LEADER: the leader before, or 0
     uint32_t age_ms;            //  QUIET, FORGOTTEN: since last heard
+    int64_t at_ms;              //  GRANTED: when; LAPSED: when it ran out
+                                //  (its expiry, which may be before now)
     char game[RALLY_ENDPOINT_BUF];  //  NEW: the node's game endpoint
 } broker_event_t;
 

@@ -552,6 +552,7 @@ START_TEST (test_first_grant)
     ck_assert_uint_eq (grant.nonce, 1007);
     broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 3);
     ck_assert_uint_eq (event.term, 3);
+    ck_assert_int_eq (event.at_ms, 600);
     s_expect_none (broker);
     s_lead (broker, 3, 3, 610);                 //  until 810
     event = s_expect (broker, BROKER_EVENT_LEADER, 3);
@@ -569,11 +570,15 @@ START_TEST (test_first_grant)
     s_grant (broker, 809, 0, 0, 0);
     s_expect (broker, BROKER_EVENT_NEW, 8);
     s_expect_none (broker);
-    s_grant (broker, 810, 8, 4, BROKER_LEASE_MS);
+    //  Noticed at 812, the lapse is dated when the lease ran out: a grant
+    //  logged with it must come after the old lease by both stamps.
+    s_grant (broker, 812, 8, 4, BROKER_LEASE_MS);
     event = s_expect (broker, BROKER_EVENT_LAPSED, 3);
     ck_assert_uint_eq (event.term, 3);
+    ck_assert_int_eq (event.at_ms, 810);
     event = s_expect (broker, BROKER_EVENT_GRANTED, 8);
     ck_assert_uint_eq (event.term, 4);
+    ck_assert_int_eq (event.at_ms, 812);
     event = s_expect (broker, BROKER_EVENT_LEADER, 0);
     ck_assert_uint_eq (event.previous, 3);
     s_expect_none (broker);
