@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from rallytest import (STOPS, Cluster, TestFailure, check, check_monotonic,
                        check_one_leader, check_points_kept, count)
@@ -125,12 +126,14 @@ class Compose(Cluster):
         return Cluster.results(self, node_id)
 
     def network(self, service):
+        """The one network a service is on, and its address there."""
         out = subprocess.run(["docker", "inspect", "-f",
-                              "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}",
+                              "{{range $k, $v := .NetworkSettings.Networks}}"
+                              "{{$k}} {{$v.IPAMConfig.IPv4Address}} {{end}}",
                               self.container(service)], capture_output=True, check=True)
-        names = out.stdout.decode().split()
-        check(len(names) == 1, "%s should be on one network: %s" % (service, names))
-        return names[0]
+        words = out.stdout.decode().split()
+        check(len(words) == 2, "%s should be on one network: %s" % (service, words))
+        return words[0], words[1]
 
     def keep_events(self):
         """The bots' events, into the test's directory, for a failure."""
@@ -172,11 +175,11 @@ def kill_leader(cluster, bots):
 
 
 def partition_leader(cluster, bots, st):
-    """Cuts the leader off its network; returns it, its network, and the
-    status that names the node that took over."""
+    """Cuts the leader off its network; returns it, its network and
+    address, and the status that names the node that took over."""
     leader, term = st["leader"], st["term"]
     service = "node%d" % leader
-    network = cluster.network(service)
+    network, address = cluster.network(service)
     mark = len(cluster.log(service))
     subprocess.run(["docker", "network", "disconnect", network,
                     cluster.container(service)], check=True, timeout=60)
@@ -192,7 +195,7 @@ def partition_leader(cluster, bots, st):
     bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
                                   and e["from_node"] == leader]) >= 2,
                   15, "both players to leave partitioned node %d" % leader)
-    return leader, network, taken
+    return leader, (network, address), taken
 
 
 def test(cluster):
@@ -208,12 +211,15 @@ def test(cluster):
     print("killed node %d; partitioned node %d; node %d leads term %d"
           % (killed, cut, st["leader"], st["term"]))
 
-    # Back on its network under its service's name: a follower again.
+    # Back on its network at its address: a follower again.
     service = "node%d" % cut
     mark = len(cluster.log(service))
-    subprocess.run(["docker", "network", "connect", "--alias", service, network,
+    subprocess.run(["docker", "network", "connect", "--ip", network[1], network[0],
                     cluster.container(service)], check=True, timeout=60)
+    connected = time.monotonic()
     cluster.wait_synced(cut, mark, timeout=60)
+    print("node %d followed again %.1f s after it was connected"
+          % (cut, time.monotonic() - connected))
 
     bots.wait_for(lambda ev: count(ev, "match_end") == 2, 150, "the match to end")
     bots.proc.wait(timeout=10)
