@@ -123,9 +123,7 @@ class Cluster:
     starts them and bots; stops them all."""
 
     def __init__(self, name, nodes=1, brokers=1, points=None):
-        self.dir = tempfile.mkdtemp(prefix="rally-%s-" % name)
-        self.procs = []
-        self.bots = []
+        self._begin(name)
         ports = free_ports(brokers + 3 * nodes)
         self.brokers = ["tcp://127.0.0.1:%d" % p for p in ports[:brokers]]
         self.broker = self.brokers[0]
@@ -145,6 +143,13 @@ class Cluster:
                 f.write("    node\n        id = %d\n" % node_id)
                 for key in ("heartbeat", "game", "state"):
                     f.write('        %s = "%s"\n' % (key, eps[key]))
+
+    def _begin(self, name):
+        """What every run keeps, whoever writes its cluster file: a
+        directory for logs and data, the processes started, the bots."""
+        self.dir = tempfile.mkdtemp(prefix="rally-%s-" % name)
+        self.procs = []
+        self.bots = []
 
     def _start(self, label, argv, stdout=None, group=False):
         """group: the process leads a new process group (xvfb-run and its

@@ -29,7 +29,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 from rallytest import (STOPS, Cluster, TestFailure, check, check_monotonic,
@@ -68,9 +67,7 @@ class Compose(Cluster):
     publishes), and the bots run here as in every other test."""
 
     def __init__(self, tool, points):
-        self.dir = tempfile.mkdtemp(prefix="rally-compose-")
-        self.procs = []
-        self.bots = []
+        self._begin("compose")
         self.tool = tool
         self.config = os.path.join(ROOT, "config", "local.cfg")
         self.brokers = ["tcp://127.0.0.1:5600"]
@@ -166,14 +163,19 @@ def build(cluster):
     cluster.compose(*args, timeout=900, log="build.log")
 
 
+def players_left(bots, node, how):
+    """Waits until both players have moved off node."""
+    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
+                                  and e["from_node"] == node]) >= 2,
+                  15, "both players to leave %s node %d" % (how, node))
+
+
 def kill_leader(cluster, bots):
     st = cluster.wait_leader(timeout=60)
     leader, term = st["leader"], st["term"]
     cluster.compose("kill", "node%d" % leader)
     following = cluster.wait_new_leader(leader, term)
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
-                                  and e["from_node"] == leader]) >= 2,
-                  15, "both players to leave killed node %d" % leader)
+    players_left(bots, leader, "killed")
     return leader, following
 
 
@@ -195,9 +197,7 @@ def partition_leader(cluster, bots, st):
           % (leader, stopped[0], taken["term"], granted))
     check(stopped[0] <= granted, "node %d led term %d until mono %d, after the next "
           "lease was granted at mono %d" % (leader, term, stopped[0], granted))
-    bots.wait_for(lambda ev: len([e for e in ev if e["event"] == "reconnect"
-                                  and e["from_node"] == leader]) >= 2,
-                  15, "both players to leave partitioned node %d" % leader)
+    players_left(bots, leader, "partitioned")
     return leader, (network, address), taken
 
 
