@@ -263,8 +263,9 @@ int rally_cluster_configure (rally_cluster_t *self, const char *path,
 {
     assert (self);
     rally_cluster_defaults (self);
-    if (!path && getenv ("RALLY_CONFIG") && *getenv ("RALLY_CONFIG"))
-        path = getenv ("RALLY_CONFIG");
+    const char *from_env = getenv ("RALLY_CONFIG");
+    if (!path && from_env && *from_env)
+        path = from_env;
     if (path && rally_cluster_load (self, path, reason, reason_size)) {
         char why[RALLY_REASON_BUF];
         snprintf (why, sizeof (why), "%s", reason);
