@@ -829,6 +829,7 @@ START_TEST (test_terms_exhausted)
         ck_assert_uint_eq (reply.lease_term, 1);
         ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
         s_ask (broker, 2, 1, 2, 400);
+        broker_closed (broker, 1, 450);         //  it dies
         s_grant (broker, 500, 2, 2, BROKER_LEASE_MS);
         broker_destroy (&broker);
     }

@@ -56,10 +56,14 @@ def test(cluster):
           "each node should say it asks for no lease about once a second over %.0f s: %s"
           % (OUTAGE_S, lines))
 
-    # One comes back: one term more, and play goes on.
+    # One comes back, and play goes on. The nodes start campaigns as each
+    # hears the broker again, and the broker that never died grants the
+    # first to ask while the one just started is still quiet: their grants
+    # may split once, and a second campaign settles it. One term, or two;
+    # never a climb.
     sched.restart(faults.broker_label(1))
     st = cluster.wait_leader()
-    check(st["term"] <= before + 1, "term %d after the outage, %d before" % (st["term"], before))
+    check(st["term"] <= before + 2, "term %d after the outage, %d before" % (st["term"], before))
     ticks = count(bots.events, "tick")
     bots.wait_for(lambda ev: count(ev, "tick") >= ticks + 60, 20, "play to go on")
 
