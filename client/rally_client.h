@@ -92,6 +92,10 @@ typedef struct {
     rally_msg_state_t prev, last;
     int64_t prev_ms, last_ms;
     char error[RALLY_REASON_BUF];   //  last error reason, "" if none
+    int64_t searching_ms;       //  when the session began to look for a
+                                //  node that answers (at the start, or
+                                //  when one went quiet); 0 once one has
+    uint32_t tries;             //  times the brokers were asked since
 } rally_view_t;
 
 typedef struct {

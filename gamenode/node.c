@@ -34,6 +34,7 @@
 #include "node.h"
 #include "lease.h"
 #include "lobby.h"
+#include "watchers.h"
 #include "rally_repl.h"
 #include "rally_warn.h"
 #include "results.h"
@@ -109,6 +110,7 @@ struct _node_t {
     size_t pending_head, pending_count;
     zlist_t *outbox;                    //  outgoing_t, in order
     rally_warn_t warn;                  //  bad input, rate-limited
+    watchers_t *watchers;               //  spectators, per match
 };
 
 static void s_step_down (node_t *self, const char *why);
@@ -389,6 +391,7 @@ static void s_status (node_t *self, const uint8_t *peer, size_t peer_size)
     s_origin (self, &m->from);
     m->waiting = (uint32_t) lobby_waiting (self->lobby);
     m->total = (uint32_t) lobby_live_matches (self->lobby);
+    m->tick_hz = lobby_config (self->lobby)->tick_hz;
     lobby_match_view_t view;
     for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
         if (view.game->phase == PONG_OVER)
@@ -911,6 +914,14 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
     case RALLY_MSG_STATUS:
         s_status (self, peer, peer_size);
         break;
+    case RALLY_MSG_WATCH:
+        //  A spectator: counted where the match is played, and shown the
+        //  list (a follower's list is empty; the spectator asks a broker).
+        if (leading)
+            watchers_heard (self->watchers, peer, peer_size,
+                            req->u.watch.match, now);
+        s_status (self, peer, peer_size);
+        break;
     default: {
         char reason[RALLY_REASON_BUF];
         snprintf (reason, sizeof (reason), "a game node does not take '%s'",
@@ -1080,6 +1091,8 @@ static void s_stage_states (node_t *self, int64_t now)
     lobby_match_view_t view;
     for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
         lobby_match_state (&view, st);
+        st->grace_ms = lobby_grace_left (self->lobby, view.id, now);
+        st->spectators = watchers_count (self->watchers, view.id, now);
         char topic[9];
         rally_msg_match_topic (view.id, topic);
         zframe_t *body = rally_msg_encode (&msg);
@@ -1364,6 +1377,8 @@ node_t *node_new (const node_config_t *cfg)
     lc.grace_ms = cfg->cluster.grace_ms;
     lc.max_players = cfg->cluster.max_players;
     self->lobby = lobby_new (&lc);
+    self->watchers = watchers_new ();
+    assert (self->watchers);
     if (!self->lobby)
         zsys_error ("gamenode: bad game settings (tick_hz %u, points %u, "
                     "max_players %u)", lc.tick_hz, lc.points_to_win,
@@ -1406,6 +1421,7 @@ void node_destroy (node_t **self_p)
     zsock_destroy (&self->state);
     zsock_destroy (&self->game);
     lobby_destroy (&self->lobby);
+    watchers_destroy (&self->watchers);
     free (self);
     *self_p = NULL;
 }

@@ -8,7 +8,7 @@
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
-                fetch, results
+                fetch, results, watch
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -155,6 +155,8 @@ static const rally_field_t s_state[] = {
     F (M, UINT, "lost", u.state.lost, 0, 3),
     F (M, UINT, "points", u.state.points, 1, RALLY_SCORE_MAX),
     F_ARRAY (M, STR, "names", u.state.names, 1, RALLY_NAME_MAX),
+    F (M, UINT, "grace", u.state.grace_ms, 0, U32),
+    F (M, UINT, "spectators", u.state.spectators, 0, RALLY_SPECTATORS_MAX),
 };
 
 static const rally_field_t s_error[] = {
@@ -213,6 +215,7 @@ static const rally_field_t s_matches[] = {
     F_ORIGIN (matches),
     F (M, UINT, "waiting", u.matches.waiting, 0, U32),
     F (M, UINT, "total", u.matches.total, 0, U32),
+    F (M, UINT, "tick_hz", u.matches.tick_hz, 0, U32),
     F_LIST (M, "matches", u.matches.matches, RALLY_STATUS_MATCHES_MAX,
             &s_matches_list),
 };
@@ -268,6 +271,10 @@ static const rally_field_t s_results[] = {
             &s_results_list),
 };
 
+static const rally_field_t s_watch[] = {
+    F (M, UINT, "match", u.watch.match, 0, U32),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const rally_field_t *fields;    //  fields after v and type
@@ -299,6 +306,7 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_LEASE] = T ("lease", s_lease),
     [RALLY_MSG_FETCH] = T ("fetch", s_fetch),
     [RALLY_MSG_RESULTS] = T ("results", s_results),
+    [RALLY_MSG_WATCH] = T ("watch", s_watch),
 };
 #undef T
 

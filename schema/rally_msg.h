@@ -38,6 +38,7 @@
 #define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
 #define RALLY_RESULTS_MAX       32      //  finished matches in one results
+#define RALLY_SPECTATORS_MAX    65535   //  spectators one state counts
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
 
@@ -71,6 +72,8 @@ typedef enum {
     RALLY_MSG_LEASE,        //  broker -> node: reply to every node_hb
     RALLY_MSG_FETCH,        //  follower -> leader: results after this match
     RALLY_MSG_RESULTS,      //  leader -> follower: finished matches
+    RALLY_MSG_WATCH,        //  spectator -> node: I watch this match;
+                            //  answered with matches
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -180,6 +183,9 @@ typedef struct {
     uint32_t lost;                  //  bit 0 left, bit 1 right: disconnected
     uint32_t points;                //  points to win
     char names[2][RALLY_NAME_BUF];
+    uint32_t grace_ms;              //  paused: ms before the player lost
+                                    //  first forfeits; else 0
+    uint32_t spectators;            //  viewers watching the match
 } rally_msg_state_t;
 
 typedef struct {
@@ -223,9 +229,15 @@ typedef struct {
     rally_origin_t from;
     uint32_t waiting;               //  players in the queue
     uint32_t total;                 //  matches under way, may exceed count
+    uint32_t tick_hz;               //  ticks per second
     uint32_t count;
     rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
 } rally_msg_matches_t;
+
+//  watch: a spectator shows this match (0: none yet, only the list).
+typedef struct {
+    uint32_t match;
+} rally_msg_watch_t;
 
 //  sync asks the leader for a snapshot; ack reports what was applied. Both
 //  come from a follower, so node is 1..255.
@@ -295,6 +307,7 @@ typedef struct {
         rally_msg_lease_t lease;
         rally_msg_fetch_t fetch;
         rally_msg_results_t results;
+        rally_msg_watch_t watch;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

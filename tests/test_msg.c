@@ -149,6 +149,8 @@ static void s_state_full (rally_msg_t *msg)
     s->points = 99;
     s_repeat (s->names[0], "\xc3\xa9", 16);     //  32 bytes, 16 points
     strcpy (s->names[1], "b");
+    s->grace_ms = UINT32_MAX;
+    s->spectators = RALLY_SPECTATORS_MAX;
 }
 
 //  --------------------------------------------------------------------------
@@ -240,6 +242,11 @@ START_TEST (round_trip_results)
     msg->u.fetch.from.term = 4;
     msg->u.fetch.from.node = 2;
     msg->u.fetch.after = UINT32_MAX;
+    s_round_trip (msg);
+
+    rally_msg_init (msg, RALLY_MSG_WATCH);
+    s_round_trip (msg);         //  a spectator that only lists
+    msg->u.watch.match = UINT32_MAX;
     s_round_trip (msg);
 
     rally_msg_init (msg, RALLY_MSG_RESULTS);
@@ -1032,6 +1039,10 @@ START_TEST (reject_ranges)
     s_reject (&b, "field 'points' out of range");
     s_state_with (&b, "countdown", -5);
     s_reject (&b, "field 'countdown' must be an unsigned integer");
+    s_state_with (&b, "spectators", RALLY_SPECTATORS_MAX + 1);
+    s_reject (&b, "field 'spectators' out of range");
+    s_state_with (&b, "grace", -1);
+    s_reject (&b, "field 'grace' must be an unsigned integer");
     //  The helper itself is honest: an in-range value passes.
     s_state_with (&b, "score", 99);
     s_accept (&b, &msg);
@@ -1334,7 +1345,7 @@ START_TEST (type_names_and_topics)
                              "joined", "resume", "queued", "match", "input",
                              "requeue", "leave", "ping", "pong", "state",
                              "error", "status", "cluster", "matches", "sync",
-                             "ack", "lease", "fetch", "results" };
+                             "ack", "lease", "fetch", "results", "watch" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)
