@@ -647,6 +647,8 @@ static void s_forget_match (rally_client_t *self)
     self->view.have_state = false;
     self->view.have_prev = false;
     self->view.position = 0;
+    self->view.spectators = 0;
+    self->view.grace_ms = 0;
     self->ended = false;
     self->have_tick = false;
     self->last_tick = 0;
@@ -744,6 +746,15 @@ static void s_handle_state (rally_client_t *self, const rally_msg_state_t *m)
         if (self->cfg.auto_requeue)
             rally_client_play_again (self);
     }
+}
+
+static void s_handle_crowd (rally_client_t *self, const rally_msg_crowd_t *m)
+{
+    if (!self->view.match || m->match != self->view.match)
+        return;
+    self->view.spectators = m->spectators;
+    self->view.grace_ms = m->grace_ms;
+    self->view.grace_heard_ms = self->now_ms;
 }
 
 static void s_handle_pong (rally_client_t *self, const rally_msg_pong_t *m)
@@ -856,6 +867,7 @@ static void s_handle_node_msg (rally_client_t *self, const rally_msg_t *msg)
         case RALLY_MSG_QUEUED: s_handle_queued (self, &msg->u.queued); break;
         case RALLY_MSG_MATCH: s_handle_match (self, &msg->u.match); break;
         case RALLY_MSG_STATE: s_handle_state (self, &msg->u.state); break;
+        case RALLY_MSG_CROWD: s_handle_crowd (self, &msg->u.crowd); break;
         case RALLY_MSG_PONG: s_handle_pong (self, &msg->u.pong); break;
         case RALLY_MSG_ERROR: s_handle_error (self, &msg->u.error); break;
         case RALLY_MSG_LEADER: s_handle_redirect (self, &msg->u.leader); break;

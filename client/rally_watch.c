@@ -146,7 +146,6 @@ static void s_on_matches (rally_watch_t *self, const rally_msg_matches_t *m)
     view->tries = 0;
     view->node = m->from.node;
     view->term = m->from.term;
-    view->tick_hz = m->tick_hz;
     view->waiting = m->waiting;
     view->count = m->count;
     memcpy (view->matches, m->matches, m->count * sizeof (m->matches[0]));
@@ -209,6 +208,13 @@ static void s_read_all (rally_watch_t *self)
     while (s_read (self->sub, 2, msg, &got))
         if (got && msg->type == RALLY_MSG_STATE)
             s_on_state (self, &msg->u.state);
+        else
+        if (got && msg->type == RALLY_MSG_CROWD
+        &&  msg->u.crowd.match == self->view.match) {
+            self->view.spectators = msg->u.crowd.spectators;
+            self->view.grace_ms = msg->u.crowd.grace_ms;
+            self->view.grace_heard_ms = self->now_ms;
+        }
     free (msg);
 }
 
@@ -261,6 +267,8 @@ void rally_watch_show (rally_watch_t *self, uint32_t match)
     self->view.match = match;
     self->view.have_state = false;
     self->view.have_prev = false;
+    self->view.spectators = 0;
+    self->view.grace_ms = 0;
     s_subscribe (self);
     s_send_watch (self);        //  counted at once where it is played
 }

@@ -29,7 +29,6 @@ typedef struct {
     uint32_t tries;             //  times the brokers were asked since
     uint32_t node;              //  the leader, 0 if none
     uint64_t term;
-    uint32_t tick_hz;           //  the cluster's, 0 until a list came
     uint32_t waiting;           //  players in the queue
     uint32_t count;             //  matches under way, as last listed
     rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
@@ -37,6 +36,9 @@ typedef struct {
     bool have_state, have_prev; //  states of it
     rally_msg_state_t prev, last;
     int64_t prev_ms, last_ms;   //  when they came
+    uint32_t spectators;        //  of the match shown, as last heard
+    uint32_t grace_ms;          //  its grace left when heard
+    int64_t grace_heard_ms;     //  when that was
 } rally_watch_view_t;
 
 //  Starts looking for the leader through every broker of cluster. NULL if

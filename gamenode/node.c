@@ -111,6 +111,7 @@ struct _node_t {
     zlist_t *outbox;                    //  outgoing_t, in order
     rally_warn_t warn;                  //  bad input, rate-limited
     watchers_t *watchers;               //  spectators, per match
+    int64_t crowd_at;                   //  next crowd messages are due
 };
 
 static void s_step_down (node_t *self, const char *why);
@@ -391,7 +392,6 @@ static void s_status (node_t *self, const uint8_t *peer, size_t peer_size)
     s_origin (self, &m->from);
     m->waiting = (uint32_t) lobby_waiting (self->lobby);
     m->total = (uint32_t) lobby_live_matches (self->lobby);
-    m->tick_hz = lobby_config (self->lobby)->tick_hz;
     lobby_match_view_t view;
     for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
         if (view.game->phase == PONG_OVER)
@@ -1091,8 +1091,6 @@ static void s_stage_states (node_t *self, int64_t now)
     lobby_match_view_t view;
     for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
         lobby_match_state (&view, st);
-        st->grace_ms = lobby_grace_left (self->lobby, view.id, now);
-        st->spectators = watchers_count (self->watchers, view.id, now);
         char topic[9];
         rally_msg_match_topic (view.id, topic);
         zframe_t *body = rally_msg_encode (&msg);
@@ -1196,6 +1194,32 @@ static void s_replicate (node_t *self)
     zframe_destroy (&snap);
 }
 
+//  Each live match's spectators and grace, for its players and
+//  spectators. Not replicated and not held for an ack: a count and a
+//  countdown that a failover may restart take nothing back.
+static void s_publish_crowd (node_t *self, int64_t now)
+{
+    if (now < self->crowd_at)
+        return;
+    self->crowd_at = now + RALLY_CROWD_EVERY_MS;
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_CROWD);
+    s_origin (self, &msg.u.crowd.from);
+    lobby_match_view_t view;
+    for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
+        if (view.game->phase == PONG_OVER)
+            continue;
+        uint32_t count = watchers_count (self->watchers, view.id, now);
+        msg.u.crowd.match = view.id;
+        msg.u.crowd.spectators = count < RALLY_SPECTATORS_MAX
+                               ? count: RALLY_SPECTATORS_MAX;
+        msg.u.crowd.grace_ms = lobby_grace_left (self->lobby, view.id, now);
+        char topic[9];
+        rally_msg_match_topic (view.id, topic);
+        rally_msg_publish (&msg, self->state, topic);
+    }
+}
+
 static void s_tick (node_t *self)
 {
     int64_t now = zclock_mono ();
@@ -1205,6 +1229,7 @@ static void s_tick (node_t *self)
     s_drain_events (self);
     s_replicate (self);
     s_stage_states (self, now);
+    s_publish_crowd (self, now);
     if (s_commit_alone (self, now))
         s_commit (self, self->seq);
 }

@@ -8,7 +8,7 @@
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
-                fetch, results, watch
+                fetch, results, watch, crowd
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -155,8 +155,6 @@ static const rally_field_t s_state[] = {
     F (M, UINT, "lost", u.state.lost, 0, 3),
     F (M, UINT, "points", u.state.points, 1, RALLY_SCORE_MAX),
     F_ARRAY (M, STR, "names", u.state.names, 1, RALLY_NAME_MAX),
-    F (M, UINT, "grace", u.state.grace_ms, 0, U32),
-    F (M, UINT, "spectators", u.state.spectators, 0, RALLY_SPECTATORS_MAX),
 };
 
 static const rally_field_t s_error[] = {
@@ -215,7 +213,6 @@ static const rally_field_t s_matches[] = {
     F_ORIGIN (matches),
     F (M, UINT, "waiting", u.matches.waiting, 0, U32),
     F (M, UINT, "total", u.matches.total, 0, U32),
-    F (M, UINT, "tick_hz", u.matches.tick_hz, 0, U32),
     F_LIST (M, "matches", u.matches.matches, RALLY_STATUS_MATCHES_MAX,
             &s_matches_list),
 };
@@ -275,6 +272,13 @@ static const rally_field_t s_watch[] = {
     F (M, UINT, "match", u.watch.match, 0, U32),
 };
 
+static const rally_field_t s_crowd[] = {
+    F_ORIGIN (crowd),
+    F (M, UINT, "match", u.crowd.match, 1, U32),
+    F (M, UINT, "spectators", u.crowd.spectators, 0, RALLY_SPECTATORS_MAX),
+    F (M, UINT, "grace", u.crowd.grace_ms, 0, U32),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const rally_field_t *fields;    //  fields after v and type
@@ -307,6 +311,7 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_FETCH] = T ("fetch", s_fetch),
     [RALLY_MSG_RESULTS] = T ("results", s_results),
     [RALLY_MSG_WATCH] = T ("watch", s_watch),
+    [RALLY_MSG_CROWD] = T ("crowd", s_crowd),
 };
 #undef T
 

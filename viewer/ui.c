@@ -88,6 +88,9 @@ typedef struct {
     rally_msg_state_t prev, last;
     int64_t prev_ms, last_ms;
     int side;                           //  own side, -1 for a spectator
+    uint32_t spectators;                //  watching, from the last crowd
+    uint32_t grace_ms;                  //  grace left, as heard
+    int64_t grace_heard_ms;             //  when
 } ui_states_t;
 
 struct _ui_t {
@@ -764,7 +767,8 @@ static ui_states_t s_states_of (const rally_view_t *view)
 {
     return (ui_states_t) {
         view->have_state, view->have_prev, view->prev, view->last,
-        view->prev_ms, view->last_ms, view->side
+        view->prev_ms, view->last_ms, view->side, view->spectators,
+        view->grace_ms, view->grace_heard_ms
     };
 }
 
@@ -942,7 +946,8 @@ static void s_update_watch (ui_t *self, int timeout_ms)
     s_watch_follow (self, zclock_usecs ());
     ui_states_t st = {
         view->have_state, view->have_prev, view->prev, view->last,
-        view->prev_ms, view->last_ms, -1
+        view->prev_ms, view->last_ms, -1, view->spectators, view->grace_ms,
+        view->grace_heard_ms
     };
     //  Never back: a state behind the one shown is not taken.
     if (!self->watched.have_state || !st.have_state
@@ -1456,8 +1461,8 @@ static void s_draw_header (ui_t *self, ui_frame_t *f, const ui_field_t *field,
                       s->names[s->serve & 1], secs);
     }
     else
-    if (s->spectators)
-        snprintf (text, sizeof text, "%u watching", s->spectators);
+    if (st->spectators)
+        snprintf (text, sizeof text, "%u watching", st->spectators);
     if (text[0]) {
         float px = s_fit (f, text, small, 2 * score_w + 20 * u);
         float tw = render_text_width (f->r, text, px);
@@ -1559,13 +1564,17 @@ static void s_draw_field_words (ui_t *self, ui_frame_t *f,
         const char *who = (s->lost & 1) && (s->lost & 2)? "Both players":
                           (s->lost & 1)? s->names[0]:
                           (s->lost & 2)? s->names[1]: "A player";
-        int64_t left_ms = (int64_t) s->grace_ms
-                        - ((int64_t) f->now_us / 1000 - st->last_ms);
+        int64_t left_ms = (int64_t) st->grace_ms
+                        - ((int64_t) f->now_us / 1000 - st->grace_heard_ms);
         int secs = (int) ((left_ms > 0? left_ms: 0) + 999) / 1000;
         s_redraw_at (f, f->now_us + 250000);
-        snprintf (text, sizeof text, "PAUSED: %s lost the connection\n"
-                  "Seat kept %d s more, then the match is forfeited", who,
-                  secs);
+        if (st->grace_ms)
+            snprintf (text, sizeof text, "PAUSED: %s lost the connection\n"
+                      "Seat kept %d s more, then the match is forfeited",
+                      who, secs);
+        else
+            snprintf (text, sizeof text, "PAUSED: %s lost the connection\n"
+                      "The seat is kept for the grace period", who);
         s_banner (f, cx, cy - 12 * f->u, UI_BODY (f), s_accent, text);
     }
     else
@@ -1680,8 +1689,7 @@ static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
 static void s_watch_line (ui_t *self, const rally_watch_view_t *view,
                           const rally_match_info_t *m, char *out, size_t size)
 {
-    uint32_t hz = view->tick_hz? view->tick_hz: 60;
-    uint32_t secs = m->tick / hz;
+    uint32_t secs = (uint32_t) ((double) m->tick * self->tick_ms / 1000.0);
     snprintf (out, size, "match %u   %s  %u - %u  %s   %u:%02u%s", m->match,
               m->names[0], m->score[0], m->score[1], m->names[1], secs / 60,
               secs % 60, m->phase == RALLY_PHASE_PAUSED? "  (paused)": "");
