@@ -10,6 +10,7 @@
     changes (a node gone quiet, the leader gone) and reports them.
 */
 #include "broker.h"
+#include "rally_term.h"
 
 #include <string.h>
 
@@ -170,8 +171,8 @@ static int s_sitting_leader (broker_t *self, int64_t now_ms)
 static int s_candidate (broker_t *self, int64_t now_ms)
 {
     uint64_t next = s_next_term (self);
-    if (next == 0)
-        return -1;      //  a node claimed the last term: none is left
+    if (!rally_term_grantable (next - 1))
+        return -1;      //  the last term is spent: none is left
     int best = -1;
     for (size_t i = 0; i < self->node_count; i++) {
         const rally_msg_node_hb_t *hb = &self->nodes[i].hb;
@@ -259,6 +260,17 @@ broker_heard_t broker_heard (broker_t *self, const rally_msg_node_hb_t *hb,
     uint32_t id = hb->from.node;
     if (id < 1 || id > RALLY_NODE_ID_MAX)
         return BROKER_HEARD_REFUSED;
+    //  A term this broker cannot believe is refused before it is
+    //  recorded: one heard term raises every term granted after it.
+    uint64_t known = s_next_term (self) - 1;
+    if (!rally_term_believable (known, hb->from.term)
+        || !rally_term_believable (known, hb->want)) {
+        broker_event_t *event = s_event (self, BROKER_EVENT_BAD_TERM, id,
+                                         hb->from.term);
+        event->want = hb->want;
+        event->known = known;
+        return BROKER_HEARD_BAD_TERM;
+    }
     broker_heard_t result = BROKER_HEARD_KNOWN;
     int index = s_find (self, id);
     if (index >= 0 && s_node_forgotten (&self->nodes[index], now_ms))
@@ -343,7 +355,9 @@ void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
         event->at_ms = now_ms;
     }
     memset (reply, 0, sizeof (*reply));
-    reply->lease_term = s_next_term (self) - 1;
+    //  The term granted here, never one only heard: a holder takes
+    //  lease_term as the term it leads.
+    reply->lease_term = self->granted_term;
     reply->holder = self->holder;
     reply->nonce = hb->nonce;
     if (self->holder == hb->from.node)
@@ -478,6 +492,8 @@ const char *broker_event_name (broker_event_type_t type)
         return "granted";
     case BROKER_EVENT_LAPSED:
         return "lapsed";
+    case BROKER_EVENT_BAD_TERM:
+        return "bad_term";
     }
     return "?";
 }

@@ -20,7 +20,9 @@
       leader's majority, joins it again); else
     - the most up-to-date live node asking for a new term (highest term,
       then seq; lowest id among equals), with the term it asks for, above
-      every term granted or heard here.
+      every term granted or heard here. A heartbeat whose term it cannot
+    believe (rally_term.h) is refused whole, so terms grow by bounded steps
+    and never wrap; the replies carry the terms granted, never one heard.
     A holder that does not lead yet and asks for a higher term is moved to
     it, so that several brokers' grants meet on one term. Terms granted
     only grow (a sitting leader may get its own again), and a broker that
@@ -44,8 +46,11 @@ typedef struct _broker_t broker_t;
 typedef enum {
     BROKER_HEARD_KNOWN = 0,     //  a node already in the table, updated
     BROKER_HEARD_NEW,           //  a node not in the table, added
-    BROKER_HEARD_REFUSED        //  the table is full (or the id is out of
+    BROKER_HEARD_REFUSED,       //  the table is full (or the id is out of
                                 //  range): nothing changed
+    BROKER_HEARD_BAD_TERM       //  its term or want is one this broker
+                                //  cannot believe (rally_term.h): nothing
+                                //  changed
 } broker_heard_t;
 
 typedef enum {
@@ -58,7 +63,9 @@ typedef enum {
     BROKER_EVENT_REFUSED,       //  a node was refused: table full. Once per
                                 //  id until that id gets in
     BROKER_EVENT_GRANTED,       //  a lease went to node, for term
-    BROKER_EVENT_LAPSED         //  node's lease for term ran out unrenewed
+    BROKER_EVENT_LAPSED,        //  node's lease for term ran out unrenewed
+    BROKER_EVENT_BAD_TERM       //  a heartbeat with a term (or want) out of
+                                //  bounds was refused: term, want, known
 } broker_event_type_t;
 
 typedef struct {
@@ -70,6 +77,8 @@ typedef struct {
     int64_t at_ms;              //  GRANTED: when; LAPSED: when it ran out
                                 //  (its expiry, which may be before now)
     char game[RALLY_ENDPOINT_BUF];  //  NEW: the node's game endpoint
+    uint64_t want;              //  BAD_TERM: the term it asked for
+    uint64_t known;             //  BAD_TERM: the highest term known here
 } broker_event_t;
 
 //  A new, empty table, started at now_ms. liveness_ms 0 means
@@ -82,14 +91,17 @@ broker_t *broker_new (uint32_t liveness_ms, uint32_t lease_ms,
 void broker_destroy (broker_t **self_p);
 
 //  Records a heartbeat from a node: its role, term, seq, endpoints, counts
-//  and that it was heard at now_ms.
+//  and that it was heard at now_ms. A term or want beyond what this broker
+//  can believe (rally_term_believable, against the highest term granted or
+//  heard here) is refused with a BAD_TERM event and changes nothing.
 broker_heard_t broker_heard (broker_t *self, const rally_msg_node_hb_t *hb,
                              int64_t now_ms);
 
 //  The answer to a heartbeat just heard (broker_heard first): renews the
 //  lease if the node holds it and says it leads its term, and fills reply
-//  with the broker's highest term, the holder, the time left to the node
-//  if it holds the lease (else 0), and the heartbeat's nonce.
+//  with the highest term granted here (never one only heard), the holder,
+//  the time left to the node if it holds the lease (else 0), and the
+//  heartbeat's nonce.
 void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
                    int64_t now_ms, rally_msg_lease_t *reply);
 

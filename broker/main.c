@@ -148,6 +148,12 @@ static void s_log_events (server_t *self)
             zsys_info ("rally-broker: lease term %" PRIu64 " of node %" PRIu32
                        " lapsed at mono %" PRId64, e.term, e.node, e.at_ms);
             break;
+        case BROKER_EVENT_BAD_TERM:
+            rally_warn (&self->warn, zclock_mono (), "heartbeat of node %"
+                        PRIu32 " refused: term %" PRIu64 ", want %" PRIu64
+                        " beyond what this broker can grant next (it knows "
+                        "term %" PRIu64 ")", e.node, e.term, e.want, e.known);
+            break;
         }
     }
 }
@@ -258,7 +264,10 @@ static void s_heartbeat (server_t *self, zframe_t *peer,
                          const rally_msg_node_hb_t *hb)
 {
     int64_t now = zclock_mono ();
-    if (broker_heard (self->table, hb, now) == BROKER_HEARD_REFUSED)
+    broker_heard_t heard = broker_heard (self->table, hb, now);
+    if (heard == BROKER_HEARD_BAD_TERM)
+        s_send_error (self, peer, "bad_term", "term out of bounds; refused");
+    if (heard == BROKER_HEARD_REFUSED || heard == BROKER_HEARD_BAD_TERM)
         return;
     zframe_t **route = &self->routes[hb->from.node];
     if (!*route || !zframe_eq (*route, peer)) {

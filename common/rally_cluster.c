@@ -187,6 +187,21 @@ static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
     return 0;
 }
 
+//  Reads the open file whole and parses it as ZPL; NULL if it is not.
+//  zconfig_load would do both, but it leaks its file handle whenever the
+//  text does not parse (CZMQ 4.2; found by tests/fuzz/fuzz_cluster.c).
+static zconfig_t *s_parse (FILE *file)
+{
+    zchunk_t *chunk = zchunk_new (NULL, 0);
+    char buf[4096];
+    size_t got;
+    while ((got = fread (buf, 1, sizeof (buf), file)) > 0)
+        zchunk_extend (chunk, buf, got);
+    zconfig_t *root = zconfig_chunk_load (chunk);
+    zchunk_destroy (&chunk);
+    return root;
+}
+
 int rally_cluster_load (rally_cluster_t *self, const char *path,
                         char *reason, size_t reason_size)
 {
@@ -195,8 +210,8 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
     if (!file)
         return s_fail (reason, reason_size, "cannot read it: %s",
                        strerror (errno));
+    zconfig_t *root = s_parse (file);
     fclose (file);
-    zconfig_t *root = zconfig_load (path);
     if (!root)
         return s_fail (reason, reason_size, "not valid ZPL (indent by four "
                        "spaces, one key = value a line; see config/README.md)");

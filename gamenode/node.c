@@ -36,6 +36,7 @@
 #include "lobby.h"
 #include "watchers.h"
 #include "rally_repl.h"
+#include "rally_term.h"
 #include "rally_warn.h"
 #include "results.h"
 
@@ -197,6 +198,22 @@ static void s_refuse_with (node_t *self, const uint8_t *peer,
     rally_warn (&self->warn, zclock_mono (), "refused %s from %s: %s (%s)",
                 what, hex, code, reason);
     s_send_error (self, peer, peer_size, code, reason);
+}
+
+//  True if a term heard from a peer or a broker is one this node can
+//  believe (rally_term.h); else it is logged, and the caller drops what
+//  carried it: one term believed raises every term after it.
+static bool s_term_believed (node_t *self, uint64_t term, const char *what)
+{
+    uint64_t known = lease_max_term (self->lease);
+    if (known < self->term)
+        known = self->term;
+    if (rally_term_believable (known, term))
+        return true;
+    rally_warn (&self->warn, zclock_mono (), "%s of term %" PRIu64
+                " refused: beyond what this node can believe (it knows term %"
+                PRIu64 ")", what, term, known);
+    return false;
 }
 
 //  --------------------------------------------------------------------------
@@ -569,8 +586,16 @@ static void s_fetch_results (node_t *self, uint32_t after)
 //  Results from the leader: kept, and the next page asked for if full.
 static void s_on_results (node_t *self, const rally_msg_results_t *page)
 {
-    for (uint32_t i = 0; i < page->count; i++)
+    for (uint32_t i = 0; i < page->count; i++) {
+        //  An id no lobby makes would take every id after it at restart.
+        if (page->results[i].match > LOBBY_MATCH_ID_MAX) {
+            rally_warn (&self->warn, zclock_mono (), "result of match %u "
+                        "refused: ids stop at %u", page->results[i].match,
+                        LOBBY_MATCH_ID_MAX);
+            return;
+        }
         results_store (self->results, &page->results[i]);
+    }
     if (page->count)
         zsys_info ("gamenode: node %u caught up on matches %u..%u",
                    self->cfg.id, page->results[0].match,
@@ -721,7 +746,8 @@ static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg)
                     zmsg_size (in));
     else if (rally_repl_decode (self->repl, zframe_data (frame),
                                 zframe_size (frame), reason, sizeof (reason)) == 0) {
-        if (self->repl->kind == RALLY_REPL_SNAPSHOT)
+        if (self->repl->kind == RALLY_REPL_SNAPSHOT
+            && s_term_believed (self, self->repl->from.term, "a snapshot"))
             s_on_snapshot (self);
     }
     else
@@ -735,7 +761,8 @@ static void s_on_peer_hb (node_t *self, const rally_msg_node_hb_t *hb,
                           int64_t now)
 {
     uint32_t id = hb->from.node;
-    if (id == self->cfg.id)
+    if (id == self->cfg.id
+        || !s_term_believed (self, hb->from.term, "a heartbeat"))
         return;
     lease_see_term (self->lease, hb->from.term);
     if (hb->role == RALLY_ROLE_LEADER) {
@@ -765,7 +792,8 @@ static int s_handle_peers (zloop_t *loop, zsock_t *reader, void *arg)
         if (rally_repl_decode (self->repl, zframe_data (body),
                                zframe_size (body), reason, sizeof (reason)))
             rally_warn (&self->warn, now, "bad diff: %s", reason);
-        else if (self->repl->kind == RALLY_REPL_DIFF)
+        else if (self->repl->kind == RALLY_REPL_DIFF
+                 && s_term_believed (self, self->repl->from.term, "a diff"))
             s_on_diff (self, body, now);
     }
     else {
@@ -1018,8 +1046,10 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
                                reason, sizeof (reason)))
         rally_warn (&self->warn, zclock_mono (),
                     "bad message from a broker: %s", reason);
-    else if (msg.type == RALLY_MSG_LEASE)
-        s_on_lease (self, s_broker_index (self, reader), &msg.u.lease);
+    else if (msg.type == RALLY_MSG_LEASE) {
+        if (s_term_believed (self, msg.u.lease.lease_term, "a lease"))
+            s_on_lease (self, s_broker_index (self, reader), &msg.u.lease);
+    }
     else if (msg.type == RALLY_MSG_ERROR)
         rally_warn (&self->warn, zclock_mono (), "a broker says %s: %s",
                     msg.u.error.code, msg.u.error.reason);
@@ -1353,7 +1383,12 @@ static int s_open_results (node_t *self)
         return -1;
     }
     uint32_t last = results_max_match (self->results);
-    lobby_reserve_matches (self->lobby, last);
+    if (lobby_reserve_matches (self->lobby, last)) {
+        zsys_error ("gamenode: %s holds match %u; ids above %u are refused, "
+                    "so no match id would be left", path, last,
+                    LOBBY_MATCH_ID_MAX);
+        return -1;
+    }
     zsys_info ("gamenode: node %u keeps results in %s (%zu matches, last %u)",
                self->cfg.id, *self->cfg.data ? path : "memory",
                results_count (self->results), last);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "rally_term.h"
 
 //  A heartbeat from node id with this role and term, asking for no lease.
 //  Its endpoints and nonce name the node, so a test can tell whose it got
@@ -595,12 +596,13 @@ START_TEST (test_want_too_low)
     rally_msg_lease_t reply = s_ask (broker, 1, 3, 4, 200);
     s_grant (broker, 200, 0, 0, 0);
     s_grant (broker, 250, 0, 0, 0);
-    //  The reply tells it the term to beat.
-    ck_assert_uint_eq (reply.lease_term, 4);
+    //  The reply carries the term granted here (none yet), never one only
+    //  heard: node 1 learns term 4 from node 2's heartbeats.
+    ck_assert_uint_eq (reply.lease_term, 0);
     ck_assert_uint_eq (reply.holder, 0);
     ck_assert_uint_eq (reply.ms, 0);
     reply = s_ask (broker, 1, 3, 5, 300);
-    ck_assert_uint_eq (reply.lease_term, 4);
+    ck_assert_uint_eq (reply.lease_term, 0);
     s_grant (broker, 300, 1, 5, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
@@ -776,7 +778,7 @@ START_TEST (test_terms_grow)
     //  follows term 20, granted by brokers this one did not hear from.
     s_heard (broker, 5, RALLY_ROLE_FOLLOWER, 20, 30500);
     reply = s_ask (broker, 4, 0, 20, 30520);
-    ck_assert_uint_eq (reply.lease_term, 20);
+    ck_assert_uint_eq (reply.lease_term, 8);
     s_grant (broker, 30520, 0, 0, 0);
     s_ask (broker, 4, 0, 21, 30530);
     s_grant (broker, 30530, 4, 21, BROKER_LEASE_MS);
@@ -786,24 +788,89 @@ END_TEST
 
 START_TEST (test_terms_exhausted)
 {
-    //  A heartbeat that claims the last term there is (a bug, or hostile)
-    //  must not wrap the next term round to 0: no term is granted twice,
-    //  none goes down, and a node asking for nothing gets nothing.
+    //  The last term there is, or 2^63 (past SQLite's integers), from a
+    //  member (a bug, or hostile): refused whole, logged by an event, and
+    //  nothing changes: not the table, not the terms, not the lease.
+    uint64_t bad[] = { UINT64_MAX, UINT64_C (1) << 63, RALLY_TERM_MAX + 1 };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        broker_t *broker = broker_new (0, 0, 0);
+        s_ask (broker, 1, 0, 1, 200);
+        s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+        s_lead (broker, 1, 1, 210);
+        s_drain (broker);
+        rally_msg_node_hb_t hb = s_hb (2, RALLY_ROLE_FOLLOWER, bad[i]);
+        ck_assert_int_eq (broker_heard (broker, &hb, 220),
+                          BROKER_HEARD_BAD_TERM);
+        broker_event_t event = s_expect (broker, BROKER_EVENT_BAD_TERM, 2);
+        ck_assert_uint_eq (event.term, bad[i]);
+        ck_assert_uint_eq (event.known, 1);
+        s_expect_none (broker);
+        //  A leader claiming it, or a follower asking for it: the same.
+        hb = s_hb (1, RALLY_ROLE_LEADER, bad[i]);
+        hb.want = bad[i];
+        ck_assert_int_eq (broker_heard (broker, &hb, 230),
+                          BROKER_HEARD_BAD_TERM);
+        hb = s_hb (3, RALLY_ROLE_FOLLOWER, 1);
+        hb.want = bad[i];
+        ck_assert_int_eq (broker_heard (broker, &hb, 230),
+                          BROKER_HEARD_BAD_TERM);
+        ck_assert_uint_eq (broker_size (broker), 1);
+        rally_msg_cluster_t cluster = s_cluster (broker, 240);
+        ck_assert_uint_eq (cluster.term, 1);
+        ck_assert_uint_eq (cluster.lease_term, 1);
+        ck_assert_uint_eq (cluster.lease_holder, 1);
+        //  The leader renews as before; when it goes, the next term is 2.
+        rally_msg_lease_t reply = s_lead (broker, 1, 1, 300);
+        ck_assert_uint_eq (reply.lease_term, 1);
+        ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+        s_ask (broker, 2, 1, 2, 400);
+        s_grant (broker, 500, 2, 2, BROKER_LEASE_MS);
+        broker_destroy (&broker);
+    }
+}
+END_TEST
+
+START_TEST (test_terms_bounded_steps)
+{
     broker_t *broker = broker_new (0, 0, 0);
-    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, UINT64_MAX, 200);
-    rally_msg_lease_t reply = s_ask (broker, 2, 0, 5, 200);
-    ck_assert_uint_eq (reply.lease_term, UINT64_MAX);
-    s_grant (broker, 200, 0, 0, 0);
+    //  A broker that knows no term believes a large one: the cluster's
+    //  terms may have grown for years before it (re)started.
+    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, 1000000, 10);
+    ck_assert_uint_eq (s_cluster (broker, 10).term, 1000000);
+    //  From then on, a term believed is at most RALLY_TERM_STEP above the
+    //  highest known, however it is sent.
+    uint64_t top = 1000000 + RALLY_TERM_STEP;
+    rally_msg_node_hb_t hb = s_hb (2, RALLY_ROLE_FOLLOWER, top + 1);
+    ck_assert_int_eq (broker_heard (broker, &hb, 20), BROKER_HEARD_BAD_TERM);
+    hb = s_hb (2, RALLY_ROLE_FOLLOWER, 1000000);
+    hb.want = top + 1;
+    ck_assert_int_eq (broker_heard (broker, &hb, 20), BROKER_HEARD_BAD_TERM);
+    s_drain (broker);
+    ck_assert_int_eq (s_heard (broker, 2, RALLY_ROLE_FOLLOWER, top, 30),
+                      BROKER_HEARD_NEW);
+    ck_assert_uint_eq (s_cluster (broker, 30).term, top);
     broker_destroy (&broker);
 
+    //  A fresh broker still refuses what would leave too few terms.
     broker = broker_new (0, 0, 0);
-    s_ask (broker, 1, 0, UINT64_MAX, 200);
-    s_grant (broker, 200, 1, UINT64_MAX, BROKER_LEASE_MS);
-    s_ask (broker, 2, 0, 1, 300);
-    s_grant (broker, 400, 0, 0, 0);         //  lapsed; nothing to grant
-    s_ask (broker, 1, 0, UINT64_MAX, 450);
-    s_grant (broker, 450, 0, 0, 0);
+    hb = s_hb (1, RALLY_ROLE_FOLLOWER, RALLY_TERM_FIRST_MAX + 1);
+    ck_assert_int_eq (broker_heard (broker, &hb, 10), BROKER_HEARD_BAD_TERM);
+    ck_assert_uint_eq (broker_size (broker), 0);
     broker_destroy (&broker);
+
+    //  The rule itself, at its edges: the last term may be believed and
+    //  granted, then none (terms never wrap); a step is the most above
+    //  the known; old terms are always believed.
+    ck_assert (rally_term_believable (RALLY_TERM_MAX - 1, RALLY_TERM_MAX));
+    ck_assert (!rally_term_believable (RALLY_TERM_MAX, RALLY_TERM_MAX + 1));
+    ck_assert (!rally_term_believable (RALLY_TERM_MAX, UINT64_MAX));
+    ck_assert (rally_term_grantable (RALLY_TERM_MAX - 1));
+    ck_assert (!rally_term_grantable (RALLY_TERM_MAX));
+    ck_assert (rally_term_believable (5, 5 + RALLY_TERM_STEP));
+    ck_assert (!rally_term_believable (5, 6 + RALLY_TERM_STEP));
+    ck_assert (rally_term_believable (5, 0));
+    ck_assert (rally_term_believable (0, RALLY_TERM_FIRST_MAX));
+    ck_assert (!rally_term_believable (0, RALLY_TERM_FIRST_MAX + 1));
 }
 END_TEST
 
@@ -1010,6 +1077,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_dead_holder);
     tcase_add_test (tc, test_terms_grow);
     tcase_add_test (tc, test_terms_exhausted);
+    tcase_add_test (tc, test_terms_bounded_steps);
     tcase_add_test (tc, test_sitting_leader);
     tcase_add_test (tc, test_lease_moves);
     tcase_add_test (tc, test_leader_freshness);
