@@ -147,7 +147,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
     &&  !streq (f->command, "results") && !streq (f->command, "leaderboard"))
         return rally_args_fail (PROGRAM, "unknown command '%s'", f->command);
     if (f->json && streq (f->command, "health"))
-        return rally_args_fail (PROGRAM, "--json: not for health");
+        return rally_args_fail (PROGRAM, "--json: only for status, results and"
+                                " leaderboard");
     bool records = streq (f->command, "results")
                 || streq (f->command, "leaderboard");
     if (f->player && !records)
