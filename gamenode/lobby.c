@@ -745,6 +745,24 @@ static void s_check_grace (lobby_t *self, int64_t now)
     }
 }
 
+uint32_t lobby_grace_left (lobby_t *self, uint32_t id, int64_t now)
+{
+    assert (self);
+    const slot_t *slot = s_slot (self, id, NULL);
+    if (!slot || !s_live (slot))
+        return 0;
+    int64_t left = -1;
+    for (int side = 0; side < 2; side++) {
+        const player_t *p = slot->players[side];
+        if (!p || !p->lost)
+            continue;
+        int64_t ms = (int64_t) self->cfg.grace_ms - (now - p->lost_since);
+        if (left < 0 || ms < left)
+            left = ms;
+    }
+    return left > 0? (uint32_t) left: 0;
+}
+
 //  Drops finished matches past their linger; their players are ended.
 static void s_drop_finished (lobby_t *self, int64_t now)
 {

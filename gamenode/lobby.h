@@ -169,6 +169,11 @@ int lobby_match_at (lobby_t *self, size_t index, lobby_match_view_t *view);
 //  Fills view for match id; -1 if there is no such match.
 int lobby_match_find (lobby_t *self, uint32_t id, lobby_match_view_t *view);
 
+//  Milliseconds at now before the player of match id lost first forfeits
+//  (what a paused match's players are shown); 0 if none is lost or there
+//  is no such match.
+uint32_t lobby_grace_left (lobby_t *self, uint32_t id, int64_t now);
+
 //  Writes the match's part of its state message into state: everything but
 //  the origin, seq and points, which are the node's.
 void lobby_match_state (const lobby_match_view_t *view,

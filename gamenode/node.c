@@ -34,6 +34,7 @@
 #include "node.h"
 #include "lease.h"
 #include "lobby.h"
+#include "watchers.h"
 #include "rally_repl.h"
 #include "rally_term.h"
 #include "rally_warn.h"
@@ -110,6 +111,8 @@ struct _node_t {
     size_t pending_head, pending_count;
     zlist_t *outbox;                    //  outgoing_t, in order
     rally_warn_t warn;                  //  bad input, rate-limited
+    watchers_t *watchers;               //  spectators, per match
+    int64_t crowd_at;                   //  next crowd messages are due
 };
 
 static void s_step_down (node_t *self, const char *why);
@@ -939,6 +942,14 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
     case RALLY_MSG_STATUS:
         s_status (self, peer, peer_size);
         break;
+    case RALLY_MSG_WATCH:
+        //  A spectator: counted where the match is played, and shown the
+        //  list (a follower's list is empty; the spectator asks a broker).
+        if (leading)
+            watchers_heard (self->watchers, peer, peer_size,
+                            req->u.watch.match, now);
+        s_status (self, peer, peer_size);
+        break;
     default: {
         char reason[RALLY_REASON_BUF];
         snprintf (reason, sizeof (reason), "a game node does not take '%s'",
@@ -1213,6 +1224,32 @@ static void s_replicate (node_t *self)
     zframe_destroy (&snap);
 }
 
+//  Each live match's spectators and grace, for its players and
+//  spectators. Not replicated and not held for an ack: a count and a
+//  countdown that a failover may restart take nothing back.
+static void s_publish_crowd (node_t *self, int64_t now)
+{
+    if (now < self->crowd_at)
+        return;
+    self->crowd_at = now + RALLY_CROWD_EVERY_MS;
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_CROWD);
+    s_origin (self, &msg.u.crowd.from);
+    lobby_match_view_t view;
+    for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
+        if (view.game->phase == PONG_OVER)
+            continue;
+        uint32_t count = watchers_count (self->watchers, view.id, now);
+        msg.u.crowd.match = view.id;
+        msg.u.crowd.spectators = count < RALLY_SPECTATORS_MAX
+                               ? count: RALLY_SPECTATORS_MAX;
+        msg.u.crowd.grace_ms = lobby_grace_left (self->lobby, view.id, now);
+        char topic[9];
+        rally_msg_match_topic (view.id, topic);
+        rally_msg_publish (&msg, self->state, topic);
+    }
+}
+
 static void s_tick (node_t *self)
 {
     int64_t now = zclock_mono ();
@@ -1222,6 +1259,7 @@ static void s_tick (node_t *self)
     s_drain_events (self);
     s_replicate (self);
     s_stage_states (self, now);
+    s_publish_crowd (self, now);
     if (s_commit_alone (self, now))
         s_commit (self, self->seq);
 }
@@ -1399,6 +1437,8 @@ node_t *node_new (const node_config_t *cfg)
     lc.grace_ms = cfg->cluster.grace_ms;
     lc.max_players = cfg->cluster.max_players;
     self->lobby = lobby_new (&lc);
+    self->watchers = watchers_new ();
+    assert (self->watchers);
     if (!self->lobby)
         zsys_error ("gamenode: bad game settings (tick_hz %u, points %u, "
                     "max_players %u)", lc.tick_hz, lc.points_to_win,
@@ -1441,6 +1481,7 @@ void node_destroy (node_t **self_p)
     zsock_destroy (&self->state);
     zsock_destroy (&self->game);
     lobby_destroy (&self->lobby);
+    watchers_destroy (&self->watchers);
     free (self);
     *self_p = NULL;
 }

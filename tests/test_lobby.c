@@ -432,9 +432,14 @@ START_TEST (test_grace_forfeit)
     s_flush (lobby);
     //  ann (left) goes quiet; lost at about 1 s; forfeits 2 s later.
     const int bob[] = {2, -1};
+    ck_assert_uint_eq (lobby_grace_left (lobby, id, now), 0);
     s_run (lobby, &now, 2900, bob);
     ck_assert_uint_eq (s_match (lobby, id).game->phase, PONG_PAUSED);
+    //  What players are shown counts down to the forfeit.
+    uint32_t left = lobby_grace_left (lobby, id, now);
+    ck_assert (left > 0 && left <= 1100);
     s_run (lobby, &now, 3100, bob);
+    ck_assert_uint_eq (lobby_grace_left (lobby, id, now), 0);
     lobby_match_view_t m = s_match (lobby, id);
     ck_assert_uint_eq (m.game->phase, PONG_OVER);
     ck_assert_int_eq (m.game->winner, RALLY_SIDE_RIGHT);

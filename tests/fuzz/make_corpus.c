@@ -111,6 +111,15 @@ static void s_fill (rally_msg_t *msg)
         case RALLY_MSG_PING:
             msg->u.ping.nonce = 5;
             break;
+        case RALLY_MSG_WATCH:
+            msg->u.watch.match = 4;
+            break;
+        case RALLY_MSG_CROWD:
+            s_origin (&msg->u.crowd.from);
+            msg->u.crowd.match = 4;
+            msg->u.crowd.spectators = 2;
+            msg->u.crowd.grace_ms = 7000;
+            break;
         case RALLY_MSG_PONG:
             s_origin (&msg->u.pong.from);
             msg->u.pong.nonce = 5;
