@@ -29,6 +29,16 @@
     starts grants nothing for one lease length: it may have promised a
     lease before it died. Clients are sent to the holder of a valid lease
     once its heartbeats say it leads the lease's term.
+
+    Crash and silence. A holder whose connection closed (broker_closed:
+    its kernel closed it, so it died) loses its lease when the lease runs
+    out, and the lease goes on at once. A holder that is merely silent (a
+    lost segment stalls TCP for 200 ms or more, a loaded machine delays a
+    heartbeat) has its lapsed lease held for it: for BROKER_SILENCE_LEASES
+    lease lengths after it was last heard, no other node is granted one
+    here, and the holder, once heard again leading that term, gets it back.
+    Holding only delays grants, so safety rests on the lease alone, as
+    before; what it buys is a leader that survives a stall.
 */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED
@@ -39,6 +49,8 @@
 #define BROKER_FORGET_MS    30000   //  unheard this long: forgotten
 #define BROKER_LEASE_MS     200     //  a grant or renewal lasts this long
 #define BROKER_NODES_MAX    RALLY_STATUS_NODES_MAX
+#define BROKER_SILENCE_LEASES 5     //  a silent holder's lease is held this
+                                    //  many lease lengths after last heard
 
 typedef struct _broker_t broker_t;
 
@@ -76,6 +88,8 @@ typedef struct {
     uint32_t age_ms;            //  QUIET, FORGOTTEN: since last heard
     int64_t at_ms;              //  GRANTED: when; LAPSED: when it ran out
                                 //  (its expiry, which may be before now)
+    uint32_t held_ms;           //  LAPSED: held for the silent holder this
+                                //  long after it was last heard, or 0
     char game[RALLY_ENDPOINT_BUF];  //  NEW: the node's game endpoint
     uint64_t want;              //  BAD_TERM: the term it asked for
     uint64_t known;             //  BAD_TERM: the highest term known here
@@ -110,6 +124,11 @@ void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
 //  heartbeat. Call it after each heartbeat and often in between.
 uint32_t broker_grant_due (broker_t *self, int64_t now_ms,
                            rally_msg_lease_t *grant);
+
+//  Node id's connection was seen closed (its process died, or the link
+//  was reset): at its lease's end the lease goes on at once, instead of
+//  being held for it. Heard again, it is open again.
+void broker_closed (broker_t *self, uint32_t id, int64_t now_ms);
 
 //  The current leader's id: the holder of a valid lease, or 0. If leader is not
 //  NULL and there is a leader, fills it (origin term = the node's term,

@@ -8,8 +8,13 @@
     Roles. A node starts as a follower. It leads term T while a majority of
     the brokers grant it T (lease.c), and stops the moment that runs out by
     its own clock, checked before every act of a leader: a tick, an answer
-    to a player, a state published. It steps down, too, on hearing a leader
-    of a higher term. A follower answers players with where the leader is.
+    to a player, a state published. Stopped so, it is suspended: it keeps
+    its term and state, and goes on leading T if the brokers, who hold a
+    silent leader's lease for it (broker.h), renew it within
+    NODE_SILENCE_LEASES lease lengths; after that it steps down. It steps
+    down, too, on hearing a leader of a higher term. A follower answers
+    players with where the leader is, and asks for a term of its own only
+    when it hears no leader and a majority of the brokers (lease.h).
 
     Replication. After each tick the leader publishes the diff of the lobby
     (topic "diff") on its heartbeat PUB. A follower applies a diff only if
@@ -53,6 +58,9 @@
 #define NODE_HELD_MAX       240     //  diffs held while a snapshot comes
 #define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
 #define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
+#define NODE_SILENCE_LEASES 5       //  suspended this many leases at most, as
+                                    //  long as the brokers hold its lease
+#define NODE_NO_MAJORITY_LOG_MS 1000    //  "no majority" logged this often
 
 //  One tick's states, waiting until a follower has the tick.
 typedef struct {
@@ -89,6 +97,9 @@ struct _node_t {
     uint64_t term;                      //  term led or followed
     uint64_t seq;                       //  ticks made or applied
     int64_t lead_until;                 //  leader: lease end (mono ms)
+    bool suspended;                     //  leader whose lease ran out: acts
+                                        //  not, until renewed or given up
+    int64_t no_majority_logged;         //  when "no majority" was last said
     int64_t tick_base_us;               //  when tick 0 of this count was due
     uint64_t tick_next;                 //  ticks since base; next is due
     uint64_t tag_seq;                   //  seq that holds what is drained
@@ -430,15 +441,32 @@ static void s_status (node_t *self, const uint8_t *peer, size_t peer_size)
 //  --------------------------------------------------------------------------
 //  Roles
 
-//  True while this node leads; the moment its lease runs out by its own
-//  clock, it steps down, before any other node can be granted one.
+//  The moment a leader's lease runs out by its own clock it stops acting,
+//  before any other node can be granted one; the line says so, in the
+//  form the tests read spans from.
+static void s_suspend (node_t *self, int64_t now)
+{
+    self->suspended = true;
+    zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
+               PRId64 ": its lease ran out (lease until mono %" PRId64 ", seq %"
+               PRIu64 "); suspended until the brokers renew it or give it up",
+               self->cfg.id, self->term, now, self->lead_until, self->seq);
+}
+
+//  True while this node leads. A leader whose lease ran out is suspended
+//  until its lease is renewed, or until the brokers can no longer be
+//  holding it, when it steps down.
 static bool s_leading (node_t *self, int64_t now)
 {
     if (self->role != RALLY_ROLE_LEADER)
         return false;
     if (now < self->lead_until)
         return true;
-    s_step_down (self, "its lease ran out");
+    if (!self->suspended)
+        s_suspend (self, now);
+    int64_t hold = (int64_t) self->cfg.cluster.lease_ms * NODE_SILENCE_LEASES;
+    if (now - self->lead_until >= hold)
+        s_step_down (self, "its lease was not renewed while suspended");
     return false;
 }
 
@@ -464,10 +492,17 @@ static void s_step_down (node_t *self, const char *why)
     assert (self->role == RALLY_ROLE_LEADER);
     //  The lease end and the time, on the monotonic clock every process of
     //  the host shares, so that a test can check no two leaders overlap.
-    zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
-               PRId64 ": %s (lease until mono %" PRId64 ", seq %" PRIu64 ")",
-               self->cfg.id, self->term, zclock_mono (), why,
-               self->lead_until, self->seq);
+    //  A suspended leader said so when it stopped acting.
+    if (self->suspended)
+        zsys_info ("gamenode: node %u gives up term %" PRIu64 ": %s",
+                   self->cfg.id, self->term, why);
+    else
+        zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
+                   PRId64 ": %s (lease until mono %" PRId64 ", seq %" PRIu64 ")",
+                   self->cfg.id, self->term, zclock_mono (), why,
+                   self->lead_until, self->seq);
+    self->suspended = false;
+    lease_campaign_end (self->lease);
     self->role = RALLY_ROLE_FOLLOWER;
     self->leader = 0;
     self->synced = false;       //  what it made since may be no one's
@@ -478,6 +513,8 @@ static void s_become_leader (node_t *self, uint64_t term, int64_t until)
 {
     int64_t now = zclock_mono ();
     self->role = RALLY_ROLE_LEADER;
+    self->suspended = false;
+    lease_campaign_end (self->lease);
     self->term = term;
     self->lead_until = until;
     self->leader = self->cfg.id;
@@ -545,6 +582,7 @@ static void s_follow (node_t *self, uint32_t leader, uint64_t term,
     self->term = term;
     self->leader = leader;
     self->leader_heard = zclock_mono ();
+    lease_campaign_end (self->lease);
     self->leader_at.from.node = leader;
     self->leader_at.from.term = term;
     if (game && *game) {
@@ -1003,19 +1041,37 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  A suspended leader's term is renewed: it acts again, from now, on the
+//  state it stopped with (no other node can have led meanwhile: the
+//  brokers held its lease).
+static void s_resume_leading (node_t *self, int64_t now)
+{
+    self->suspended = false;
+    zsys_info ("gamenode: node %u leads term %" PRIu64 " from mono %" PRId64
+               " (lease until mono %" PRId64 ") at seq %" PRIu64 ", hash %016"
+               PRIx64 "; resumed", self->cfg.id, self->term, now,
+               self->lead_until, self->seq, lobby_hash (self->lobby));
+    self->tick_base_us = zclock_usecs ();
+    self->tick_next = 1;
+}
+
 //  A broker's answer to a heartbeat, or a grant: the lease as it stands.
 static void s_on_lease (node_t *self, size_t broker,
                         const rally_msg_lease_t *reply)
 {
-    lease_reply (self->lease, broker, reply);
     int64_t now = zclock_mono ();
+    lease_reply (self->lease, broker, reply);
+    lease_heard (self->lease, broker, now);
     int64_t until = 0;
     uint64_t term = lease_held (self->lease, now, &until);
     if (self->role == RALLY_ROLE_LEADER) {
-        if (term == self->term)
+        if (term == self->term) {
             self->lead_until = until;
+            if (self->suspended)
+                s_resume_leading (self, now);
+        }
         else
-            s_leading (self, now);  //  steps down once the old grant ends
+            s_leading (self, now);  //  stops once the old grant ends
     }
     else if (term > self->term)
         s_become_leader (self, term, until);
@@ -1062,6 +1118,42 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 //  --------------------------------------------------------------------------
 //  Timers
 
+//  Says, at most once a NODE_NO_MAJORITY_LOG_MS, that too few brokers
+//  answer for this node to campaign.
+static void s_log_no_majority (node_t *self, int64_t now, size_t heard)
+{
+    if (self->no_majority_logged
+        && now - self->no_majority_logged < NODE_NO_MAJORITY_LOG_MS)
+        return;
+    self->no_majority_logged = now;
+    zsys_warning ("gamenode: node %u asks for no lease: %zu of %zu brokers "
+                  "answer, a majority is %zu", self->cfg.id, heard,
+                  self->broker_count, lease_majority (self->lease));
+}
+
+//  The term a follower asks the brokers for: none while it hears a leader
+//  (it would only unseat it) or too few brokers to win; else its
+//  campaign's, with a random back-off of one to two leases.
+static uint64_t s_want (node_t *self, int64_t now)
+{
+    uint32_t lease_ms = self->cfg.cluster.lease_ms;
+    if (self->leader && self->leader != self->cfg.id
+        && now - self->leader_heard < lease_ms / 2)
+        return 0;
+    size_t heard = lease_reachable (self->lease, now, 2 * lease_ms);
+    if (heard < lease_majority (self->lease)) {
+        s_log_no_majority (self, now, heard);
+        return 0;
+    }
+    self->no_majority_logged = 0;
+    //  Nodes that start together must not draw the same back-off.
+    uint32_t draw = 0;
+    if (getrandom (&draw, sizeof (draw), GRND_NONBLOCK) != sizeof (draw))
+        draw = (uint32_t) now * 2654435761u + self->cfg.id;
+    uint32_t backoff = lease_ms + draw % (lease_ms + 1);
+    return lease_campaign (self->lease, now, backoff);
+}
+
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
     node_t *self = (node_t *) arg;
@@ -1076,10 +1168,9 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     s_origin (self, &hb->from);
     hb->role = self->role;
     hb->seq = self->seq;
-    //  A leader renews its term; a follower asks for one above any seen.
-    uint64_t seen = lease_max_term (self->lease);
-    hb->want = leading ? self->term
-                       : (seen > self->term ? seen : self->term) + 1;
+    //  A leader renews its term (a suspended one too); a follower may
+    //  campaign for one.
+    hb->want = self->role == RALLY_ROLE_LEADER ? self->term : s_want (self, now);
     hb->nonce = lease_sent (self->lease, now);
     hb->lag = !leading && self->leader_seq > self->seq
             ? self->leader_seq - self->seq : 0;
@@ -1282,7 +1373,7 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     }
     int64_t now = zclock_usecs ();
     int64_t late = now - s_deadline (self, self->tick_next);
-    if (late >= 0 && self->role != RALLY_ROLE_LEADER) {
+    if (late >= 0 && (self->role != RALLY_ROLE_LEADER || self->suspended)) {
         self->tick_base_us = now;   //  a follower only keeps the beat
         self->tick_next = 1;
     }

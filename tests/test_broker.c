@@ -571,8 +571,10 @@ START_TEST (test_first_grant)
     s_grant (broker, 809, 0, 0, 0);
     s_expect (broker, BROKER_EVENT_NEW, 8);
     s_expect_none (broker);
-    //  Noticed at 812, the lapse is dated when the lease ran out: a grant
-    //  logged with it must come after the old lease by both stamps.
+    //  Node 3 dies: its connection closes. Noticed at 812, the lapse is
+    //  dated when the lease ran out: a grant logged with it must come
+    //  after the old lease by both stamps.
+    broker_closed (broker, 3, 700);
     s_grant (broker, 812, 8, 4, BROKER_LEASE_MS);
     event = s_expect (broker, BROKER_EVENT_LAPSED, 3);
     ck_assert_uint_eq (event.term, 3);
@@ -706,8 +708,10 @@ START_TEST (test_lapse)
     ck_assert_uint_eq (event.previous, 0);
     s_expect_none (broker);
 
-    //  With no expire in between, a grant reports the lapse it follows.
+    //  With no expire in between, a grant reports the lapse it follows
+    //  (node 2 died: its connection closed).
     s_ask (broker, 1, 2, 3, 550);
+    broker_closed (broker, 2, 560);
     s_grant (broker, 609, 0, 0, 0);
     s_expect_none (broker);
     s_grant (broker, 610, 1, 3, BROKER_LEASE_MS);
@@ -732,6 +736,7 @@ START_TEST (test_dead_holder)
     s_ask (broker, 1, 0, 1, 200);
     s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
     s_lead (broker, 1, 1, 250);                 //  until 450; then it dies
+    broker_closed (broker, 1, 260);
     s_ask (broker, 2, 1, 2, 300);
     s_grant (broker, 449, 0, 0, 0);
     s_grant (broker, 450, 2, 2, BROKER_LEASE_MS);
@@ -824,6 +829,7 @@ START_TEST (test_terms_exhausted)
         ck_assert_uint_eq (reply.lease_term, 1);
         ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
         s_ask (broker, 2, 1, 2, 400);
+        broker_closed (broker, 1, 450);         //  it dies
         s_grant (broker, 500, 2, 2, BROKER_LEASE_MS);
         broker_destroy (&broker);
     }
@@ -956,8 +962,10 @@ END_TEST
 START_TEST (test_lease_moves)
 {
     //  Node 1 holds term 1 here, but saw term 2 at another broker before
-    //  it could lead: it asks for 3, and the lease moves to that term (a
-    //  whole lease from now) so that the brokers' grants meet on one term.
+    //  it could lead: it asks for 3, and the lease moves to that term so
+    //  that the brokers' grants meet on one term. It keeps its end (400):
+    //  a move that extended it would let a holder that never leads keep
+    //  the lease for ever by asking higher on every heartbeat.
     broker_t *broker = broker_new (0, 0, 0);
     s_ask (broker, 1, 0, 1, 200);
     s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
@@ -965,13 +973,13 @@ START_TEST (test_lease_moves)
     rally_msg_lease_t reply = s_ask (broker, 1, 2, 3, 250);
     ck_assert_uint_eq (reply.holder, 1);
     ck_assert_uint_eq (reply.lease_term, 3);
-    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+    ck_assert_uint_eq (reply.ms, 150);
     broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 1);
     ck_assert_uint_eq (event.term, 3);
     s_expect_none (broker);
     rally_msg_cluster_t cluster = s_cluster (broker, 300);
     ck_assert_uint_eq (cluster.lease_term, 3);
-    ck_assert_uint_eq (cluster.lease_ms, 150);
+    ck_assert_uint_eq (cluster.lease_ms, 100);
 
     //  It leads term 3: renewed, and named.
     reply = s_lead (broker, 1, 3, 300);         //  until 500
@@ -994,6 +1002,112 @@ START_TEST (test_lease_moves)
     ck_assert_uint_eq (cluster.lease_ms, 170);
     s_expect (broker, BROKER_EVENT_NEW, 2);
     s_expect_none (broker);     //  no grant, moved or otherwise
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_silent_leader_held)
+{
+    //  Node 1 leads term 1, renewing until 300 (lease until 500), then goes
+    //  silent with its connection open: a stall, not a death.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 300);
+    s_ask (broker, 2, 1, 2, 450);
+    s_drain (broker);
+    //  The lease lapses at 500 and is held for it until 300 + 5 * 200.
+    s_grant (broker, 500, 0, 0, 0);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_LAPSED, 1);
+    ck_assert_int_eq (event.at_ms, 500);
+    ck_assert_uint_eq (event.held_ms, BROKER_SILENCE_LEASES * BROKER_LEASE_MS);
+    s_ask (broker, 2, 1, 2, 900);
+    s_grant (broker, 900, 0, 0, 0);
+    //  Heard again leading term 1, it gets term 1 back: no new term.
+    s_lead (broker, 1, 1, 950);
+    s_grant (broker, 950, 1, 1, BROKER_LEASE_MS);
+    ck_assert_uint_eq (s_cluster (broker, 960).lease_term, 1);
+    s_drain (broker);
+    //  Silent again, past the hold (950 + 1000): node 2 gets a new term.
+    s_ask (broker, 2, 1, 2, 1900);
+    s_grant (broker, 1949, 0, 0, 0);
+    s_grant (broker, 1950, 2, 2, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_closed_leader_not_held)
+{
+    //  Node 1 leads term 1; its kernel closes its connection (it died):
+    //  the lease goes on the moment it lapses.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 300);
+    broker_closed (broker, 1, 310);
+    s_ask (broker, 2, 1, 2, 450);
+    s_drain (broker);
+    s_grant (broker, 499, 0, 0, 0);
+    s_grant (broker, 500, 2, 2, BROKER_LEASE_MS);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_LAPSED, 1);
+    ck_assert_uint_eq (event.held_ms, 0);
+    //  A node heard again after its connection closed is open again.
+    broker_t *other = broker_new (0, 0, 0);
+    s_ask (other, 1, 0, 1, 200);
+    s_grant (other, 200, 1, 1, BROKER_LEASE_MS);
+    broker_closed (other, 1, 250);
+    s_lead (other, 1, 1, 300);
+    s_ask (other, 2, 1, 2, 450);
+    s_grant (other, 500, 0, 0, 0);      //  held: silent, not closed
+    broker_destroy (&other);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_a_held_leader_that_gives_up)
+{
+    //  A silent leader heard again as a follower has given up its term:
+    //  the hold ends and the candidate gets the lease at once.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 300);
+    s_ask (broker, 2, 1, 2, 450);
+    s_grant (broker, 500, 0, 0, 0);
+    s_ask (broker, 1, 1, 0, 600);               //  follows, asks nothing
+    s_grant (broker, 600, 2, 2, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_no_term_storm)
+{
+    //  A holder that never leads and asks one term higher on every
+    //  heartbeat (it sees its own grant's term come back) moves the lease
+    //  along but does not keep it: it lapses at its first end, 200 + 200.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    for (int64_t t = 250, want = 2; t < 400; t += 50, want++)
+        s_ask (broker, 1, 0, (uint64_t) want, t);
+    ck_assert_uint_eq (s_cluster (broker, 399).lease_holder, 1);
+    ck_assert_uint_eq (s_cluster (broker, 400).lease_holder, 0);
+    broker_destroy (&broker);
+
+    //  A broker that restarts while node 2 leads term 7 on the other
+    //  brokers' grants, and node 1, restarted, follows it and asks for
+    //  nothing: the broker joins node 2's term, and no term climbs.
+    broker = broker_new (0, 0, 1000);
+    for (int64_t t = 1000; t <= 3000; t += 50) {
+        s_lead (broker, 2, 7, t);
+        s_ask (broker, 1, 7, 0, t);
+        rally_msg_lease_t grant;
+        broker_grant_due (broker, t, &grant);
+    }
+    rally_msg_cluster_t cluster = s_cluster (broker, 3000);
+    ck_assert_uint_eq (cluster.lease_holder, 2);
+    ck_assert_uint_eq (cluster.lease_term, 7);
+    ck_assert_uint_eq (cluster.term, 7);
     broker_destroy (&broker);
 }
 END_TEST
@@ -1081,6 +1195,10 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_sitting_leader);
     tcase_add_test (tc, test_lease_moves);
     tcase_add_test (tc, test_leader_freshness);
+    tcase_add_test (tc, test_silent_leader_held);
+    tcase_add_test (tc, test_closed_leader_not_held);
+    tcase_add_test (tc, test_a_held_leader_that_gives_up);
+    tcase_add_test (tc, test_no_term_storm);
     suite_add_tcase (s, tc);
     return s;
 }
