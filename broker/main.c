@@ -74,7 +74,7 @@ static void s_usage (FILE *out)
         "\n"
         "  --broker ENDPOINT   endpoint to bind (default: the first broker in\n"
         "                      the cluster file, else tcp://127.0.0.1:5600);\n"
-        "                      a host name binds as *\n"
+        "                      an address or *, not a host name\n"
         "  --config FILE       cluster file (ZPL; see config/README.md;\n"
         "                      default $RALLY_CONFIG)\n"
         "  -v, --verbose       log every message at debug level\n"
@@ -101,7 +101,8 @@ static int s_configure (rally_cluster_t *c, const flags_t *f)
 {
     char reason[RALLY_REASON_BUF];
     if (rally_cluster_configure (c, f->config, &f->broker, f->broker? 1: 0,
-                                 reason, sizeof (reason)))
+                                 reason, sizeof (reason))
+        || rally_cluster_check_bind (c->brokers[0], reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
     return 0;
 }
