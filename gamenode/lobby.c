@@ -68,6 +68,7 @@ struct _lobby_t {
     size_t match_count;                 //  matches held
     size_t match_cap;                   //  room in games, slots, step_events
     uint32_t next_match;                //  id of the next match
+    uint32_t match_limit;               //  highest id it may give a match
     lobby_event_t *events;              //  pending events, oldest at head
     size_t event_head;                  //  next event to pop
     size_t event_count;                 //  events pushed (head..count pending)
@@ -145,6 +146,7 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->next_match = 1;
+    self->match_limit = UINT32_MAX - 1;
     self->players = zhashx_new ();
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
@@ -407,7 +409,9 @@ static void s_pair (lobby_t *self)
                 pair[found++] = p;
             p = (player_t *) zlistx_next (self->queue);
         }
-        if (found < 2)
+        //  Past the limit the pair waits: the node has not yet made
+        //  the next id its own (see lobby_limit_matches).
+        if (found < 2 || self->next_match > self->match_limit)
             return;
         s_start_match (self, pair[0], pair[1]);
     }
@@ -869,6 +873,27 @@ void lobby_reserve_matches (lobby_t *self, uint32_t last)
         self->next_match = last + 1;
         self->shipped_hash = lobby_hash (self);
     }
+}
+
+void lobby_raise_matches (lobby_t *self, uint32_t last)
+{
+    assert (self && last < UINT32_MAX);
+    //  shipped_hash stays: the next diff carries the globals, and its base
+    //  is the state the followers hold.
+    if (self->next_match <= last)
+        self->next_match = last + 1;
+}
+
+void lobby_limit_matches (lobby_t *self, uint32_t limit)
+{
+    assert (self);
+    self->match_limit = limit < UINT32_MAX ? limit : UINT32_MAX - 1;
+}
+
+uint32_t lobby_next_match (lobby_t *self)
+{
+    assert (self);
+    return self->next_match;
 }
 
 uint64_t lobby_ticks (lobby_t *self)
