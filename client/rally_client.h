@@ -92,6 +92,13 @@ typedef struct {
     rally_msg_state_t prev, last;
     int64_t prev_ms, last_ms;
     char error[RALLY_REASON_BUF];   //  last error reason, "" if none
+    int64_t searching_ms;       //  when the session began to look for a
+                                //  node that answers (at the start, or
+                                //  when one went quiet); 0 once one has
+    uint32_t tries;             //  times the brokers were asked since
+    uint32_t spectators;        //  watching the match, as last heard
+    uint32_t grace_ms;          //  paused: grace left when heard, else 0
+    int64_t grace_heard_ms;     //  when that was
 } rally_view_t;
 
 typedef struct {

@@ -39,6 +39,9 @@
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
 #define RALLY_RESULTS_MAX       32      //  finished matches in one results
 #define RALLY_HAVE_RANGES       128     //  runs of match ids in one have
+#define RALLY_SPECTATORS_MAX    65535   //  spectators one crowd counts
+#define RALLY_CROWD_EVERY_MS    500     //  crowd published this often
+#define RALLY_BOARD_MAX         10      //  players in one board
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
 
@@ -71,7 +74,14 @@ typedef enum {
     RALLY_MSG_ACK,          //  follower -> leader: I applied this seq
     RALLY_MSG_LEASE,        //  broker -> node: reply to every node_hb
     RALLY_MSG_FETCH,        //  follower -> leader: results after this match
-    RALLY_MSG_RESULTS,      //  leader <-> follower: finished matches
+    RALLY_MSG_RESULTS,      //  leader -> follower: finished matches
+    RALLY_MSG_WATCH,        //  spectator -> node: I watch this match;
+                            //  answered with matches
+    RALLY_MSG_CROWD,        //  node -> PUB: a match's spectators, grace
+    RALLY_MSG_HISTORY,      //  viewer or rallyctl -> node: recent matches
+                            //  (answered with results, newest first)
+    RALLY_MSG_STANDINGS,    //  viewer or rallyctl -> node: the leaderboard
+    RALLY_MSG_BOARD,        //  node -> asker: the leaderboard
     RALLY_MSG_HAVE,         //  leader <-> follower: the match ids I store
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
@@ -184,6 +194,16 @@ typedef struct {
     char names[2][RALLY_NAME_BUF];
 } rally_msg_state_t;
 
+//  crowd: what a match's players and spectators see besides the game,
+//  published on the match's topic every RALLY_CROWD_EVERY_MS.
+typedef struct {
+    rally_origin_t from;
+    uint32_t match;
+    uint32_t spectators;            //  viewers watching it
+    uint32_t grace_ms;              //  paused: ms before the player lost
+                                    //  first forfeits; else 0
+} rally_msg_crowd_t;
+
 typedef struct {
     rally_origin_t from;            //  term 0, node 0 when the broker sends
     char code[RALLY_CODE_BUF];      //  machine-readable: "bad_name", ...
@@ -228,6 +248,11 @@ typedef struct {
     uint32_t count;
     rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
 } rally_msg_matches_t;
+
+//  watch: a spectator shows this match (0: none yet, only the list).
+typedef struct {
+    uint32_t match;
+} rally_msg_watch_t;
 
 //  sync asks the leader for a snapshot; ack reports what was applied. Both
 //  come from a follower, so node is 1..255.
@@ -291,6 +316,37 @@ typedef struct {
     rally_result_t results[RALLY_RESULTS_MAX];
 } rally_msg_results_t;
 
+//  history: the finished matches with an id below before (0: the
+//  latest), newest first, of the player name ("": anyone's).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+    uint32_t before;
+} rally_msg_history_t;
+
+//  standings: the leaderboard, and name's own record ("": none).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+} rally_msg_standings_t;
+
+//  One player's record over the stored matches: every win and loss, and
+//  of the losses those by forfeit (away past the grace, or left).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+    uint32_t wins;
+    uint32_t losses;
+    uint32_t forfeits;
+} rally_record_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t players;               //  players with a stored match
+    rally_record_t own;             //  the name asked for; wins, losses
+                                    //  and forfeits 0 if it has none
+    uint32_t count;
+    rally_record_t top[RALLY_BOARD_MAX];    //  most wins first, then
+                                    //  fewest losses, then by name
+} rally_msg_board_t;
+
 typedef struct {
     rally_msg_type_t type;
     union {
@@ -315,6 +371,11 @@ typedef struct {
         rally_msg_lease_t lease;
         rally_msg_fetch_t fetch;
         rally_msg_results_t results;
+        rally_msg_watch_t watch;
+        rally_msg_crowd_t crowd;
+        rally_msg_history_t history;
+        rally_msg_standings_t standings;
+        rally_msg_board_t board;
         rally_msg_have_t have;
     } u;                            //  where, status: no fields
 } rally_msg_t;

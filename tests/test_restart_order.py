@@ -18,10 +18,29 @@ own highest id, and its result replaced the stored one on every node.
 """
 
 import signal
+import time
 
-from rallytest import (LEADS, check, count, run)
+from rallytest import (LEADS, TestFailure, check, count, run)
 
 ALARM = "ALARM"
+
+
+def start_node(cluster, node_id):
+    """Starts a node again. A node down for long may find its port taken
+    for a while as the local end of someone's connection (the ports are
+    ephemeral ones, on a shared machine): it tries again, a few times."""
+    for attempt in range(10):
+        mark = len(cluster.log("node%d" % node_id))
+        try:
+            return cluster.start_node(node_id)
+        except TestFailure:
+            if "Address already in use" not in cluster.log("node%d" % node_id)[mark:]:
+                raise
+            print("node %d: its port is in use; starting it again" % node_id)
+            due = time.monotonic() + 0.5
+            cluster.poll(lambda: True if time.monotonic() >= due else None, 5,
+                         "the time to try again")
+    raise TestFailure("node %d could not bind its ports" % node_id)
 
 
 def kill_all(cluster):
@@ -90,12 +109,12 @@ def test(cluster):
 
     # The laggard first: it leads before the others are even up.
     cluster.start_broker()
-    cluster.start_node(laggard)
+    start_node(cluster, laggard)
     cluster.wait_status(lambda s: s.get("leader") == laggard, 15,
                         "node %d leading alone" % laggard)
     for n in sorted(cluster.nodes):
         if n != laggard:
-            cluster.start_node(n)
+            start_node(cluster, n)
     second = play(cluster, "after1", 2, "a1")
     taken = set(before) | {unfinished}
     check(not set(second) & taken,
@@ -124,7 +143,7 @@ def test(cluster):
 
     cluster.start_broker()
     for n in (follower, old_leader, last):
-        cluster.start_node(n)
+        start_node(cluster, n)
     fourth = play(cluster, "after2", 1, "a2")
     check(not set(fourth) & set(before),
           "after the second restart, match %s reused an id of %s" % (fourth, sorted(before)))

@@ -12,9 +12,9 @@ end). Now the game stalls instead, for as long as such a follower is heard.
 Node 1 runs for real. Node 2 is played from Python: an XPUB (a PUB that also
 reports its subscribers) bound on node 2's heartbeat endpoint sends, every
 50 ms, a node_hb saying node 2 follows node 1's term, and never acks. Two
-bots join: the leader pairs them and ticks on, and logs that it waits, but
-no player hears anything of it (no joined, no match, no tick) while node 1
-runs on for a second of ticks. The fake goes quiet: within the liveness
+bots join: the leader takes them, but it has run as many ticks as it may
+ahead of its followers' acks and waits (it says so), and no player hears
+anything (no joined, no match, no tick) while node 1's seq stands still. The fake goes quiet: within the liveness
 period node 1 no longer counts it, shows the game, and the match plays out
 with nothing going back. Last, the real node 2 starts, syncs and acks.
 """
@@ -34,7 +34,6 @@ STALL = re.compile(r"node 1: no follower acked seq (\d+) or later; the game wait
                    r"until one does")
 SHOWN = re.compile(r"node 1 hears no follower any more; the game goes on")
 OBSERVE = 20            # rallyctl answers over which nothing may move
-PAIRED = re.compile(r"match (\d+): \S+ \(left\) vs \S+ \(right\)")
 
 
 class FakeFollower(threading.Thread):
@@ -122,8 +121,9 @@ def test(cluster):
 
         mark = len(cluster.log("node1"))
         bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1", "--trace")
-        cluster.wait_log("node1", PAIRED.search, 15,
-                         "node 1 to pair the players", start=mark)
+        cluster.wait_log("node1", lambda t: "player bot-0 joined" in t
+                         and "player bot-1 joined" in t, 15,
+                         "node 1 to take both players", start=mark)
         cluster.wait_log("node1", STALL.search, 5, "node 1 to say it waits")
         # Node 1 has run NODE_PENDING ticks that no follower acked, and
         # waits; over the next answers of rallyctl it must not tick on, and
