@@ -8,7 +8,7 @@
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
-                fetch, results, watch, crowd
+                fetch, results, watch, crowd, busy
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -272,6 +272,13 @@ static const rally_field_t s_watch[] = {
     F (M, UINT, "match", u.watch.match, 0, U32),
 };
 
+static const rally_field_t s_busy[] = {
+    F_ORIGIN (busy),
+    F (M, CODE, "code", u.busy.code, 1, RALLY_CODE_MAX),
+    F (M, STR, "reason", u.busy.reason, 0, RALLY_REASON_MAX),
+    F (M, UINT, "retry_ms", u.busy.retry_ms, 1, RALLY_RETRY_MS_MAX),
+};
+
 static const rally_field_t s_crowd[] = {
     F_ORIGIN (crowd),
     F (M, UINT, "match", u.crowd.match, 1, U32),
@@ -312,6 +319,7 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_RESULTS] = T ("results", s_results),
     [RALLY_MSG_WATCH] = T ("watch", s_watch),
     [RALLY_MSG_CROWD] = T ("crowd", s_crowd),
+    [RALLY_MSG_BUSY] = T ("busy", s_busy),
 };
 #undef T
 

@@ -42,6 +42,7 @@
 #define RALLY_CROWD_EVERY_MS    500     //  crowd published this often
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
+#define RALLY_RETRY_MS_MAX      60000   //  longest retry-after in busy
 
 //  Buffer sizes include the terminating NUL.
 #define RALLY_NAME_BUF      (RALLY_NAME_MAX + 1)
@@ -76,6 +77,8 @@ typedef enum {
     RALLY_MSG_WATCH,        //  spectator -> node: I watch this match;
                             //  answered with matches
     RALLY_MSG_CROWD,        //  node -> PUB: a match's spectators, grace
+    RALLY_MSG_BUSY,         //  node -> client: join refused for now; retry
+                            //  after retry_ms
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -203,6 +206,17 @@ typedef struct {
     char reason[RALLY_REASON_BUF];  //  human-readable
 } rally_msg_error_t;
 
+//  A join refused for now ("full": the node holds max players; "busy":
+//  the client's address holds as many as one may): ask again after
+//  retry_ms, which the node spreads so that refused clients do not come
+//  back at once.
+typedef struct {
+    rally_origin_t from;
+    char code[RALLY_CODE_BUF];      //  "full" or "busy"
+    char reason[RALLY_REASON_BUF];  //  human-readable
+    uint32_t retry_ms;              //  1..RALLY_RETRY_MS_MAX
+} rally_msg_busy_t;
+
 typedef struct {
     uint32_t id;
     uint32_t role;
@@ -317,6 +331,7 @@ typedef struct {
         rally_msg_results_t results;
         rally_msg_watch_t watch;
         rally_msg_crowd_t crowd;
+        rally_msg_busy_t busy;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 
