@@ -82,6 +82,7 @@ struct _rally_client_t {
                                         //  step back
     uint32_t score[2];                  //  score as last taken
     int64_t now_ms;                     //  time of the latest pump
+    int64_t tried_ms;                   //  when tries last grew
     int64_t where_at;                   //  next where (or go), while
                                         //  finding or probing
     int64_t ping_at;                    //  next ping to the node
@@ -307,7 +308,12 @@ static void s_send_where (rally_client_t *self)
     for (size_t i = 0; i < self->cfg.broker_count; i++)
         if (rally_msg_send (&msg, self->broker) == 0)
             sent++;
-    self->view.tries++;
+    //  A try is a question sent, or, with no broker connected to send it
+    //  to, one where period spent waiting for one.
+    if (sent || self->now_ms - self->tried_ms >= CLIENT_WHERE_MS) {
+        self->view.tries++;
+        self->tried_ms = self->now_ms;
+    }
     self->where_at = self->now_ms + (sent? CLIENT_WHERE_MS: CLIENT_RETRY_MS);
 }
 
