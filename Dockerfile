@@ -28,7 +28,7 @@ RUN apt-get update \
  && install -d -o rally -g rally -m 0750 /var/lib/rally
 COPY --from=build /build/bin/rally-broker /build/bin/rally-gamenode \
                   /build/bin/rallyctl /usr/local/bin/
-COPY config/compose.cfg config/compose-3brokers.cfg /etc/rally/
+COPY config/compose.cfg config/compose-1broker.cfg /etc/rally/
 
 # A node keeps its finished matches in /var/lib/rally (a volume); which
 # program a container runs, and as which node, is up to docker-compose.yml.
