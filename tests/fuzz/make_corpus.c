@@ -124,6 +124,12 @@ static void s_fill (rally_msg_t *msg)
         case RALLY_MSG_WATCH:
             msg->u.watch.match = 4;
             break;
+        case RALLY_MSG_BUSY:
+            s_origin (&msg->u.busy.from);
+            strcpy (msg->u.busy.code, "busy");
+            strcpy (msg->u.busy.reason, "try again");
+            msg->u.busy.retry_ms = 5000;
+            break;
         case RALLY_MSG_CROWD:
             s_origin (&msg->u.crowd.from);
             msg->u.crowd.match = 4;
