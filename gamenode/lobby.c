@@ -337,8 +337,12 @@ static lobby_event_t *s_match_event (lobby_t *self, lobby_event_type_t type,
 //  Tells one player of its match: which, which side, whom against.
 static void s_tell_match (lobby_t *self, const player_t *p)
 {
+    //  lobby_check keeps every playing player's match here; should one
+    //  be missing all the same, the player hears nothing, and nothing
+    //  dereferences a match that is not there.
     const slot_t *slot = s_slot (self, p->match, NULL);
-    assert (slot);
+    if (!slot)
+        return;
     lobby_event_t *event = s_push_player (self, LOBBY_EVENT_MATCH, p);
     memcpy (event->names, slot->names, sizeof (slot->names));
 }
