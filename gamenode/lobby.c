@@ -28,6 +28,7 @@ struct _player_t {
     uint8_t peer[LOBBY_PEER_MAX];       //  peer address, as last set
     size_t peer_size;                   //  0 if none
     char peer_key[LOBBY_PEER_MAX * 2 + 1];  //  peer in hex, "" if none
+    char source[LOBBY_SOURCE_MAX];      //  network address counted, or ""
     lobby_state_t state;                //  queued, playing or ended
     void *queue_handle;                 //  place in the queue list, or NULL
     uint32_t match;                     //  match id when playing, else 0
@@ -61,6 +62,7 @@ struct _lobby_t {
     zhashx_t *players;                  //  token hex -> player_t, owned
     zhashx_t *names;                    //  name -> player_t
     zhashx_t *peers;                    //  peer hex -> player_t
+    zhashx_t *sources;                  //  source -> players from it
     zlistx_t *queue;                    //  player_t, in arrival order
     zlistx_t *expired;                  //  scratch for s_check_players
     pong_match_t *games;                //  match states, for pong_tick()
@@ -69,6 +71,7 @@ struct _lobby_t {
     size_t match_count;                 //  matches held
     size_t match_cap;                   //  room in games, slots, step_events
     uint32_t next_match;                //  id of the next match
+    uint32_t match_limit;               //  highest id it may give a match
     lobby_event_t *events;              //  pending events, oldest at head
     size_t event_head;                  //  next event to pop
     size_t event_count;                 //  events pushed (head..count pending)
@@ -102,6 +105,7 @@ static const struct {
     [LOBBY_ALREADY_JOINED] = {"already_joined",
                               "this connection already holds a player"},
     [LOBBY_UNAVAILABLE] = {"unavailable", "try again"},
+    [LOBBY_BUSY] = {"busy", "this address holds as many players as one may"},
 };
 
 static void s_hex (const uint8_t *data, size_t size, char *out)
@@ -134,6 +138,7 @@ void lobby_config_defaults (lobby_config_t *cfg)
     cfg->points_to_win = 11;
     cfg->grace_ms = 10000;
     cfg->max_players = 1024;
+    cfg->max_per_source = 0;
 }
 
 lobby_t *lobby_new (const lobby_config_t *cfg)
@@ -146,14 +151,16 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->next_match = 1;
+    self->match_limit = UINT32_MAX - 1;
     self->players = zhashx_new ();
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
+    self->sources = zhashx_new ();
     self->queue = zlistx_new ();
     self->expired = zlistx_new ();
     if (pong_config_init (&self->rules, cfg->tick_hz, cfg->points_to_win)
         || !self->players || !self->names || !self->peers || !self->queue
-        || !self->expired) {
+        || !self->expired || !self->sources) {
         lobby_destroy (&self);
         return NULL;
     }
@@ -172,6 +179,7 @@ void lobby_destroy (lobby_t **self_p)
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->expired);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->sources);
     zhashx_destroy (&self->names);
     zhashx_destroy (&self->players);
     free (self->games);
@@ -329,8 +337,12 @@ static lobby_event_t *s_match_event (lobby_t *self, lobby_event_type_t type,
 //  Tells one player of its match: which, which side, whom against.
 static void s_tell_match (lobby_t *self, const player_t *p)
 {
+    //  lobby_check keeps every playing player's match here; should one
+    //  be missing all the same, the player hears nothing, and nothing
+    //  dereferences a match that is not there.
     const slot_t *slot = s_slot (self, p->match, NULL);
-    assert (slot);
+    if (!slot)
+        return;
     lobby_event_t *event = s_push_player (self, LOBBY_EVENT_MATCH, p);
     memcpy (event->names, slot->names, sizeof (slot->names));
 }
@@ -407,7 +419,9 @@ static void s_pair (lobby_t *self)
                 pair[found++] = p;
             p = (player_t *) zlistx_next (self->queue);
         }
-        if (found < 2)
+        //  Past the limit the pair waits: the node has not yet made
+        //  the next id its own (see lobby_limit_matches).
+        if (found < 2 || self->next_match > self->match_limit)
             return;
         //  Ids never wrap, and finished matches lingering count against
         //  the limit a follower checks: pairs wait rather than break it.
@@ -489,9 +503,34 @@ static player_t *s_peer_player (lobby_t *self, const uint8_t *peer,
     return (player_t *) zhashx_lookup (self->peers, key);
 }
 
+//  Counts p against source (NULL or "": none), instead of its old one.
+//  Counts live in the hash as integers, not pointers to anything.
+static void s_set_source (lobby_t *self, player_t *p, const char *source)
+{
+    if (p->source[0]) {
+        uintptr_t count = (uintptr_t) zhashx_lookup (self->sources, p->source);
+        if (count > 1)
+            zhashx_update (self->sources, p->source, (void *) (count - 1));
+        else
+            zhashx_delete (self->sources, p->source);
+    }
+    snprintf (p->source, sizeof (p->source), "%s", source ? source : "");
+    if (p->source[0]) {
+        uintptr_t count = (uintptr_t) zhashx_lookup (self->sources, p->source);
+        zhashx_update (self->sources, p->source, (void *) (count + 1));
+    }
+}
+
+size_t lobby_source_players (lobby_t *self, const char *source)
+{
+    assert (self && source);
+    return (size_t) (uintptr_t) zhashx_lookup (self->sources, source);
+}
+
 //  Forgets a player entirely; its name is free again.
 static void s_forget (lobby_t *self, player_t *p)
 {
+    s_set_source (self, p, NULL);
     if (p->queue_handle)
         zlistx_delete (self->queue, p->queue_handle);
     if (p->match)
@@ -549,7 +588,18 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
                            size_t peer_size, int64_t now_ms, char *reason,
                            size_t reason_size)
 {
+    return lobby_join_from (self, name, token, peer, peer_size, NULL, now_ms,
+                            reason, reason_size);
+}
+
+lobby_result_t lobby_join_from (lobby_t *self, const char *name,
+                                const uint8_t *token, const uint8_t *peer,
+                                size_t peer_size, const char *source,
+                                int64_t now_ms, char *reason,
+                                size_t reason_size)
+{
     assert (self && name && token);
+    uint32_t per_source = self->cfg.max_per_source;
     char why[RALLY_REASON_BUF] = "";
     lobby_result_t result = LOBBY_OK;
     if (!rally_msg_name_valid (name, why, sizeof (why)))
@@ -560,6 +610,9 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
         result = LOBBY_ALREADY_JOINED;  //  or one socket could take every seat
     else if (zhashx_size (self->players) >= self->cfg.max_players)
         result = LOBBY_FULL;
+    else if (per_source && source && *source
+             && lobby_source_players (self, source) >= per_source)
+        result = LOBBY_BUSY;
     else if (s_player (self, token))
         result = LOBBY_UNAVAILABLE;     //  a token drawn twice: let it retry
     if (result != LOBBY_OK && result != LOBBY_BAD_NAME)
@@ -581,6 +634,7 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
     zhashx_insert (self->players, p->key, p);
     zhashx_insert (self->names, p->name, p);
     s_set_peer (self, p, peer, peer_size);
+    s_set_source (self, p, source);
     s_enqueue (self, p);
     s_tell_places (self, now_ms);
     s_pair (self);
@@ -592,11 +646,20 @@ lobby_result_t lobby_resume (lobby_t *self, const uint8_t *token,
                              const uint8_t *peer, size_t peer_size,
                              int64_t now_ms)
 {
+    return lobby_resume_from (self, token, peer, peer_size, NULL, now_ms);
+}
+
+lobby_result_t lobby_resume_from (lobby_t *self, const uint8_t *token,
+                                  const uint8_t *peer, size_t peer_size,
+                                  const char *source, int64_t now_ms)
+{
     assert (self && token);
     player_t *p = s_player (self, token);
     if (!p)
         return LOBBY_UNKNOWN_TOKEN;
     s_set_peer (self, p, peer, peer_size);
+    if (source)
+        s_set_source (self, p, source);
     s_heard (self, p, now_ms);
     if (p->state == LOBBY_PLAYING)
         s_tell_match (self, p);
@@ -897,6 +960,29 @@ int lobby_reserve_matches (lobby_t *self, uint32_t last)
     return 0;
 }
 
+void lobby_raise_matches (lobby_t *self, uint32_t last)
+{
+    assert (self);
+    //  shipped_hash stays: the next diff carries the globals, and its base
+    //  is the state the followers hold. Past the last id, no pair is made.
+    if (last > LOBBY_MATCH_ID_MAX)
+        last = LOBBY_MATCH_ID_MAX;
+    if (self->next_match <= last)
+        self->next_match = last + 1;
+}
+
+void lobby_limit_matches (lobby_t *self, uint32_t limit)
+{
+    assert (self);
+    self->match_limit = limit < UINT32_MAX ? limit : UINT32_MAX - 1;
+}
+
+uint32_t lobby_next_match (lobby_t *self)
+{
+    assert (self);
+    return self->next_match;
+}
+
 uint64_t lobby_ticks (lobby_t *self)
 {
     assert (self);
@@ -968,6 +1054,7 @@ static void s_clear (lobby_t *self)
 {
     zlistx_purge (self->queue);
     zhashx_purge (self->peers);
+    zhashx_purge (self->sources);
     zhashx_purge (self->names);
     zhashx_purge (self->players);
     self->match_count = 0;
@@ -1381,6 +1468,31 @@ static int s_check_counts (s_check_t *c)
     return 0;
 }
 
+//  True if a diff's match record seats the players the held slot does,
+//  and the diff leaves those players as they are: the seats were right,
+//  so they still are, and the common record (a match that only moved its
+//  ball) costs no lookup.
+static bool s_same_seats (s_check_t *c, const rally_match_rec_t *rec,
+                          const slot_t *slot)
+{
+    bool players_untouched = c->in->player_count == 0
+                          && c->in->gone_player_count == 0;
+    for (int side = 0; side < 2; side++) {
+        const player_t *held = slot->players[side];
+        bool seated = (rec->seated & (1u << side)) != 0;
+        if (seated != (held != NULL))
+            return false;
+        if (!held)
+            continue;
+        if (memcmp (held->token, rec->tokens[side], RALLY_TOKEN_SIZE))
+            return false;
+        if (!players_untouched && (zhashx_lookup (c->players, held->key)
+                                   || zhashx_lookup (c->gone, held->key)))
+            return false;
+    }
+    return true;
+}
+
 //  References: every record the message carries, and every held one that
 //  refers to a record it changes or drops.
 static int s_check_references (s_check_t *c)
@@ -1401,9 +1513,12 @@ static int s_check_references (s_check_t *c)
     for (size_t i = 0; i < in->match_count + in->gone_match_count; i++) {
         uint32_t id = i < in->match_count ? in->matches[i].id
                                           : in->gone_matches[i - in->match_count];
+        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
+        if (i < in->match_count && slot
+            && s_same_seats (c, &in->matches[i], slot))
+            continue;
         if (i < in->match_count && s_check_seats (c, id))
             return -1;
-        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
         for (int side = 0; slot && side < 2; side++)
             if (slot->players[side]
                 && s_check_player (c, slot->players[side]->token))
@@ -1418,7 +1533,10 @@ static uint32_t *s_sorted_gone (const rally_repl_t *in)
     uint32_t *ids = (uint32_t *) malloc ((count ? count : 1) * sizeof (uint32_t));
     if (!ids)
         return NULL;
-    memcpy (ids, in->gone_matches, count * sizeof (uint32_t));
+    //  A message with no gone match may have no array at all, and memcpy
+    //  from NULL is undefined even for 0 bytes (UBSan, fuzz_lobby).
+    if (count)
+        memcpy (ids, in->gone_matches, count * sizeof (uint32_t));
     qsort (ids, count, sizeof (uint32_t), s_id_compare);
     return ids;
 }
