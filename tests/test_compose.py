@@ -38,7 +38,7 @@ SKIP = 77
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "rallytest"
 SERVICES = ("broker", "node1", "node2", "node3")
-HOST_PORTS = (5600, 5602, 5603, 5612, 5613, 5622, 5623)
+HOST_PORTS = (5600, 5602, 5603, 5612, 5613, 5622, 5623, 5604, 5609, 5614, 5624)
 
 
 def compose_tool():
@@ -201,9 +201,21 @@ def partition_leader(cluster, bots, st):
     return leader, (network, address), taken
 
 
+def take_keys(cluster):
+    """The cluster's public keys and the operator's, out of the broker's
+    container (as README.md says), for the bots and rallyctl here."""
+    keys = os.path.join(cluster.dir, "keys")
+    shutil.rmtree(keys, ignore_errors=True)
+    subprocess.run(["docker", "cp", "%s:/var/lib/rally-keys" % cluster.container("broker"),
+                    keys], check=True, timeout=60)
+    os.environ["RALLY_KEYS"] = os.path.join(keys, "public")
+    return keys
+
+
 def test(cluster):
     build(cluster)
     cluster.compose("up", "-d", log="up.log")
+    take_keys(cluster)
     cluster.wait_leader(timeout=60)
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "170")
@@ -269,6 +281,10 @@ def restart(cluster, match):
     cluster.compose("down", "-t", "5", log="down.log")
     cluster.compose("up", "-d", log="up.log")
     cluster.wait_leader(timeout=60)
+    before = open(os.path.join(os.environ["RALLY_KEYS"], "broker1.cert")).read()
+    take_keys(cluster)
+    after = open(os.path.join(os.environ["RALLY_KEYS"], "broker1.cert")).read()
+    check(before == after, "a second up made new keys")
     kept = "keeps results in /var/lib/rally/results.db (1 matches, last %d)" % match
     for node_id in (1, 2, 3):
         cluster.wait_log("node%d" % node_id, lambda text: kept in text, 30,
