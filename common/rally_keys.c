@@ -281,7 +281,13 @@ static int s_make_one (const char *dir, const char *root, const char *name,
         }
         made = true;
     }
-    int rc = zcert_save_public (cert, pub);
+    //  The public file is written again only if it says another key: its
+    //  text carries the time it was made.
+    zcert_t *known = zcert_load (pub);
+    bool same = known && streq (zcert_public_txt (known),
+                                zcert_public_txt (cert));
+    zcert_destroy (&known);
+    int rc = same ? 0 : zcert_save_public (cert, pub);
     if (rc)
         s_fail (reason, reason_size, "cannot write %s: %s", pub,
                 strerror (errno));

@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+import zmq.auth
+
 from rallytest import (STOPS, Cluster, TestFailure, check, check_monotonic,
                        check_one_leader, check_points_kept, count)
 
@@ -281,9 +283,11 @@ def restart(cluster, match):
     cluster.compose("down", "-t", "5", log="down.log")
     cluster.compose("up", "-d", log="up.log")
     cluster.wait_leader(timeout=60)
-    before = open(os.path.join(os.environ["RALLY_KEYS"], "broker1.cert")).read()
+    def public(name):
+        return zmq.auth.load_certificate(os.path.join(os.environ["RALLY_KEYS"], name))[0]
+    before = [public("%s.cert" % m) for m in ("broker1", "node1", "node2", "node3")]
     take_keys(cluster)
-    after = open(os.path.join(os.environ["RALLY_KEYS"], "broker1.cert")).read()
+    after = [public("%s.cert" % m) for m in ("broker1", "node1", "node2", "node3")]
     check(before == after, "a second up made new keys")
     kept = "keeps results in /var/lib/rally/results.db (1 matches, last %d)" % match
     for node_id in (1, 2, 3):
