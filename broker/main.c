@@ -3,7 +3,10 @@
     Game nodes heartbeat to it; clients ask it where the leader is; rallyctl
     asks it for the whole table. One ROUTER, one zloop, two timers: a short
     one that hands out a lapsed lease the moment it lapses, and a slower one
-    that notices quiet nodes. The table itself (broker.c) is pure; this file
+    that notices quiet nodes. A socket monitor on the ROUTER reports closed
+    connections; each heartbeat's connection (its file descriptor) names
+    the node, so a node whose kernel closed its connections (it died) is
+    told from one that is only silent (broker.h: crash and silence). The table itself (broker.c) is pure; this file
     only carries messages in and out, turns the table's events into log
     lines, and logs bad input without letting it flood the log.
 
@@ -49,6 +52,8 @@ typedef struct {
     rally_keys_t *keys;         //  own and members' keys
     broker_t *table;            //  the nodes, and who leads
     zframe_t *routes[RALLY_NODE_ID_MAX + 1];    //  each node's routing id
+    int fds[RALLY_NODE_ID_MAX + 1];     //  each node's connection, or -1
+    zsock_t *monitor;                   //  PAIR: the ROUTER's closed connections
     zlistx_t *parked;           //  parked_t: wheres waiting for a leader
     bool verbose;               //  log every message at debug level
     rally_warn_t warn;          //  bad input, rate-limited
@@ -75,7 +80,8 @@ static void s_usage (FILE *out)
         "\n"
         "  --broker ENDPOINT   which broker of the cluster file this is, by\n"
         "                      its player or peer endpoint (default: the\n"
-        "                      first); it binds both, a host name as *\n"
+        "                      first); it binds both (addresses or *, not\n"
+        "                      host names)\n"
         "  --key FILE          this broker's certificate (default $RALLY_KEY,\n"
         "                      else KEYS/../broker<N>/rally.cert; rallyctl\n"
         "                      keys makes them)\n"
@@ -110,7 +116,8 @@ static int s_configure (rally_cluster_t *c, const flags_t *f)
 {
     char reason[RALLY_REASON_BUF];
     if (rally_cluster_configure (c, f->config, &f->broker, f->broker? 1: 0,
-                                 reason, sizeof (reason)))
+                                 reason, sizeof (reason))
+        || rally_cluster_check_bind (c->brokers[0], reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
     if (!c->broker_index[0] || !*c->broker_peers[0])
         return rally_args_fail (PROGRAM, "the broker at %s is not one of the "
@@ -163,8 +170,22 @@ static void s_log_events (server_t *self)
                        PRIu32 " at mono %" PRId64, e.term, e.node, e.at_ms);
             break;
         case BROKER_EVENT_LAPSED:
-            zsys_info ("rally-broker: lease term %" PRIu64 " of node %" PRIu32
-                       " lapsed at mono %" PRId64, e.term, e.node, e.at_ms);
+            if (e.held_ms)
+                zsys_info ("rally-broker: lease term %" PRIu64 " of node %"
+                           PRIu32 " lapsed at mono %" PRId64 "; held for it "
+                           "until %" PRIu32 " ms after it was last heard (silent, "
+                           "its connection open)", e.term, e.node, e.at_ms,
+                           e.held_ms);
+            else
+                zsys_info ("rally-broker: lease term %" PRIu64 " of node %"
+                           PRIu32 " lapsed at mono %" PRId64, e.term, e.node,
+                           e.at_ms);
+            break;
+        case BROKER_EVENT_BAD_TERM:
+            rally_warn (&self->warn, zclock_mono (), "heartbeat of node %"
+                        PRIu32 " refused: term %" PRIu64 ", want %" PRIu64
+                        " beyond what this broker can grant next (it knows "
+                        "term %" PRIu64 ")", e.node, e.term, e.want, e.known);
             break;
         }
     }
@@ -291,12 +312,16 @@ static void s_grant (server_t *self)
 
 //  A heartbeat: recorded, answered with the lease as this broker sees it,
 //  and its sender's route kept for a grant that comes between heartbeats.
-static void s_heartbeat (server_t *self, zframe_t *peer,
+static void s_heartbeat (server_t *self, zframe_t *peer, int fd,
                          const rally_msg_node_hb_t *hb)
 {
     int64_t now = zclock_mono ();
-    if (broker_heard (self->table, hb, now) == BROKER_HEARD_REFUSED)
+    broker_heard_t heard = broker_heard (self->table, hb, now);
+    if (heard == BROKER_HEARD_BAD_TERM)
+        s_send_error (self, peer, "bad_term", "term out of bounds; refused");
+    if (heard == BROKER_HEARD_REFUSED || heard == BROKER_HEARD_BAD_TERM)
         return;
+    self->fds[hb->from.node] = fd;
     zframe_t **route = &self->routes[hb->from.node];
     if (!*route || !zframe_eq (*route, peer)) {
         zframe_destroy (route);
@@ -338,7 +363,8 @@ static bool s_plane_takes (server_t *self, rally_msg_type_t type)
     return type == RALLY_MSG_WHERE;
 }
 
-static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
+static void s_dispatch (server_t *self, zframe_t *peer, int fd,
+                        const rally_msg_t *req)
 {
     if (!s_plane_takes (self, req->type)) {
         char reason[RALLY_REASON_BUF];
@@ -350,7 +376,7 @@ static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
     }
     switch (req->type) {
     case RALLY_MSG_NODE_HB:
-        s_heartbeat (self, peer, &req->u.node_hb);
+        s_heartbeat (self, peer, fd, &req->u.node_hb);
         break;
     case RALLY_MSG_WHERE:
         s_where (self, peer);
@@ -370,12 +396,38 @@ static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
     }
 }
 
+//  A whole message, and the connection it came on: its file descriptor
+//  (ZMQ_SRCFD, which libzmq sets on the frames that came off the wire, not
+//  on the routing id), which the monitor names when it closes.
+static zmsg_t *s_recv (zsock_t *reader, int *fd)
+{
+    zmsg_t *msg = zmsg_new ();
+    bool more = true;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, zsock_resolve (reader), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            zmsg_destroy (&msg);
+            return NULL;
+        }
+        int from = zmq_msg_get (&part, ZMQ_SRCFD);
+        if (from >= 0)
+            *fd = from;
+        more = zmq_msg_more (&part);
+        zmsg_addmem (msg, zmq_msg_data (&part), zmq_msg_size (&part));
+        zmq_msg_close (&part);
+    }
+    return msg;
+}
+
 //  One message: [routing id][body]. A routing id alone cannot arrive on a
 //  ROUTER, so every message has a peer to answer.
 static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
     server_t *self = (server_t *) arg;
-    zmsg_t *in = zmsg_recv (reader);
+    int fd = -1;
+    zmsg_t *in = s_recv (reader, &fd);
     if (!in)
         return 0;               //  interrupted; the loop will see it
     self->answer = reader;
@@ -403,13 +455,40 @@ static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
                         rally_msg_type_name (req->type), hex,
                         zframe_size (body));
         }
-        s_dispatch (self, peer, req);
+        s_dispatch (self, peer, fd, req);
         s_log_events (self);
     }
     self->answer = NULL;
     free (req);
     zframe_destroy (&peer);
     zmsg_destroy (&in);
+    return 0;
+}
+
+//  A connection closed: the node that heartbeats on it, if any, died or
+//  lost its link, rather than fell silent. libzmq's monitor message:
+//  [16-bit event, 32-bit value (the fd)][endpoint].
+static int s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    server_t *self = (server_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    zframe_t *head = msg ? zmsg_first (msg) : NULL;
+    if (head && zframe_size (head) == 6) {
+        uint16_t event;
+        uint32_t value;
+        memcpy (&event, zframe_data (head), 2);
+        memcpy (&value, zframe_data (head) + 2, 4);
+        int fd = event == ZMQ_EVENT_DISCONNECTED ? (int) value : -1;
+        for (uint32_t id = 1; id <= RALLY_NODE_ID_MAX; id++) {
+            if (self->fds[id] != fd)
+                continue;
+            self->fds[id] = -1;
+            broker_closed (self->table, id, zclock_mono ());
+            zsys_info ("rally-broker: node %" PRIu32 "'s connection closed",
+                       id);
+        }
+    }
+    zmsg_destroy (&msg);
     return 0;
 }
 
@@ -450,10 +529,22 @@ static int s_run (const rally_cluster_t *cluster, bool verbose,
                              zclock_mono ());
     self.parked = zlistx_new ();
     self.loop = zloop_new ();
+    for (size_t i = 0; i <= RALLY_NODE_ID_MAX; i++)
+        self.fds[i] = -1;
+    //  An inproc name of its own, should two brokers share a process.
+    char monitor[64];
+    snprintf (monitor, sizeof (monitor), "inproc://rally-broker-monitor-%p",
+              (void *) &self);
+    if (self.router
+        && zmq_socket_monitor (zsock_resolve (self.router), monitor,
+                               ZMQ_EVENT_DISCONNECTED) == 0)
+        self.monitor = zsock_new_pair (monitor);
+    if (self.monitor)
+        zsock_set_rcvtimeo (self.monitor, 0);
     if (self.parked)
         zlistx_set_destructor (self.parked, s_parked_free);
     if (!self.router || !self.players || !self.table || !self.loop
-        || !self.parked)
+        || !self.parked || !self.monitor)
         zsys_error ("rally-broker: out of memory");
     else if (rally_keys_serve (keys, self.router, RALLY_ZAP_PEER)
              || rally_keys_serve (keys, self.players, RALLY_ZAP_PLAYER))
@@ -471,6 +562,7 @@ static int s_run (const rally_cluster_t *cluster, bool verbose,
         zloop_set_nonstop (self.loop, false);
         zloop_reader (self.loop, self.router, s_handle_request, &self);
         zloop_reader (self.loop, self.players, s_handle_request, &self);
+        zloop_reader (self.loop, self.monitor, s_handle_monitor, &self);
         zloop_timer (self.loop, BROKER_EXPIRE_MS, 0, s_handle_timer, &self);
         zloop_timer (self.loop, BROKER_GRANT_MS, 0, s_handle_grant, &self);
         zloop_start (self.loop);
@@ -478,6 +570,9 @@ static int s_run (const rally_cluster_t *cluster, bool verbose,
         rc = 0;
     }
     zloop_destroy (&self.loop);
+    zsock_destroy (&self.monitor);
+    if (self.router)
+        zmq_socket_monitor (zsock_resolve (self.router), NULL, 0);
     zlistx_destroy (&self.parked);
     for (size_t i = 0; i <= RALLY_NODE_ID_MAX; i++)
         zframe_destroy (&self.routes[i]);

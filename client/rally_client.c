@@ -106,10 +106,16 @@ static void s_send_where (rally_client_t *self);
 //  One key for the whole process: a session bound to it survives any
 //  reconnection, and a token alone, without it, is worth nothing.
 static rally_keys_t *s_keys;
+static rally_keys_t *s_process_keys (void);
 
 void rally_client_set_keys (rally_keys_t *keys)
 {
     s_keys = keys;
+}
+
+rally_keys_t *rally_client_keys (void)
+{
+    return s_process_keys ();
 }
 
 static rally_keys_t *s_process_keys (void)
@@ -258,6 +264,7 @@ rally_client_t *rally_client_new (const rally_client_config_t *cfg,
     self->view.status = RALLY_CLIENT_FINDING;
     self->view.side = -1;
     self->view.rtt_ms = -1;
+    self->view.searching_ms = now_ms;
     snprintf (self->view.name, sizeof (self->view.name), "%s", self->name);
     self->now_ms = now_ms;
     s_send_where (self);
@@ -355,6 +362,7 @@ static void s_send_where (rally_client_t *self)
     for (size_t i = 0; i < self->cfg.broker_count; i++)
         if (rally_msg_send (&msg, self->broker) == 0)
             sent++;
+    self->view.tries++;
     self->where_at = self->now_ms + (sent? CLIENT_WHERE_MS: CLIENT_RETRY_MS);
 }
 
@@ -538,6 +546,8 @@ static void s_leave_node (rally_client_t *self)
         return;
     view->reconnecting = true;
     view->lost_node = view->node;
+    view->searching_ms = self->now_ms;
+    view->tries = 0;
     self->resume_status = view->status == RALLY_CLIENT_FINDING
                         ? RALLY_CLIENT_JOINING: view->status;
     self->lost_in_match = view->status == RALLY_CLIENT_PLAYING
@@ -652,6 +662,8 @@ static void s_handle_joined (rally_client_t *self, const rally_msg_joined_t *m)
 {
     memcpy (self->token, m->token, RALLY_TOKEN_SIZE);
     self->have_token = true;
+    self->view.searching_ms = 0;
+    self->view.tries = 0;
     snprintf (self->view.name, sizeof (self->view.name), "%s", m->name);
     self->view.node = m->from.node;
     self->view.term = m->from.term;
@@ -694,6 +706,8 @@ static void s_forget_match (rally_client_t *self)
     self->view.have_state = false;
     self->view.have_prev = false;
     self->view.position = 0;
+    self->view.spectators = 0;
+    self->view.grace_ms = 0;
     self->ended = false;
     self->have_tick = false;
     self->last_tick = 0;
@@ -791,6 +805,15 @@ static void s_handle_state (rally_client_t *self, const rally_msg_state_t *m)
         if (self->cfg.auto_requeue)
             rally_client_play_again (self);
     }
+}
+
+static void s_handle_crowd (rally_client_t *self, const rally_msg_crowd_t *m)
+{
+    if (!self->view.match || m->match != self->view.match)
+        return;
+    self->view.spectators = m->spectators;
+    self->view.grace_ms = m->grace_ms;
+    self->view.grace_heard_ms = self->now_ms;
 }
 
 static void s_handle_pong (rally_client_t *self, const rally_msg_pong_t *m)
@@ -903,6 +926,7 @@ static void s_handle_node_msg (rally_client_t *self, const rally_msg_t *msg)
         case RALLY_MSG_QUEUED: s_handle_queued (self, &msg->u.queued); break;
         case RALLY_MSG_MATCH: s_handle_match (self, &msg->u.match); break;
         case RALLY_MSG_STATE: s_handle_state (self, &msg->u.state); break;
+        case RALLY_MSG_CROWD: s_handle_crowd (self, &msg->u.crowd); break;
         case RALLY_MSG_PONG: s_handle_pong (self, &msg->u.pong); break;
         case RALLY_MSG_ERROR: s_handle_error (self, &msg->u.error); break;
         case RALLY_MSG_LEADER: s_handle_redirect (self, &msg->u.leader); break;

@@ -93,6 +93,13 @@ typedef struct {
     rally_msg_state_t prev, last;
     int64_t prev_ms, last_ms;
     char error[RALLY_REASON_BUF];   //  last error reason, "" if none
+    int64_t searching_ms;       //  when the session began to look for a
+                                //  node that answers (at the start, or
+                                //  when one went quiet); 0 once one has
+    uint32_t tries;             //  times the brokers were asked since
+    uint32_t spectators;        //  watching the match, as last heard
+    uint32_t grace_ms;          //  paused: grace left when heard, else 0
+    int64_t grace_heard_ms;     //  when that was
 } rally_view_t;
 
 typedef struct {
@@ -122,6 +129,9 @@ void rally_client_config_defaults (rally_client_config_t *cfg,
 //  the whole process, when a first session starts without this) or plain
 //  text. The caller keeps them for as long as any session lives.
 void rally_client_set_keys (rally_keys_t *keys);
+
+//  The keys sessions use (made here, for the process, if none were set).
+rally_keys_t *rally_client_keys (void);
 
 //  Starts a session: connects to every broker and asks for the leader at
 //  now_ms. NULL if the name is invalid (the caller validates first), a

@@ -16,6 +16,7 @@
 #include "lobby.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 
 typedef struct _player_t player_t;
@@ -343,9 +344,8 @@ static void s_start_match (lobby_t *self, player_t *a, player_t *b)
     size_t index = self->match_count++;
     slot_t *slot = &self->slots[index];
     memset (slot, 0, sizeof (*slot));
-    //  Ids only grow: s_slot's binary search relies on it. At a match a
-    //  second, 32 bits last 136 years.
-    assert (self->next_match < UINT32_MAX);
+    //  Ids only grow: s_slot's binary search relies on it. s_pair stops
+    //  at LOBBY_MATCH_ID_MAX: at a match a second, 68 years.
     slot->id = self->next_match++;
     pong_match_init (&self->games[index], &self->rules, PONG_LEFT);
     player_t *pair[2] = {a, b};
@@ -409,6 +409,11 @@ static void s_pair (lobby_t *self)
             p = (player_t *) zlistx_next (self->queue);
         }
         if (found < 2)
+            return;
+        //  Ids never wrap, and finished matches lingering count against
+        //  the limit a follower checks: pairs wait rather than break it.
+        if (self->next_match > LOBBY_MATCH_ID_MAX
+            || self->match_count >= LOBBY_MATCHES_MAX (&self->cfg))
             return;
         s_start_match (self, pair[0], pair[1]);
     }
@@ -741,6 +746,24 @@ static void s_check_grace (lobby_t *self, int64_t now)
     }
 }
 
+uint32_t lobby_grace_left (lobby_t *self, uint32_t id, int64_t now)
+{
+    assert (self);
+    const slot_t *slot = s_slot (self, id, NULL);
+    if (!slot || !s_live (slot))
+        return 0;
+    int64_t left = -1;
+    for (int side = 0; side < 2; side++) {
+        const player_t *p = slot->players[side];
+        if (!p || !p->lost)
+            continue;
+        int64_t ms = (int64_t) self->cfg.grace_ms - (now - p->lost_since);
+        if (left < 0 || ms < left)
+            left = ms;
+    }
+    return left > 0? (uint32_t) left: 0;
+}
+
 //  Drops finished matches past their linger; their players are ended.
 static void s_drop_finished (lobby_t *self, int64_t now)
 {
@@ -863,13 +886,16 @@ uint64_t lobby_hash (lobby_t *self)
                                     self->next_ticket);
 }
 
-void lobby_reserve_matches (lobby_t *self, uint32_t last)
+int lobby_reserve_matches (lobby_t *self, uint32_t last)
 {
-    assert (self && last < UINT32_MAX);
+    assert (self);
+    if (last >= LOBBY_MATCH_ID_MAX)
+        return -1;              //  from a file: no id would be left
     if (self->next_match <= last) {
         self->next_match = last + 1;
         self->shipped_hash = lobby_hash (self);
     }
+    return 0;
 }
 
 uint64_t lobby_ticks (lobby_t *self)
@@ -1086,15 +1112,370 @@ static int s_apply_match (lobby_t *self, const rally_match_rec_t *rec,
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Checks: a diff or snapshot is checked whole before any of it is applied
+//
+//  The sender is a member, which proves who it is, not that it is right. A
+//  state the lobby's own code could never reach (a player seated in a
+//  match that does not seat it, a match id at or past the next, a next id
+//  that would wrap) would break the lobby later, in code that trusts its
+//  own invariants (a match found by binary search, a seat that points at a
+//  freed player). So the state after the message is checked first, where
+//  it can differ from the state held: every record in the message, and
+//  every held record that refers to one the message changes or drops.
+
+//  A player or a match as it will be once the message is applied.
+typedef struct {
+    const uint8_t *token;
+    const char *name;
+    uint32_t state, match;
+    int32_t side;
+    uint64_t ticket;
+} s_pview_t;
+
+typedef struct {
+    uint32_t seated;
+    const uint8_t *tokens[2];
+} s_mview_t;
+
+//  Scratch for one check: the message's records by key.
+typedef struct {
+    lobby_t *self;
+    const rally_repl_t *in;
+    bool diff;                      //  else a snapshot: nothing held counts
+    zhashx_t *players;              //  token hex -> rally_player_rec_t
+    zhashx_t *gone;                 //  token hex -> player gone
+    zhashx_t *names;                //  name -> rally_player_rec_t
+    const rally_match_rec_t **matches;  //  the message's matches, by id
+    uint32_t *gone_ids;             //  its gone match ids, sorted
+    char *reason;
+    size_t reason_size;
+} s_check_t;
+
+static int s_id_compare (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static bool s_id_in (const uint32_t *ids, size_t count, uint32_t id)
+{
+    return count && bsearch (&id, ids, count, sizeof (uint32_t), s_id_compare);
+}
+
+static int s_fail (s_check_t *c, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (c->reason, c->reason_size, format, args);
+    va_end (args);
+    return -1;
+}
+
+static int s_rec_compare (const void *a, const void *b)
+{
+    return s_id_compare (&(*(const rally_match_rec_t *const *) a)->id,
+                         &(*(const rally_match_rec_t *const *) b)->id);
+}
+
+//  The message's record for match id, or NULL.
+static const rally_match_rec_t *s_msg_match (s_check_t *c, uint32_t id)
+{
+    rally_match_rec_t key = { .id = id };
+    const rally_match_rec_t *keyp = &key;
+    if (c->in->match_count == 0)
+        return NULL;
+    const rally_match_rec_t **found = (const rally_match_rec_t **) bsearch (
+        &keyp, c->matches, c->in->match_count, sizeof (*c->matches),
+        s_rec_compare);
+    return found ? *found : NULL;
+}
+
+static bool s_post_player (s_check_t *c, const uint8_t *token, s_pview_t *v)
+{
+    char key[RALLY_TOKEN_SIZE * 2 + 1];
+    s_hex (token, RALLY_TOKEN_SIZE, key);
+    const rally_player_rec_t *rec =
+        (const rally_player_rec_t *) zhashx_lookup (c->players, key);
+    if (rec) {
+        *v = (s_pview_t) { rec->token, rec->name, rec->state, rec->match,
+                           rec->side, rec->ticket };
+        return true;
+    }
+    player_t *p = c->diff && !zhashx_lookup (c->gone, key)
+                ? s_player (c->self, token) : NULL;
+    if (!p)
+        return false;
+    *v = (s_pview_t) { p->token, p->name, p->state, p->match, p->side,
+                       p->ticket };
+    return true;
+}
+
+static bool s_post_match (s_check_t *c, uint32_t id, s_mview_t *v)
+{
+    const rally_match_rec_t *rec = s_msg_match (c, id);
+    if (rec) {
+        v->seated = rec->seated;
+        v->tokens[0] = rec->tokens[0];
+        v->tokens[1] = rec->tokens[1];
+        return true;
+    }
+    const slot_t *slot = c->diff && !s_id_in (c->gone_ids,
+                                              c->in->gone_match_count, id)
+                       ? s_slot (c->self, id, NULL) : NULL;
+    if (!slot)
+        return false;
+    v->seated = 0;
+    for (int side = 0; side < 2; side++) {
+        v->tokens[side] = slot->players[side] ? slot->players[side]->token
+                                              : NULL;
+        if (slot->players[side])
+            v->seated |= 1u << side;
+    }
+    return true;
+}
+
+//  A player's own fields, and the match it says it plays in.
+static int s_check_player (s_check_t *c, const uint8_t *token)
+{
+    s_pview_t v;
+    if (!s_post_player (c, token, &v))
+        return 0;
+    uint64_t next_ticket = c->in->next_ticket;
+    if (v.state == LOBBY_QUEUED
+        && (v.match || v.side != -1 || v.ticket < 1 || v.ticket > next_ticket))
+        return s_fail (c, "queued player %s has match %u, side %d, ticket %"
+                       PRIu64, v.name, v.match, v.side, v.ticket);
+    if (v.state == LOBBY_ENDED && (v.match || v.side != -1 || v.ticket))
+        return s_fail (c, "player %s, ended, still has match %u", v.name,
+                       v.match);
+    if (v.state != LOBBY_PLAYING)
+        return 0;
+    s_mview_t m;
+    if (v.side < 0 || v.ticket || !s_post_match (c, v.match, &m))
+        return s_fail (c, "player %s plays in match %u, which is not here",
+                       v.name, v.match);
+    if (!(m.seated & (1u << v.side))
+        || memcmp (m.tokens[v.side], v.token, RALLY_TOKEN_SIZE))
+        return s_fail (c, "player %s is not in the seat of match %u it "
+                       "says it holds", v.name, v.match);
+    return 0;
+}
+
+//  A match's seats: each holder is here and plays this match on that side.
+static int s_check_seats (s_check_t *c, uint32_t id)
+{
+    s_mview_t m;
+    if (!s_post_match (c, id, &m))
+        return 0;
+    for (int side = 0; side < 2; side++) {
+        s_pview_t v;
+        if (!(m.seated & (1u << side)))
+            continue;
+        if (!s_post_player (c, m.tokens[side], &v))
+            return s_fail (c, "match %u seats a player who is not here", id);
+        if (v.state != LOBBY_PLAYING || v.match != id || v.side != side)
+            return s_fail (c, "match %u seats player %s, who plays match "
+                           "%u side %d", id, v.name, v.match, v.side);
+    }
+    return 0;
+}
+
+static int s_check_globals (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    lobby_t *self = c->self;
+    if (in->next_match < 1 || in->next_match > LOBBY_MATCH_ID_MAX + 1)
+        return s_fail (c, "next match id %u is out of range (1..%u)",
+                       in->next_match, LOBBY_MATCH_ID_MAX + 1);
+    if (c->diff && (in->next_match < self->next_match
+                    || in->next_ticket < self->next_ticket
+                    || in->ticks < self->ticks))
+        return s_fail (c, "diff %" PRIu64 " takes a counter back (next match "
+                       "%u after %u)", in->seq, in->next_match,
+                       self->next_match);
+    return 0;
+}
+
+//  The message's own records: keys unique, values in range, names free.
+static int s_check_records (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    for (size_t i = 0; i < in->match_count; i++) {
+        const rally_match_rec_t *rec = &in->matches[i];
+        if (rec->id >= in->next_match)
+            return s_fail (c, "match %u is not below the next id, %u",
+                           rec->id, in->next_match);
+        if (rec->score[0] > c->self->cfg.points_to_win
+            || rec->score[1] > c->self->cfg.points_to_win)
+            return s_fail (c, "match %u has a score past %u", rec->id,
+                           c->self->cfg.points_to_win);
+        if (i && c->matches[i]->id == c->matches[i - 1]->id)
+            return s_fail (c, "match %u comes twice", c->matches[i]->id);
+    }
+    for (size_t i = 0; i < in->player_count; i++) {
+        const rally_player_rec_t *rec = &in->players[i];
+        char key[RALLY_TOKEN_SIZE * 2 + 1];
+        s_hex (rec->token, RALLY_TOKEN_SIZE, key);
+        if (zhashx_insert (c->players, key, (void *) rec))
+            return s_fail (c, "player %s comes twice", rec->name);
+        if (zhashx_insert (c->names, rec->name, (void *) rec))
+            return s_fail (c, "two players named %s", rec->name);
+    }
+    return 0;
+}
+
+//  A name the message gives must not be held by a player it keeps.
+static int s_check_names (s_check_t *c)
+{
+    for (size_t i = 0; c->diff && i < c->in->player_count; i++) {
+        const rally_player_rec_t *rec = &c->in->players[i];
+        player_t *named = (player_t *) zhashx_lookup (c->self->names,
+                                                      rec->name);
+        s_pview_t v;
+        if (named && memcmp (named->token, rec->token, RALLY_TOKEN_SIZE)
+            && s_post_player (c, named->token, &v)
+            && streq (v.name, rec->name))
+            return s_fail (c, "two players named %s", rec->name);
+        player_t *p = s_player (c->self, rec->token);
+        if (p && !zhashx_lookup (c->gone, p->key) && strcmp (p->name, rec->name))
+            return s_fail (c, "player %s changed its name", p->name);
+    }
+    return 0;
+}
+
+//  How many players and matches the lobby will hold, within its limits.
+static int s_check_counts (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    size_t players = c->diff ? zhashx_size (c->self->players) : 0;
+    size_t matches = c->diff ? c->self->match_count : 0;
+    for (size_t i = 0; i < in->gone_player_count; i++) {
+        if (!s_player (c->self, in->gone_players[i]))
+            return s_fail (c, "a gone player is not here");
+        players--;
+    }
+    for (size_t i = 0; i < in->gone_match_count; i++) {
+        if (!s_slot (c->self, in->gone_matches[i], NULL))
+            return s_fail (c, "gone match %u is not here", in->gone_matches[i]);
+        matches--;
+    }
+    for (size_t i = 0; i < in->player_count; i++) {
+        const uint8_t *token = in->players[i].token;
+        char key[RALLY_TOKEN_SIZE * 2 + 1];
+        s_hex (token, RALLY_TOKEN_SIZE, key);
+        if (!c->diff || !s_player (c->self, token) || zhashx_lookup (c->gone, key))
+            players++;
+    }
+    for (size_t i = 0; i < in->match_count; i++) {
+        uint32_t id = in->matches[i].id;
+        if (!c->diff || !s_slot (c->self, id, NULL)
+            || s_id_in (c->gone_ids, in->gone_match_count, id))
+            matches++;
+    }
+    if (players > c->self->cfg.max_players)
+        return s_fail (c, "%zu players, more than the %u a node holds",
+                       players, c->self->cfg.max_players);
+    if (matches > LOBBY_MATCHES_MAX (&c->self->cfg))
+        return s_fail (c, "%zu matches, more than the %u a node holds",
+                       matches, LOBBY_MATCHES_MAX (&c->self->cfg));
+    return 0;
+}
+
+//  References: every record the message carries, and every held one that
+//  refers to a record it changes or drops.
+static int s_check_references (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    for (size_t i = 0; i < in->player_count; i++) {
+        if (s_check_player (c, in->players[i].token))
+            return -1;
+        player_t *p = c->diff ? s_player (c->self, in->players[i].token) : NULL;
+        if (p && p->match && s_check_seats (c, p->match))
+            return -1;
+    }
+    for (size_t i = 0; i < in->gone_player_count; i++) {
+        player_t *p = s_player (c->self, in->gone_players[i]);
+        if (p && p->match && s_check_seats (c, p->match))
+            return -1;
+    }
+    for (size_t i = 0; i < in->match_count + in->gone_match_count; i++) {
+        uint32_t id = i < in->match_count ? in->matches[i].id
+                                          : in->gone_matches[i - in->match_count];
+        if (i < in->match_count && s_check_seats (c, id))
+            return -1;
+        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
+        for (int side = 0; slot && side < 2; side++)
+            if (slot->players[side]
+                && s_check_player (c, slot->players[side]->token))
+                return -1;
+    }
+    return 0;
+}
+
+static uint32_t *s_sorted_gone (const rally_repl_t *in)
+{
+    size_t count = in->gone_match_count;
+    uint32_t *ids = (uint32_t *) malloc ((count ? count : 1) * sizeof (uint32_t));
+    if (!ids)
+        return NULL;
+    memcpy (ids, in->gone_matches, count * sizeof (uint32_t));
+    qsort (ids, count, sizeof (uint32_t), s_id_compare);
+    return ids;
+}
+
+static const rally_match_rec_t **s_sorted_matches (const rally_repl_t *in)
+{
+    size_t count = in->match_count;
+    const rally_match_rec_t **recs = (const rally_match_rec_t **) malloc (
+        (count ? count : 1) * sizeof (*recs));
+    if (!recs)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        recs[i] = &in->matches[i];
+    qsort (recs, count, sizeof (*recs), s_rec_compare);
+    return recs;
+}
+
+int lobby_check (lobby_t *self, const rally_repl_t *in, char *reason,
+                 size_t reason_size)
+{
+    assert (self && in && reason);
+    s_check_t c = { self, in, in->kind == RALLY_REPL_DIFF, zhashx_new (),
+                    zhashx_new (), zhashx_new (), s_sorted_matches (in),
+                    s_sorted_gone (in), reason, reason_size };
+    int rc = -1;
+    if (!c.players || !c.gone || !c.names || !c.matches || !c.gone_ids)
+        snprintf (reason, reason_size, "out of memory checking it");
+    else {
+        for (size_t i = 0; i < in->gone_player_count; i++) {
+            char key[RALLY_TOKEN_SIZE * 2 + 1];
+            s_hex (in->gone_players[i], RALLY_TOKEN_SIZE, key);
+            zhashx_update (c.gone, key, (void *) 1);
+        }
+        rc = s_check_globals (&c) || s_check_records (&c) || s_check_names (&c)
+          || s_check_counts (&c) || s_check_references (&c) ? -1 : 0;
+    }
+    zhashx_destroy (&c.players);
+    zhashx_destroy (&c.gone);
+    zhashx_destroy (&c.names);
+    free (c.matches);
+    free (c.gone_ids);
+    return rc;
+}
+
 int lobby_apply (lobby_t *self, const rally_repl_t *in, char *reason,
                  size_t reason_size)
 {
     assert (self && in && reason);
-    if (in->kind == RALLY_REPL_SNAPSHOT)
-        s_clear (self);
-    else if (lobby_hash (self) != in->base_hash)
+    if (in->kind == RALLY_REPL_DIFF && lobby_hash (self) != in->base_hash)
         return snprintf (reason, reason_size, "diff %" PRIu64 " is not "
                          "against the state held", in->seq), -1;
+    //  Refused whole, the lobby as it was: nothing of it applied.
+    if (lobby_check (self, in, reason, reason_size))
+        return -1;
+    if (in->kind == RALLY_REPL_SNAPSHOT)
+        s_clear (self);
     if (s_apply_gone (self, in, reason, reason_size))
         return -1;
     for (size_t i = 0; i < in->player_count; i++)

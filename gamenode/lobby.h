@@ -26,6 +26,10 @@
 #define LOBBY_INPUT_RATE     60     //  inputs a player may send in a second
 #define LOBBY_QUEUED_EVERY   1000   //  a queued player hears its place this often
 #define LOBBY_PEER_MAX       256    //  bytes in a peer address (routing id)
+#define LOBBY_MATCH_ID_MAX   0x7fffffffu    //  highest match id; never wraps,
+                                            //  and fits any signed 32 bits
+//  Matches held at once, lingering ones too: a lobby pairs no more.
+#define LOBBY_MATCHES_MAX(cfg) ((cfg)->max_players * 2)
 
 typedef struct _lobby_t lobby_t;
 
@@ -165,6 +169,11 @@ int lobby_match_at (lobby_t *self, size_t index, lobby_match_view_t *view);
 //  Fills view for match id; -1 if there is no such match.
 int lobby_match_find (lobby_t *self, uint32_t id, lobby_match_view_t *view);
 
+//  Milliseconds at now before the player of match id lost first forfeits
+//  (what a paused match's players are shown); 0 if none is lost or there
+//  is no such match.
+uint32_t lobby_grace_left (lobby_t *self, uint32_t id, int64_t now);
+
 //  Writes the match's part of its state message into state: everything but
 //  the origin, seq and points, which are the node's.
 void lobby_match_state (const lobby_match_view_t *view,
@@ -180,8 +189,9 @@ uint64_t lobby_hash (lobby_t *self);
 uint64_t lobby_ticks (lobby_t *self);
 
 //  Match ids up to last are taken (stored before a restart): the next
-//  match made here gets a higher one.
-void lobby_reserve_matches (lobby_t *self, uint32_t last);
+//  match made here gets a higher one. -1 (nothing changed) if last is
+//  LOBBY_MATCH_ID_MAX or more: no id would be left.
+int lobby_reserve_matches (lobby_t *self, uint32_t last);
 
 //  Leader, after each tick: fills out with what changed since the last
 //  diff (or since the lobby was made or adopted), base and new hash. The
@@ -191,8 +201,17 @@ void lobby_diff (lobby_t *self, rally_repl_t *out);
 //  Leader, right after lobby_diff: the whole state, as that diff left it.
 void lobby_snapshot (lobby_t *self, rally_repl_t *out);
 
+//  Checks a diff or snapshot against the lobby without applying any of it:
+//  the state it would leave must be one the lobby could reach itself (ids
+//  in range, below a next match id that cannot wrap, at most max_players
+//  players and LOBBY_MATCHES_MAX matches, every seat and every player's
+//  match pointing at each other, names unique, no counter going back).
+//  Returns 0, or -1 with a reason.
+int lobby_check (lobby_t *self, const rally_repl_t *in, char *reason,
+                 size_t reason_size);
+
 //  Follower: applies a diff (against the state held) or a snapshot (which
-//  replaces it). A match it shows decided for the first time comes out as
+//  replaces it), once lobby_check passes it: a refused one changes nothing. A match it shows decided for the first time comes out as
 //  an OVER event, as on the leader. Returns 0, or -1 with a reason when the diff does not fit
 //  or the result does not hash to in->hash; the lobby is then unusable
 //  until a snapshot is applied.

@@ -191,7 +191,28 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         rc = s_endpoint (f->peer, "--peer", node.peer);
     if (!rc && rally_cluster_set_node (c, &node))
         rc = rally_args_fail (PROGRAM, "--id: cannot add node %u", id);
+    const char *own[] = { node.heartbeat, node.game, node.state };
+    char reason[RALLY_REASON_BUF];
+    for (size_t i = 0; i < 3 && !rc; i++)
+        if (rally_cluster_check_bind (own[i], reason, sizeof (reason)))
+            rc = rally_args_fail (PROGRAM, "node %u: %s", id, reason);
     return rc;
+}
+
+//  A node a cluster file does not list would bind ports no peer connects
+//  to, and lead a cluster of its own: with a file, the id must be in it.
+static int s_check_listed (const rally_cluster_t *c, const flags_t *f,
+                           uint32_t id)
+{
+    const char *file = f->config ? f->config : getenv ("RALLY_CONFIG");
+    if (!file || !*file || rally_cluster_node (c, id))
+        return 0;
+    char ids[4 * RALLY_CLUSTER_NODES_MAX + 1] = "";
+    for (size_t i = 0; i < c->node_count; i++)
+        snprintf (ids + strlen (ids), sizeof (ids) - strlen (ids), "%s%u",
+                  i ? ", " : "", c->nodes[i].id);
+    return rally_args_fail (PROGRAM, "node %u is not in %s (it lists %s)",
+                            id, file, ids);
 }
 
 //  Replaces setting with a flag's number when the flag was given.
@@ -227,7 +248,10 @@ static int s_apply (node_config_t *cfg, const flags_t *f)
     s_number (&c->grace_ms, f->grace_ms, f->grace_ms_given);
     s_number (&c->max_players, f->max_players, f->max_players_given);
     s_number (&c->heartbeat_ms, f->heartbeat_ms, f->heartbeat_ms_given);
-    return s_apply_node (c, f, cfg->id);
+    if (rally_cluster_check (c, reason, sizeof (reason)))
+        return rally_args_fail (PROGRAM, "%s", reason);
+    rc = s_check_listed (c, f, cfg->id);
+    return rc ? rc : s_apply_node (c, f, cfg->id);
 }
 
 int main (int argc, char **argv)

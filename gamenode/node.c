@@ -8,8 +8,13 @@
     Roles. A node starts as a follower. It leads term T while a majority of
     the brokers grant it T (lease.c), and stops the moment that runs out by
     its own clock, checked before every act of a leader: a tick, an answer
-    to a player, a state published. It steps down, too, on hearing a leader
-    of a higher term. A follower answers players with where the leader is.
+    to a player, a state published. Stopped so, it is suspended: it keeps
+    its term and state, and goes on leading T if the brokers, who hold a
+    silent leader's lease for it (broker.h), renew it within
+    NODE_SILENCE_LEASES lease lengths; after that it steps down. It steps
+    down, too, on hearing a leader of a higher term. A follower answers
+    players with where the leader is, and asks for a term of its own only
+    when it hears no leader and a majority of the brokers (lease.h).
 
     Sessions are bound to the player's CURVE key. The lobby never holds
     the token a player holds, T, but SHA-1 (T, K) cut to the token's size,
@@ -43,7 +48,9 @@
 #include "node.h"
 #include "lease.h"
 #include "lobby.h"
+#include "watchers.h"
 #include "rally_repl.h"
+#include "rally_term.h"
 #include "rally_warn.h"
 #include "results.h"
 
@@ -60,6 +67,9 @@
 #define NODE_HELD_MAX       240     //  diffs held while a snapshot comes
 #define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
 #define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
+#define NODE_SILENCE_LEASES 5       //  suspended this many leases at most, as
+                                    //  long as the brokers hold its lease
+#define NODE_NO_MAJORITY_LOG_MS 1000    //  "no majority" logged this often
 
 //  One tick's states, waiting until a follower has the tick.
 typedef struct {
@@ -103,6 +113,9 @@ struct _node_t {
     uint64_t term;                      //  term led or followed
     uint64_t seq;                       //  ticks made or applied
     int64_t lead_until;                 //  leader: lease end (mono ms)
+    bool suspended;                     //  leader whose lease ran out: acts
+                                        //  not, until renewed or given up
+    int64_t no_majority_logged;         //  when "no majority" was last said
     int64_t tick_base_us;               //  when tick 0 of this count was due
     uint64_t tick_next;                 //  ticks since base; next is due
     uint64_t tag_seq;                   //  seq that holds what is drained
@@ -125,6 +138,8 @@ struct _node_t {
     size_t pending_head, pending_count;
     zlist_t *outbox;                    //  outgoing_t, in order
     rally_warn_t warn;                  //  bad input, rate-limited
+    watchers_t *watchers;               //  spectators, per match
+    int64_t crowd_at;                   //  next crowd messages are due
 };
 
 static void s_step_down (node_t *self, const char *why);
@@ -210,6 +225,22 @@ static void s_refuse_with (node_t *self, const uint8_t *peer,
     rally_warn (&self->warn, zclock_mono (), "refused %s from %s: %s (%s)",
                 what, hex, code, reason);
     s_send_error (self, peer, peer_size, code, reason);
+}
+
+//  True if a term heard from a peer or a broker is one this node can
+//  believe (rally_term.h); else it is logged, and the caller drops what
+//  carried it: one term believed raises every term after it.
+static bool s_term_believed (node_t *self, uint64_t term, const char *what)
+{
+    uint64_t known = lease_max_term (self->lease);
+    if (known < self->term)
+        known = self->term;
+    if (rally_term_believable (known, term))
+        return true;
+    rally_warn (&self->warn, zclock_mono (), "%s of term %" PRIu64
+                " refused: beyond what this node can believe (it knows term %"
+                PRIu64 ")", what, term, known);
+    return false;
 }
 
 //  --------------------------------------------------------------------------
@@ -462,15 +493,32 @@ static void s_status (node_t *self, const uint8_t *peer, size_t peer_size)
 //  --------------------------------------------------------------------------
 //  Roles
 
-//  True while this node leads; the moment its lease runs out by its own
-//  clock, it steps down, before any other node can be granted one.
+//  The moment a leader's lease runs out by its own clock it stops acting,
+//  before any other node can be granted one; the line says so, in the
+//  form the tests read spans from.
+static void s_suspend (node_t *self, int64_t now)
+{
+    self->suspended = true;
+    zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
+               PRId64 ": its lease ran out (lease until mono %" PRId64 ", seq %"
+               PRIu64 "); suspended until the brokers renew it or give it up",
+               self->cfg.id, self->term, now, self->lead_until, self->seq);
+}
+
+//  True while this node leads. A leader whose lease ran out is suspended
+//  until its lease is renewed, or until the brokers can no longer be
+//  holding it, when it steps down.
 static bool s_leading (node_t *self, int64_t now)
 {
     if (self->role != RALLY_ROLE_LEADER)
         return false;
     if (now < self->lead_until)
         return true;
-    s_step_down (self, "its lease ran out");
+    if (!self->suspended)
+        s_suspend (self, now);
+    int64_t hold = (int64_t) self->cfg.cluster.lease_ms * NODE_SILENCE_LEASES;
+    if (now - self->lead_until >= hold)
+        s_step_down (self, "its lease was not renewed while suspended");
     return false;
 }
 
@@ -496,10 +544,17 @@ static void s_step_down (node_t *self, const char *why)
     assert (self->role == RALLY_ROLE_LEADER);
     //  The lease end and the time, on the monotonic clock every process of
     //  the host shares, so that a test can check no two leaders overlap.
-    zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
-               PRId64 ": %s (lease until mono %" PRId64 ", seq %" PRIu64 ")",
-               self->cfg.id, self->term, zclock_mono (), why,
-               self->lead_until, self->seq);
+    //  A suspended leader said so when it stopped acting.
+    if (self->suspended)
+        zsys_info ("gamenode: node %u gives up term %" PRIu64 ": %s",
+                   self->cfg.id, self->term, why);
+    else
+        zsys_info ("gamenode: node %u stops leading term %" PRIu64 " at mono %"
+                   PRId64 ": %s (lease until mono %" PRId64 ", seq %" PRIu64 ")",
+                   self->cfg.id, self->term, zclock_mono (), why,
+                   self->lead_until, self->seq);
+    self->suspended = false;
+    lease_campaign_end (self->lease);
     self->role = RALLY_ROLE_FOLLOWER;
     self->leader = 0;
     self->synced = false;       //  what it made since may be no one's
@@ -510,6 +565,8 @@ static void s_become_leader (node_t *self, uint64_t term, int64_t until)
 {
     int64_t now = zclock_mono ();
     self->role = RALLY_ROLE_LEADER;
+    self->suspended = false;
+    lease_campaign_end (self->lease);
     self->term = term;
     self->lead_until = until;
     self->leader = self->cfg.id;
@@ -599,6 +656,7 @@ static void s_follow (node_t *self, uint32_t leader, uint64_t term,
     self->term = term;
     self->leader = leader;
     self->leader_heard = zclock_mono ();
+    lease_campaign_end (self->lease);
     self->leader_at.from.node = leader;
     self->leader_at.from.term = term;
     if (game && *game) {
@@ -640,8 +698,16 @@ static void s_fetch_results (node_t *self, uint32_t after)
 //  Results from the leader: kept, and the next page asked for if full.
 static void s_on_results (node_t *self, const rally_msg_results_t *page)
 {
-    for (uint32_t i = 0; i < page->count; i++)
+    for (uint32_t i = 0; i < page->count; i++) {
+        //  An id no lobby makes would take every id after it at restart.
+        if (page->results[i].match > LOBBY_MATCH_ID_MAX) {
+            rally_warn (&self->warn, zclock_mono (), "result of match %u "
+                        "refused: ids stop at %u", page->results[i].match,
+                        LOBBY_MATCH_ID_MAX);
+            return;
+        }
         results_store (self->results, &page->results[i]);
+    }
     if (page->count)
         zsys_info ("gamenode: node %u caught up on matches %u..%u",
                    self->cfg.id, page->results[0].match,
@@ -792,7 +858,8 @@ static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg)
                     zmsg_size (in));
     else if (rally_repl_decode (self->repl, zframe_data (frame),
                                 zframe_size (frame), reason, sizeof (reason)) == 0) {
-        if (self->repl->kind == RALLY_REPL_SNAPSHOT)
+        if (self->repl->kind == RALLY_REPL_SNAPSHOT
+            && s_term_believed (self, self->repl->from.term, "a snapshot"))
             s_on_snapshot (self);
     }
     else
@@ -806,7 +873,8 @@ static void s_on_peer_hb (node_t *self, const rally_msg_node_hb_t *hb,
                           int64_t now)
 {
     uint32_t id = hb->from.node;
-    if (id == self->cfg.id)
+    if (id == self->cfg.id
+        || !s_term_believed (self, hb->from.term, "a heartbeat"))
         return;
     lease_see_term (self->lease, hb->from.term);
     if (hb->role == RALLY_ROLE_LEADER) {
@@ -836,7 +904,8 @@ static int s_handle_peers (zloop_t *loop, zsock_t *reader, void *arg)
         if (rally_repl_decode (self->repl, zframe_data (body),
                                zframe_size (body), reason, sizeof (reason)))
             rally_warn (&self->warn, now, "bad diff: %s", reason);
-        else if (self->repl->kind == RALLY_REPL_DIFF)
+        else if (self->repl->kind == RALLY_REPL_DIFF
+                 && s_term_believed (self, self->repl->from.term, "a diff"))
             s_on_diff (self, body, now);
     }
     else {
@@ -952,7 +1021,8 @@ static bool s_plane_takes (bool peer_plane, rally_msg_type_t type)
         return true;
     bool members = type == RALLY_MSG_SYNC || type == RALLY_MSG_ACK
                 || type == RALLY_MSG_FETCH || type == RALLY_MSG_STATUS;
-    return peer_plane ? members : s_player_request (type);
+    return peer_plane ? members
+                      : s_player_request (type) || type == RALLY_MSG_WATCH;
 }
 
 static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
@@ -1008,6 +1078,14 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
         s_ping (self, peer, peer_size, &req->u.ping);
         break;
     case RALLY_MSG_STATUS:
+        s_status (self, peer, peer_size);
+        break;
+    case RALLY_MSG_WATCH:
+        //  A spectator: counted where the match is played, and shown the
+        //  list (a follower's list is empty; the spectator asks a broker).
+        if (leading)
+            watchers_heard (self->watchers, peer, peer_size,
+                            req->u.watch.match, now);
         s_status (self, peer, peer_size);
         break;
     default: {
@@ -1073,19 +1151,37 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  A suspended leader's term is renewed: it acts again, from now, on the
+//  state it stopped with (no other node can have led meanwhile: the
+//  brokers held its lease).
+static void s_resume_leading (node_t *self, int64_t now)
+{
+    self->suspended = false;
+    zsys_info ("gamenode: node %u leads term %" PRIu64 " from mono %" PRId64
+               " (lease until mono %" PRId64 ") at seq %" PRIu64 ", hash %016"
+               PRIx64 "; resumed", self->cfg.id, self->term, now,
+               self->lead_until, self->seq, lobby_hash (self->lobby));
+    self->tick_base_us = zclock_usecs ();
+    self->tick_next = 1;
+}
+
 //  A broker's answer to a heartbeat, or a grant: the lease as it stands.
 static void s_on_lease (node_t *self, size_t broker,
                         const rally_msg_lease_t *reply)
 {
-    lease_reply (self->lease, broker, reply);
     int64_t now = zclock_mono ();
+    lease_reply (self->lease, broker, reply);
+    lease_heard (self->lease, broker, now);
     int64_t until = 0;
     uint64_t term = lease_held (self->lease, now, &until);
     if (self->role == RALLY_ROLE_LEADER) {
-        if (term == self->term)
+        if (term == self->term) {
             self->lead_until = until;
+            if (self->suspended)
+                s_resume_leading (self, now);
+        }
         else
-            s_leading (self, now);  //  steps down once the old grant ends
+            s_leading (self, now);  //  stops once the old grant ends
     }
     else if (term > self->term)
         s_become_leader (self, term, until);
@@ -1116,8 +1212,10 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
                                reason, sizeof (reason)))
         rally_warn (&self->warn, zclock_mono (),
                     "bad message from a broker: %s", reason);
-    else if (msg.type == RALLY_MSG_LEASE)
-        s_on_lease (self, s_broker_index (self, reader), &msg.u.lease);
+    else if (msg.type == RALLY_MSG_LEASE) {
+        if (s_term_believed (self, msg.u.lease.lease_term, "a lease"))
+            s_on_lease (self, s_broker_index (self, reader), &msg.u.lease);
+    }
     else if (msg.type == RALLY_MSG_ERROR)
         rally_warn (&self->warn, zclock_mono (), "a broker says %s: %s",
                     msg.u.error.code, msg.u.error.reason);
@@ -1129,6 +1227,42 @@ static int s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 
 //  --------------------------------------------------------------------------
 //  Timers
+
+//  Says, at most once a NODE_NO_MAJORITY_LOG_MS, that too few brokers
+//  answer for this node to campaign.
+static void s_log_no_majority (node_t *self, int64_t now, size_t heard)
+{
+    if (self->no_majority_logged
+        && now - self->no_majority_logged < NODE_NO_MAJORITY_LOG_MS)
+        return;
+    self->no_majority_logged = now;
+    zsys_warning ("gamenode: node %u asks for no lease: %zu of %zu brokers "
+                  "answer, a majority is %zu", self->cfg.id, heard,
+                  self->broker_count, lease_majority (self->lease));
+}
+
+//  The term a follower asks the brokers for: none while it hears a leader
+//  (it would only unseat it) or too few brokers to win; else its
+//  campaign's, with a random back-off of one to two leases.
+static uint64_t s_want (node_t *self, int64_t now)
+{
+    uint32_t lease_ms = self->cfg.cluster.lease_ms;
+    if (self->leader && self->leader != self->cfg.id
+        && now - self->leader_heard < lease_ms / 2)
+        return 0;
+    size_t heard = lease_reachable (self->lease, now, 2 * lease_ms);
+    if (heard < lease_majority (self->lease)) {
+        s_log_no_majority (self, now, heard);
+        return 0;
+    }
+    self->no_majority_logged = 0;
+    //  Nodes that start together must not draw the same back-off.
+    uint32_t draw = 0;
+    if (getrandom (&draw, sizeof (draw), GRND_NONBLOCK) != sizeof (draw))
+        draw = (uint32_t) now * 2654435761u + self->cfg.id;
+    uint32_t backoff = lease_ms + draw % (lease_ms + 1);
+    return lease_campaign (self->lease, now, backoff);
+}
 
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
 {
@@ -1144,10 +1278,9 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     s_origin (self, &hb->from);
     hb->role = self->role;
     hb->seq = self->seq;
-    //  A leader renews its term; a follower asks for one above any seen.
-    uint64_t seen = lease_max_term (self->lease);
-    hb->want = leading ? self->term
-                       : (seen > self->term ? seen : self->term) + 1;
+    //  A leader renews its term (a suspended one too); a follower may
+    //  campaign for one.
+    hb->want = self->role == RALLY_ROLE_LEADER ? self->term : s_want (self, now);
     hb->nonce = lease_sent (self->lease, now);
     hb->lag = !leading && self->leader_seq > self->seq
             ? self->leader_seq - self->seq : 0;
@@ -1292,6 +1425,32 @@ static void s_replicate (node_t *self)
     zframe_destroy (&snap);
 }
 
+//  Each live match's spectators and grace, for its players and
+//  spectators. Not replicated and not held for an ack: a count and a
+//  countdown that a failover may restart take nothing back.
+static void s_publish_crowd (node_t *self, int64_t now)
+{
+    if (now < self->crowd_at)
+        return;
+    self->crowd_at = now + RALLY_CROWD_EVERY_MS;
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_CROWD);
+    s_origin (self, &msg.u.crowd.from);
+    lobby_match_view_t view;
+    for (size_t i = 0; lobby_match_at (self->lobby, i, &view) == 0; i++) {
+        if (view.game->phase == PONG_OVER)
+            continue;
+        uint32_t count = watchers_count (self->watchers, view.id, now);
+        msg.u.crowd.match = view.id;
+        msg.u.crowd.spectators = count < RALLY_SPECTATORS_MAX
+                               ? count: RALLY_SPECTATORS_MAX;
+        msg.u.crowd.grace_ms = lobby_grace_left (self->lobby, view.id, now);
+        char topic[9];
+        rally_msg_match_topic (view.id, topic);
+        rally_msg_publish (&msg, self->state, topic);
+    }
+}
+
 static void s_tick (node_t *self)
 {
     int64_t now = zclock_mono ();
@@ -1301,6 +1460,7 @@ static void s_tick (node_t *self)
     s_drain_events (self);
     s_replicate (self);
     s_stage_states (self, now);
+    s_publish_crowd (self, now);
     if (s_commit_alone (self, now))
         s_commit (self, self->seq);
 }
@@ -1323,7 +1483,7 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     }
     int64_t now = zclock_usecs ();
     int64_t late = now - s_deadline (self, self->tick_next);
-    if (late >= 0 && self->role != RALLY_ROLE_LEADER) {
+    if (late >= 0 && (self->role != RALLY_ROLE_LEADER || self->suspended)) {
         self->tick_base_us = now;   //  a follower only keeps the beat
         self->tick_next = 1;
     }
@@ -1439,7 +1599,12 @@ static int s_open_results (node_t *self)
         return -1;
     }
     uint32_t last = results_max_match (self->results);
-    lobby_reserve_matches (self->lobby, last);
+    if (lobby_reserve_matches (self->lobby, last)) {
+        zsys_error ("gamenode: %s holds match %u; ids above %u are refused, "
+                    "so no match id would be left", path, last,
+                    LOBBY_MATCH_ID_MAX);
+        return -1;
+    }
     zsys_info ("gamenode: node %u keeps results in %s (%zu matches, last %u)",
                self->cfg.id, *self->cfg.data ? path : "memory",
                results_count (self->results), last);
@@ -1499,6 +1664,8 @@ node_t *node_new (const node_config_t *cfg)
     lc.grace_ms = cfg->cluster.grace_ms;
     lc.max_players = cfg->cluster.max_players;
     self->lobby = lobby_new (&lc);
+    self->watchers = watchers_new ();
+    assert (self->watchers);
     if (!self->lobby)
         zsys_error ("gamenode: bad game settings (tick_hz %u, points %u, "
                     "max_players %u)", lc.tick_hz, lc.points_to_win,
@@ -1542,6 +1709,7 @@ void node_destroy (node_t **self_p)
     zsock_destroy (&self->game);
     zsock_destroy (&self->peer);
     lobby_destroy (&self->lobby);
+    watchers_destroy (&self->watchers);
     free (self);
     *self_p = NULL;
 }

@@ -8,7 +8,7 @@
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
-                fetch, results
+                fetch, results, watch, crowd
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -269,6 +269,17 @@ static const rally_field_t s_results[] = {
             &s_results_list),
 };
 
+static const rally_field_t s_watch[] = {
+    F (M, UINT, "match", u.watch.match, 0, U32),
+};
+
+static const rally_field_t s_crowd[] = {
+    F_ORIGIN (crowd),
+    F (M, UINT, "match", u.crowd.match, 1, U32),
+    F (M, UINT, "spectators", u.crowd.spectators, 0, RALLY_SPECTATORS_MAX),
+    F (M, UINT, "grace", u.crowd.grace_ms, 0, U32),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const rally_field_t *fields;    //  fields after v and type
@@ -300,6 +311,8 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_LEASE] = T ("lease", s_lease),
     [RALLY_MSG_FETCH] = T ("fetch", s_fetch),
     [RALLY_MSG_RESULTS] = T ("results", s_results),
+    [RALLY_MSG_WATCH] = T ("watch", s_watch),
+    [RALLY_MSG_CROWD] = T ("crowd", s_crowd),
 };
 #undef T
 

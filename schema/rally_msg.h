@@ -38,6 +38,8 @@
 #define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
 #define RALLY_RESULTS_MAX       32      //  finished matches in one results
+#define RALLY_SPECTATORS_MAX    65535   //  spectators one crowd counts
+#define RALLY_CROWD_EVERY_MS    500     //  crowd published this often
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
 
@@ -73,6 +75,9 @@ typedef enum {
     RALLY_MSG_LEASE,        //  broker -> node: reply to every node_hb
     RALLY_MSG_FETCH,        //  follower -> leader: results after this match
     RALLY_MSG_RESULTS,      //  leader -> follower: finished matches
+    RALLY_MSG_WATCH,        //  spectator -> node: I watch this match;
+                            //  answered with matches
+    RALLY_MSG_CROWD,        //  node -> PUB: a match's spectators, grace
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -186,6 +191,16 @@ typedef struct {
     char names[2][RALLY_NAME_BUF];
 } rally_msg_state_t;
 
+//  crowd: what a match's players and spectators see besides the game,
+//  published on the match's topic every RALLY_CROWD_EVERY_MS.
+typedef struct {
+    rally_origin_t from;
+    uint32_t match;
+    uint32_t spectators;            //  viewers watching it
+    uint32_t grace_ms;              //  paused: ms before the player lost
+                                    //  first forfeits; else 0
+} rally_msg_crowd_t;
+
 typedef struct {
     rally_origin_t from;            //  term 0, node 0 when the broker sends
     char code[RALLY_CODE_BUF];      //  machine-readable: "bad_name", ...
@@ -230,6 +245,11 @@ typedef struct {
     uint32_t count;
     rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
 } rally_msg_matches_t;
+
+//  watch: a spectator shows this match (0: none yet, only the list).
+typedef struct {
+    uint32_t match;
+} rally_msg_watch_t;
 
 //  sync asks the leader for a snapshot; ack reports what was applied. Both
 //  come from a follower, so node is 1..255.
@@ -299,6 +319,8 @@ typedef struct {
         rally_msg_lease_t lease;
         rally_msg_fetch_t fetch;
         rally_msg_results_t results;
+        rally_msg_watch_t watch;
+        rally_msg_crowd_t crowd;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

@@ -74,9 +74,41 @@ def test(cluster):
     check(out.returncode == 1 and "no answer" in out.stderr,
           "rallyctl with no broker: exit %d, %s" % (out.returncode, out.stderr.strip()))
 
+    bad_files(cluster)
     refused_from_environment(cluster)
     advertised_endpoints(cluster)
     health(cluster)
+
+
+def bad_files(cluster):
+    """Cluster files that are not regular, too large, or inconsistent, and
+    endpoints a program cannot bind: refused at once, with the reason."""
+    fifo = os.path.join(cluster.dir, "fifo.cfg")
+    os.mkfifo(fifo)
+    big = os.path.join(cluster.dir, "big.cfg")
+    with open(big, "w") as f:
+        f.write("rally\n" + "    timing\n" * 40000)
+    for program in PROGRAMS:
+        command = COMMAND.get(program, [])
+        refused(program, command + ["--config", fifo], ["not a regular file (a FIFO)"])
+        refused(program, command + ["--config", cluster.dir], ["a directory"])
+        refused(program, command + ["--config", big], ["larger than 65536 bytes"])
+        refused(program, command, ["lease_ms 60 is too short for heartbeat_ms 50"],
+                env={"RALLY_LEASE_MS": "60"})
+    short = os.path.join(cluster.dir, "short.cfg")
+    with open(short, "w") as f:
+        f.write('rally\n    broker = "%s"\n    timing\n        liveness_ms = 100\n'
+                % cluster.broker)
+    refused("rally-broker", ["--config", short],
+            [short, "liveness_ms 100 is shorter than lease_ms 200"])
+    refused("rally-gamenode", ["--config", cluster.config, "--id", "9"],
+            ["node 9 is not in %s (it lists 1, 2)" % cluster.config])
+    refused("rally-gamenode", ["--config", cluster.config, "--id", "1", "--heartbeat-ms", "150"],
+            ["lease_ms 200 is too short for heartbeat_ms 150"])
+    refused("rally-gamenode", ["--game", "tcp://node1:5602"],
+            ["tcp://node1:5602 names a host"])
+    refused("rally-broker", ["--broker", "tcp://broker:5600"],
+            ["tcp://broker:5600 names a host"])
 
 
 def refused_from_environment(cluster):

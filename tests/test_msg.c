@@ -242,6 +242,28 @@ START_TEST (round_trip_results)
     msg->u.fetch.after = UINT32_MAX;
     s_round_trip (msg);
 
+    rally_msg_init (msg, RALLY_MSG_WATCH);
+    s_round_trip (msg);         //  a spectator that only lists
+    msg->u.watch.match = UINT32_MAX;
+    s_round_trip (msg);
+
+    rally_msg_init (msg, RALLY_MSG_CROWD);
+    msg->u.crowd.from.term = 9;
+    msg->u.crowd.from.node = 3;
+    msg->u.crowd.match = 1;
+    s_round_trip (msg);
+    msg->u.crowd.match = UINT32_MAX;
+    msg->u.crowd.spectators = RALLY_SPECTATORS_MAX;
+    msg->u.crowd.grace_ms = UINT32_MAX;
+    s_round_trip (msg);
+    //  The encoder refuses what the decoder would: no match 0, no more
+    //  spectators than the limit.
+    msg->u.crowd.spectators = RALLY_SPECTATORS_MAX + 1;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    msg->u.crowd.spectators = 0;
+    msg->u.crowd.match = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
     rally_msg_init (msg, RALLY_MSG_RESULTS);
     msg->u.results.from.term = 5;
     msg->u.results.from.node = 1;
@@ -1334,7 +1356,8 @@ START_TEST (type_names_and_topics)
                              "joined", "resume", "queued", "match", "input",
                              "requeue", "leave", "ping", "pong", "state",
                              "error", "status", "cluster", "matches", "sync",
-                             "ack", "lease", "fetch", "results" };
+                             "ack", "lease", "fetch", "results", "watch",
+                             "crowd" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)
