@@ -12,6 +12,7 @@ import subprocess
 
 import msgpack
 import zmq
+import zmq.auth
 
 from rallytest import BIN, TestFailure, check, run
 
@@ -126,6 +127,14 @@ def refused_from_environment(cluster):
             env={"RALLY_ADVERTISE_GAME": "tcp://127.0.0.1:99999"})
     refused("rally-gamenode", cfg, ["RALLY_ADVERTISE_STATE:"],
             env={"RALLY_ADVERTISE_STATE": "udp://127.0.0.1:1"})
+    # A member without its key, or with a key that is not a member's,
+    # does not start, and says what to run.
+    for program, extra in (("rally-gamenode", ["--id", "1"]), ("rally-broker", [])):
+        refused(program, cfg + extra + ["--key", os.path.join(cluster.dir, "none.cert")],
+                ["no secret key", "rallyctl keys"])
+    _, stranger = zmq.auth.create_certificates(cluster.dir, "stranger")
+    refused("rally-gamenode", cfg + ["--id", "1", "--key", stranger[:-len("_secret")]],
+            ["is not one of the members'"])
     # Each flag belongs to one command.
     refused("rallyctl", ["health", "--json"], ["--json: only for status"])
     refused("rallyctl", ["status", "--node", "1"], ["--node: only for health"])
