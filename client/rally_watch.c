@@ -20,6 +20,8 @@ struct _rally_watch_t {
     int64_t where_at;                   //  next where, while finding
     int64_t watch_at;                   //  next watch, while watching
     int64_t heard_ms;                   //  the leader last answered
+    bool board_wanted;                  //  standings to send
+    char board_name[RALLY_NAME_BUF];    //  whose record
     rally_watch_view_t view;
 };
 
@@ -81,6 +83,8 @@ static void s_send_where (rally_watch_t *self)
     self->where_at = self->now_ms + RALLY_WATCH_WHERE_MS;
 }
 
+static void s_send_standings (rally_watch_t *self);
+
 static void s_send_watch (rally_watch_t *self)
 {
     rally_msg_t msg;
@@ -89,6 +93,18 @@ static void s_send_watch (rally_watch_t *self)
     if (self->game)
         rally_msg_send (&msg, self->game);
     self->watch_at = self->now_ms + RALLY_WATCH_EVERY_MS;
+    s_send_standings (self);        //  again, until a board comes
+}
+
+static void s_send_standings (rally_watch_t *self)
+{
+    if (!self->game || !self->board_wanted)
+        return;
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_STANDINGS);
+    snprintf (msg.u.standings.name, sizeof (msg.u.standings.name), "%s",
+              self->board_name);
+    rally_msg_send (&msg, self->game);
 }
 
 static void s_subscribe (rally_watch_t *self)
@@ -145,6 +161,7 @@ static void s_connect (rally_watch_t *self, const rally_msg_leader_t *m)
     self->view.term = m->from.term;
     s_subscribe (self);
     s_send_watch (self);
+    s_send_standings (self);
 }
 
 //  --------------------------------------------------------------------------
@@ -209,6 +226,12 @@ static void s_read_all (rally_watch_t *self)
         self->heard_ms = self->now_ms;
         if (msg->type == RALLY_MSG_MATCHES)
             s_on_matches (self, &msg->u.matches);
+        else
+        if (msg->type == RALLY_MSG_BOARD) {
+            self->board_wanted = false;
+            self->view.board = msg->u.board;
+            self->view.have_board = true;
+        }
         else
         if (msg->type == RALLY_MSG_LEADER
         || (msg->type == RALLY_MSG_ERROR
@@ -283,6 +306,15 @@ void rally_watch_show (rally_watch_t *self, uint32_t match)
     self->view.grace_ms = 0;
     s_subscribe (self);
     s_send_watch (self);        //  counted at once where it is played
+}
+
+void rally_watch_ask_board (rally_watch_t *self, const char *name)
+{
+    assert (self && name);
+    snprintf (self->board_name, sizeof (self->board_name), "%s", name);
+    self->board_wanted = true;
+    self->view.have_board = false;
+    s_send_standings (self);
 }
 
 const rally_watch_view_t *rally_watch_view (rally_watch_t *self)

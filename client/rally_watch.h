@@ -5,7 +5,8 @@
     It asks the brokers where the leader is, then sends the leader `watch`
     (with the match it shows, 0 for none) every RALLY_WATCH_EVERY_MS; the
     leader counts it as a spectator of that match and answers with the
-    list of matches. States of the match shown come on the leader's PUB
+    list of matches. It also fetches the leaderboard (standings -> board),
+    for a viewer's name and end screens. States of the match shown come on the leader's PUB
     like a player's. A leader that stops answering for RALLY_WATCH_SILENT_MS,
     or a node that says it does not lead, sends the spectator back to the
     brokers. Like rally_client: no thread, no clock, never blocks.
@@ -39,6 +40,8 @@ typedef struct {
     uint32_t spectators;        //  of the match shown, as last heard
     uint32_t grace_ms;          //  its grace left when heard
     int64_t grace_heard_ms;     //  when that was
+    bool have_board;            //  board holds the leaderboard asked for
+    rally_msg_board_t board;
 } rally_watch_view_t;
 
 //  Starts looking for the leader through every broker of cluster. NULL if
@@ -55,6 +58,10 @@ void rally_watch_pump (rally_watch_t *self, int64_t now_ms);
 
 //  Shows match (0: none): its states follow, the old one's stop.
 void rally_watch_show (rally_watch_t *self, uint32_t match);
+
+//  Asks the leader for the leaderboard with name's record ("": none),
+//  now or as soon as one answers; view.board holds it when it comes.
+void rally_watch_ask_board (rally_watch_t *self, const char *name);
 
 //  What there is to draw, valid until the next pump.
 const rally_watch_view_t *rally_watch_view (rally_watch_t *self);

@@ -2,6 +2,8 @@
 
         rallyctl status [--json] [--broker EP] [--config FILE] [--timeout MS]
         rallyctl health [--node ID] [--broker EP] [--config FILE] [--timeout MS]
+        rallyctl results [--player NAME] [--json] [...]
+        rallyctl leaderboard [--player NAME] [--json] [...]
 
     Asks every broker of the cluster at once for its view (status ->
     cluster): the lease it holds for a node, the leader it names, and its
@@ -18,7 +20,11 @@
     health is for a container's healthcheck: it asks every broker (or,
     with --node, that node alone) and succeeds only if all of them answer.
 
-    Both ask on the peer plane, with an operator's key (any member's key
+    results and leaderboard find the node as status does and ask it for
+    the stored matches (history -> results, the latest first) or the
+    players' records (standings -> board): what players see in the viewer.
+
+    All ask on the peer plane, with an operator's key (any member's key
     will do: a container's healthcheck uses its own program's).
 
     keys makes the cluster's certificates (rally_keys_make), keeping any
@@ -38,7 +44,9 @@
 
 //  What the command line said. NULL means the flag was not given.
 typedef struct {
-    const char *command;        //  "status" or "health"
+    const char *command;        //  "status", "health", "results" or
+                                //  "leaderboard"
+    const char *player;         //  --player NAME
     uint32_t node;              //  --node ID, 0 if not given
     const char *broker;         //  --broker ENDPOINT
     const char *config;         //  --config FILE
@@ -54,6 +62,7 @@ typedef struct {
     const char *endpoint;       //  who is asked, as shown
     const char *peer;           //  its peer endpoint, where it is asked
     const char *key;            //  its public key, NULL if unknown
+    rally_msg_t request;        //  what; a status when its type is 0
     zsock_t *dealer;            //  the socket it is asked on, NULL when done
     bool answered;              //  reply holds the answer wanted
     rally_msg_t reply;          //  the answer, when answered
@@ -87,6 +96,9 @@ static void s_usage (FILE *out)
         "                       [--timeout MS]\n"
         "       rallyctl health [--node ID] [--broker EP] [--config FILE]\n"
         "                       [--timeout MS]\n"
+        "       rallyctl results [--player NAME] [--json] [--broker EP]\n"
+        "                        [--config FILE] [--timeout MS]\n"
+        "       rallyctl leaderboard [--player NAME] [--json] [...]\n"
         "       rallyctl keys [--config FILE]\n"
         "       rallyctl --help\n"
         "\n"
@@ -115,6 +127,8 @@ static void s_usage (FILE *out)
         "  --config FILE     cluster file (ZPL; see config/README.md;\n"
         "                    default $RALLY_CONFIG)\n"
         "  --node ID         health: ask this node of the cluster file\n"
+        "  --player NAME     results: only NAME's matches; leaderboard:\n"
+        "                    NAME's own record too\n"
         "  --timeout MS      wait for the answers, ms (default 1000); the\n"
         "                    brokers are asked together, then the node\n"
         "  -h, --help        print this and exit\n"
@@ -141,6 +155,7 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_UINT ("--timeout", &f->timeout_ms, 1, 600000, NULL),
         RALLY_ARGS_UINT ("--node", &f->node, 1, RALLY_NODE_ID_MAX, NULL),
         RALLY_ARGS_SWITCH ("--json", NULL, &f->json),
+        RALLY_ARGS_STRING ("--player", &f->player),
         RALLY_ARGS_STRING ("--key", &f->key),
         RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
@@ -153,10 +168,21 @@ static int s_parse (flags_t *f, int argc, char **argv)
     if (!f->command)
         return rally_args_fail (PROGRAM, "no command");
     if (!streq (f->command, "status") && !streq (f->command, "health")
-        && !streq (f->command, "keys"))
+    &&  !streq (f->command, "results") && !streq (f->command, "leaderboard")
+    &&  !streq (f->command, "keys"))
         return rally_args_fail (PROGRAM, "unknown command '%s'", f->command);
-    if (f->json && !streq (f->command, "status"))
-        return rally_args_fail (PROGRAM, "--json: only for status");
+    if (f->json && streq (f->command, "health"))
+        return rally_args_fail (PROGRAM, "--json: only for status, results and"
+                                " leaderboard");
+    bool records = streq (f->command, "results")
+                || streq (f->command, "leaderboard");
+    if (f->player && !records)
+        return rally_args_fail (PROGRAM, "--player: only for results and"
+                                " leaderboard");
+    char reason[RALLY_REASON_BUF];
+    if (f->player && !rally_msg_name_valid (f->player, reason, sizeof reason))
+        return rally_args_fail (PROGRAM, "--player '%s': %s", f->player,
+                                reason);
     if (f->node && !streq (f->command, "health"))
         return rally_args_fail (PROGRAM, "--node: only for health");
     return 0;
@@ -175,8 +201,9 @@ static int s_ask_start (ask_t *self, uint32_t timeout_ms)
               "no answer within %" PRIu32 " ms", timeout_ms);
     self->answered = false;
     self->dealer = rally_msg_socket_new (ZMQ_DEALER);
-    rally_msg_t request;
-    rally_msg_init (&request, RALLY_MSG_STATUS);
+    rally_msg_t request = self->request;
+    if (request.type == 0)
+        rally_msg_init (&request, RALLY_MSG_STATUS);
     if (!self->dealer)
         snprintf (self->reason, sizeof (self->reason), "no socket to ask on");
     else if (!rally_keys_plaintext (s_keys)
@@ -588,6 +615,146 @@ static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
     return rc ? 1 : 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Results and the leaderboard
+
+static void s_print_result (const rally_result_t *x, bool json)
+{
+    const char *winner = x->winner == 0 || x->winner == 1
+                       ? x->names[x->winner]: NULL;
+    if (!json) {
+        printf ("  match %-6" PRIu32 " %s v %s  %" PRIu32 "-%" PRIu32 "  %s%s%s\n",
+                x->match, x->names[0], x->names[1], x->score[0], x->score[1],
+                winner? winner: "no winner", winner? " wins": "",
+                x->forfeit? " by forfeit": "");
+        return;
+    }
+    printf ("{\"match\": %" PRIu32 ", \"names\": [", x->match);
+    rally_json_string (stdout, x->names[0]);
+    printf (", ");
+    rally_json_string (stdout, x->names[1]);
+    printf ("], \"score\": [%" PRIu32 ", %" PRIu32 "], \"winner\": ",
+            x->score[0], x->score[1]);
+    if (winner)
+        rally_json_string (stdout, winner);
+    else
+        printf ("null");
+    printf (", \"forfeit\": %s}", x->forfeit? "true": "false");
+}
+
+static void s_print_results (uint32_t node, const rally_msg_results_t *m,
+                             bool json)
+{
+    if (!json) {
+        printf ("finished matches, latest first (node %" PRIu32 "): %" PRIu32
+                "%s\n", node, m->count,
+                m->count == RALLY_RESULTS_MAX? " (the latest ones)": "");
+        for (uint32_t i = 0; i < m->count; i++)
+            s_print_result (&m->results[i], false);
+        return;
+    }
+    printf ("{\"node\": %" PRIu32 ", \"results\": [", node);
+    for (uint32_t i = 0; i < m->count; i++) {
+        printf (i? ", ": "");
+        s_print_result (&m->results[i], true);
+    }
+    printf ("]}\n");
+}
+
+static void s_print_record (const rally_record_t *x, int rank, bool json)
+{
+    if (!json) {
+        printf ("  %3d  %-20s %5" PRIu32 " %6" PRIu32 " %8" PRIu32 "\n",
+                rank, x->name, x->wins, x->losses, x->forfeits);
+        return;
+    }
+    printf ("{\"name\": ");
+    rally_json_string (stdout, x->name);
+    printf (", \"wins\": %" PRIu32 ", \"losses\": %" PRIu32
+            ", \"forfeits\": %" PRIu32 "}", x->wins, x->losses, x->forfeits);
+}
+
+static void s_print_board (uint32_t node, const rally_msg_board_t *m,
+                           bool json)
+{
+    if (!json) {
+        printf ("leaderboard (node %" PRIu32 "): %" PRIu32 " players\n"
+                "  rank name                  wins losses forfeits\n",
+                node, m->players);
+        for (uint32_t i = 0; i < m->count; i++)
+            s_print_record (&m->top[i], (int) i + 1, false);
+        if (m->own.name[0]) {
+            printf ("record of %s: %" PRIu32 " wins, %" PRIu32 " losses (%"
+                    PRIu32 " by forfeit)\n", m->own.name, m->own.wins,
+                    m->own.losses, m->own.forfeits);
+        }
+        return;
+    }
+    printf ("{\"node\": %" PRIu32 ", \"players\": %" PRIu32 ", \"top\": [",
+            node, m->players);
+    for (uint32_t i = 0; i < m->count; i++) {
+        printf (i? ", ": "");
+        s_print_record (&m->top[i], (int) i + 1, true);
+    }
+    printf ("], \"player\": ");
+    if (m->own.name[0])
+        s_print_record (&m->own, 0, true);
+    else
+        printf ("null");
+    printf ("}\n");
+}
+
+//  Asks the node status would ask for the stored matches or the board.
+static int s_records (const rally_cluster_t *cluster, const flags_t *f)
+{
+    report_t *r = (report_t *) zmalloc (sizeof (report_t));
+    assert (r);
+    r->cluster = cluster;
+    r->liveness_ms = cluster->liveness_ms;
+    r->broker_count = cluster->broker_count;
+    for (size_t i = 0; i < r->broker_count; i++)
+        s_ask_broker (&r->brokers[i], cluster, i);
+    int rc = s_ask_brokers (r, f->timeout_ms);
+    const rally_node_info_t *node = rc? NULL: s_pick_node (r);
+    const rally_node_conf_t *conf = node ? rally_cluster_node (cluster, node->id)
+                                         : NULL;
+    if (node && (!conf || !*conf->peer)) {
+        fprintf (stderr, "rallyctl: node %" PRIu32 " has no peer endpoint in "
+                 "the cluster file\n", node->id);
+        free (r);
+        return 1;
+    }
+    bool board = streq (f->command, "leaderboard");
+    if (node) {
+        s_ask_node (&r->node, conf);
+        rally_msg_t *req = &r->node.request;
+        rally_msg_init (req, board? RALLY_MSG_STANDINGS: RALLY_MSG_HISTORY);
+        const char *name = f->player? f->player: "";
+        if (board)
+            snprintf (req->u.standings.name, sizeof (req->u.standings.name),
+                      "%s", name);
+        else
+            snprintf (req->u.history.name, sizeof (req->u.history.name),
+                      "%s", name);
+        s_ask_all (&r->node, 1, board? RALLY_MSG_BOARD: RALLY_MSG_RESULTS,
+                   f->timeout_ms);
+    }
+    if (!node)
+        fprintf (stderr, "rallyctl: no broker names a live node\n");
+    else
+    if (!r->node.answered)
+        fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s\n", node->id,
+                 conf->peer, r->node.reason);
+    else
+    if (board)
+        s_print_board (node->id, &r->node.reply.u.board, f->json);
+    else
+        s_print_results (node->id, &r->node.reply.u.results, f->json);
+    rc = node && r->node.answered? 0: 1;
+    free (r);
+    return rc;
+}
+
 //  Asks the brokers, or only node id when id is not 0, and says of each
 //  whether it answered. Returns 0 if every one did, else 1.
 static int s_health (const rally_cluster_t *cluster, uint32_t id,
@@ -659,6 +826,8 @@ int main (int argc, char **argv)
     }
     if (streq (flags.command, "health"))
         rc = s_health (&cluster, flags.node, flags.timeout_ms);
+    else if (!streq (flags.command, "status"))
+        rc = s_records (&cluster, &flags);
     else
         rc = s_status (&cluster, flags.timeout_ms, flags.json);
     rally_keys_destroy (&s_keys);

@@ -966,6 +966,48 @@ static void s_send_results (node_t *self, const uint8_t *peer,
     free (msg);
 }
 
+//  A player's or an operator's look at the stored matches, newest first.
+//  Any node answers: every node stores every match it applied.
+static void s_send_history (node_t *self, const uint8_t *peer,
+                            size_t peer_size, const rally_msg_history_t *req)
+{
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (msg);
+    rally_msg_init (msg, RALLY_MSG_RESULTS);
+    s_origin (self, &msg->u.results.from);
+    size_t count = 0;
+    if (results_recent (self->results, req->name, req->before,
+                        RALLY_RESULTS_MAX, msg->u.results.results, &count) == 0) {
+        msg->u.results.count = (uint32_t) count;
+        s_send_to (self, peer, peer_size, msg);
+    }
+    else
+        s_send_error (self, peer, peer_size, "unavailable",
+                      "the results store cannot be read");
+    free (msg);
+}
+
+static void s_send_board (node_t *self, const uint8_t *peer,
+                          size_t peer_size, const rally_msg_standings_t *req)
+{
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (msg);
+    rally_msg_init (msg, RALLY_MSG_BOARD);
+    rally_msg_board_t *b = &msg->u.board;
+    s_origin (self, &b->from);
+    snprintf (b->own.name, sizeof (b->own.name), "%s", req->name);
+    size_t count = 0;
+    if (results_standings (self->results, RALLY_BOARD_MAX, b->top, &count,
+                           &b->players, &b->own) == 0) {
+        b->count = (uint32_t) count;
+        s_send_to (self, peer, peer_size, msg);
+    }
+    else
+        s_send_error (self, peer, peer_size, "unavailable",
+                      "the results store cannot be read");
+    free (msg);
+}
+
 //  True if a follower was heard within the liveness period. Only the
 //  cluster's nodes can be followers: it looks at those, not every id.
 static bool s_have_followers (node_t *self, int64_t now)
@@ -1017,7 +1059,9 @@ static bool s_player_request (rally_msg_type_t type)
 //  members' (sync, ack, fetch, status) on the peer ROUTER; ping on both.
 static bool s_plane_takes (bool peer_plane, rally_msg_type_t type)
 {
-    if (type == RALLY_MSG_PING)
+    //  Stored results are every player's to see, and the operator's.
+    if (type == RALLY_MSG_PING || type == RALLY_MSG_HISTORY
+        || type == RALLY_MSG_STANDINGS)
         return true;
     bool members = type == RALLY_MSG_SYNC || type == RALLY_MSG_ACK
                 || type == RALLY_MSG_FETCH || type == RALLY_MSG_STATUS;
@@ -1079,6 +1123,12 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
         break;
     case RALLY_MSG_STATUS:
         s_status (self, peer, peer_size);
+        break;
+    case RALLY_MSG_HISTORY:
+        s_send_history (self, peer, peer_size, &req->u.history);
+        break;
+    case RALLY_MSG_STANDINGS:
+        s_send_board (self, peer, peer_size, &req->u.standings);
         break;
     case RALLY_MSG_WATCH:
         //  A spectator: counted where the match is played, and shown the

@@ -22,6 +22,10 @@ struct _results_t {
     sqlite3_stmt *since;        //  matches above an id, in order, limited
     sqlite3_stmt *max;          //  the highest id, 0 if none
     sqlite3_stmt *count;        //  how many matches
+    sqlite3_stmt *recent;       //  newest first, below an id, by a player
+    sqlite3_stmt *standings;    //  the records, best first
+    sqlite3_stmt *record;       //  one player's record
+    sqlite3_stmt *players;      //  how many players have a match
 };
 
 static const char *s_create_meta =
@@ -71,6 +75,33 @@ static const char *s_sql_max = "SELECT MAX (id) FROM matches";
 
 static const char *s_sql_count = "SELECT COUNT (*) FROM matches";
 
+static const char *s_sql_recent =
+    "SELECT " S_COLUMNS " FROM matches"
+    " WHERE (?1 = 0 OR id < ?1) AND (?2 = '' OR left_name = ?2"
+    "  OR right_name = ?2) ORDER BY id DESC LIMIT ?3";
+
+//  Each match counts once for each side: a win for the winner, a loss for
+//  the other, and a forfeit too when the loser forfeited.
+#define S_SIDES \
+    "WITH sides (name, won, lost, ff) AS (" \
+    " SELECT left_name, winner = 0, winner = 1, forfeit AND winner = 1" \
+    "  FROM matches" \
+    " UNION ALL" \
+    " SELECT right_name, winner = 1, winner = 0, forfeit AND winner = 0" \
+    "  FROM matches) "
+
+static const char *s_sql_standings =
+    S_SIDES "SELECT name, SUM (won), SUM (lost), SUM (ff) FROM sides"
+    " GROUP BY name ORDER BY SUM (won) DESC, SUM (lost), name LIMIT ?1";
+
+static const char *s_sql_record =
+    S_SIDES "SELECT name, SUM (won), SUM (lost), SUM (ff) FROM sides"
+    " WHERE name = ?1 GROUP BY name";
+
+static const char *s_sql_players =
+    "SELECT COUNT (*) FROM (SELECT left_name FROM matches"
+    " UNION SELECT right_name FROM matches)";
+
 static int s_open (results_t *self, const char *path, char *why,
                    size_t why_size);
 static bool s_valid (const results_match_t *m);
@@ -107,6 +138,10 @@ void results_destroy (results_t **self_p)
     sqlite3_finalize (self->since);
     sqlite3_finalize (self->max);
     sqlite3_finalize (self->count);
+    sqlite3_finalize (self->recent);
+    sqlite3_finalize (self->standings);
+    sqlite3_finalize (self->record);
+    sqlite3_finalize (self->players);
     if (sqlite3_close (self->db) != SQLITE_OK)
         zsys_error ("results: close: %s", sqlite3_errmsg (self->db));
     free (self);
@@ -165,6 +200,99 @@ int results_since (results_t *self, uint32_t after, size_t max,
     //  The limit ends the rows at max; a row left over is one unreadable.
     if (rc != SQLITE_DONE)
         s_log (self, "since", rc);
+    sqlite3_reset (st);
+    *count = rc == SQLITE_DONE ? n : 0;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int results_recent (results_t *self, const char *name, uint32_t before,
+                    size_t max, results_match_t *out, size_t *count)
+{
+    assert (self && count && (out || max == 0));
+    sqlite3_stmt *st = self->recent;
+    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t) max;
+    int rc = sqlite3_bind_int64 (st, 1, before);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text (st, 2, name ? name : "", -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64 (st, 3, limit);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    size_t n = 0;
+    while (rc == SQLITE_ROW && n < max && s_read_row (st, &out[n]) == 0) {
+        n++;
+        rc = sqlite3_step (st);
+    }
+    if (rc != SQLITE_DONE)
+        s_log (self, "recent", rc);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    *count = rc == SQLITE_DONE ? n : 0;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+//  One record row (name, wins, losses, forfeits) into out; -1 if a value
+//  is out of range (the file is outside input).
+static int s_read_record (sqlite3_stmt *st, rally_record_t *out)
+{
+    const char *name = (const char *) sqlite3_column_text (st, 0);
+    int64_t v[3];
+    for (int i = 0; i < 3; i++) {
+        v[i] = sqlite3_column_int64 (st, i + 1);
+        if (v[i] < 0 || v[i] > UINT32_MAX)
+            return -1;
+    }
+    if (!name || !*name || strlen (name) > RALLY_NAME_MAX)
+        return -1;
+    snprintf (out->name, sizeof (out->name), "%s", name);
+    out->wins = (uint32_t) v[0];
+    out->losses = (uint32_t) v[1];
+    out->forfeits = (uint32_t) v[2];
+    return 0;
+}
+
+//  own's record, by its name; zeros for a name with no match.
+static int s_record (results_t *self, rally_record_t *own)
+{
+    sqlite3_stmt *st = self->record;
+    char name[RALLY_NAME_BUF];
+    snprintf (name, sizeof (name), "%s", own->name);
+    own->wins = own->losses = own->forfeits = 0;
+    int rc = sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    if (rc == SQLITE_ROW && s_read_record (st, own) == 0)
+        rc = SQLITE_DONE;
+    if (rc != SQLITE_DONE)
+        s_log (self, "record", rc);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int results_standings (results_t *self, size_t max, rally_record_t *top,
+                       size_t *count, uint32_t *players, rally_record_t *own)
+{
+    assert (self && count && players && (top || max == 0));
+    *count = 0;
+    int64_t many;
+    if (s_scalar (self, self->players, &many) != 0)
+        return -1;
+    *players = many > 0 && many <= UINT32_MAX ? (uint32_t) many : 0;
+    if (own && own->name[0] && s_record (self, own) != 0)
+        return -1;
+    sqlite3_stmt *st = self->standings;
+    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t) max;
+    int rc = sqlite3_bind_int64 (st, 1, limit);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    size_t n = 0;
+    while (rc == SQLITE_ROW && n < max && s_read_record (st, &top[n]) == 0) {
+        n++;
+        rc = sqlite3_step (st);
+    }
+    if (rc != SQLITE_DONE)
+        s_log (self, "standings", rc);
     sqlite3_reset (st);
     *count = rc == SQLITE_DONE ? n : 0;
     return rc == SQLITE_DONE ? 0 : -1;
@@ -282,7 +410,11 @@ static int s_prepare_all (results_t *self)
         { s_sql_get, &self->get },
         { s_sql_since, &self->since },
         { s_sql_max, &self->max },
-        { s_sql_count, &self->count }
+        { s_sql_count, &self->count },
+        { s_sql_recent, &self->recent },
+        { s_sql_standings, &self->standings },
+        { s_sql_record, &self->record },
+        { s_sql_players, &self->players }
     };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
         if (sqlite3_prepare_v3 (self->db, all[i].sql, -1, flags, all[i].st,

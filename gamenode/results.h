@@ -56,6 +56,20 @@ size_t results_count (results_t *self);
 int results_since (results_t *self, uint32_t after, size_t max,
                    results_match_t *out, size_t *count);
 
+//  Copies into out (room for max) the stored matches with an id below
+//  before (0: any), newest first, that name played ("" or NULL: anyone),
+//  and sets *count. -1 on a database error, with *count 0.
+int results_recent (results_t *self, const char *name, uint32_t before,
+                    size_t max, results_match_t *out, size_t *count);
+
+//  The leaderboard: players' records (wins, losses, of those forfeited)
+//  over every stored match, most wins first, then fewest losses, then by
+//  name; at most max into top, *count of them. *players is how many
+//  players have a stored match. If own is not NULL, own->name's record is
+//  filled in (all 0 for a name with none). -1 on a database error.
+int results_standings (results_t *self, size_t max, rally_record_t *top,
+                       size_t *count, uint32_t *players, rally_record_t *own);
+
 //  Copies match into out: 0, or -1 if it is not stored.
 int results_get (results_t *self, uint32_t match, results_match_t *out);
 

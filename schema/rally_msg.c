@@ -8,7 +8,8 @@
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
-                fetch, results, watch, crowd
+                fetch, results, watch, crowd,
+                history, standings, board
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -280,6 +281,39 @@ static const rally_field_t s_crowd[] = {
     F (M, UINT, "grace", u.crowd.grace_ms, 0, U32),
 };
 
+static const rally_field_t s_history[] = {
+    F (M, STR, "name", u.history.name, 0, RALLY_NAME_MAX),
+    F (M, UINT, "before", u.history.before, 0, U32),
+};
+
+static const rally_field_t s_standings[] = {
+    F (M, STR, "name", u.standings.name, 0, RALLY_NAME_MAX),
+};
+
+#define B rally_record_t
+static const rally_field_t s_record[] = {
+    F (B, STR, "name", name, 1, RALLY_NAME_MAX),
+    F (B, UINT, "wins", wins, 0, U32),
+    F (B, UINT, "losses", losses, 0, U32),
+    F (B, UINT, "forfeits", forfeits, 0, U32),
+};
+#undef B
+
+static const rally_field_list_t s_records_list = {
+    s_record, sizeof (s_record) / sizeof (s_record[0]),
+    sizeof (rally_record_t), offsetof (M, u.board.count)
+};
+
+static const rally_field_t s_board[] = {
+    F_ORIGIN (board),
+    F (M, UINT, "players", u.board.players, 0, U32),
+    F (M, STR, "name", u.board.own.name, 0, RALLY_NAME_MAX),
+    F (M, UINT, "wins", u.board.own.wins, 0, U32),
+    F (M, UINT, "losses", u.board.own.losses, 0, U32),
+    F (M, UINT, "forfeits", u.board.own.forfeits, 0, U32),
+    F_LIST (M, "top", u.board.top, RALLY_BOARD_MAX, &s_records_list),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const rally_field_t *fields;    //  fields after v and type
@@ -313,6 +347,9 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_RESULTS] = T ("results", s_results),
     [RALLY_MSG_WATCH] = T ("watch", s_watch),
     [RALLY_MSG_CROWD] = T ("crowd", s_crowd),
+    [RALLY_MSG_HISTORY] = T ("history", s_history),
+    [RALLY_MSG_STANDINGS] = T ("standings", s_standings),
+    [RALLY_MSG_BOARD] = T ("board", s_board),
 };
 #undef T
 

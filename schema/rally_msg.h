@@ -40,6 +40,7 @@
 #define RALLY_RESULTS_MAX       32      //  finished matches in one results
 #define RALLY_SPECTATORS_MAX    65535   //  spectators one crowd counts
 #define RALLY_CROWD_EVERY_MS    500     //  crowd published this often
+#define RALLY_BOARD_MAX         10      //  players in one board
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
 
@@ -78,6 +79,10 @@ typedef enum {
     RALLY_MSG_WATCH,        //  spectator -> node: I watch this match;
                             //  answered with matches
     RALLY_MSG_CROWD,        //  node -> PUB: a match's spectators, grace
+    RALLY_MSG_HISTORY,      //  viewer or rallyctl -> node: recent matches
+                            //  (answered with results, newest first)
+    RALLY_MSG_STANDINGS,    //  viewer or rallyctl -> node: the leaderboard
+    RALLY_MSG_BOARD,        //  node -> asker: the leaderboard
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -295,6 +300,37 @@ typedef struct {
     rally_result_t results[RALLY_RESULTS_MAX];
 } rally_msg_results_t;
 
+//  history: the finished matches with an id below before (0: the
+//  latest), newest first, of the player name ("": anyone's).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+    uint32_t before;
+} rally_msg_history_t;
+
+//  standings: the leaderboard, and name's own record ("": none).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+} rally_msg_standings_t;
+
+//  One player's record over the stored matches: every win and loss, and
+//  of the losses those by forfeit (away past the grace, or left).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+    uint32_t wins;
+    uint32_t losses;
+    uint32_t forfeits;
+} rally_record_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t players;               //  players with a stored match
+    rally_record_t own;             //  the name asked for; wins, losses
+                                    //  and forfeits 0 if it has none
+    uint32_t count;
+    rally_record_t top[RALLY_BOARD_MAX];    //  most wins first, then
+                                    //  fewest losses, then by name
+} rally_msg_board_t;
+
 typedef struct {
     rally_msg_type_t type;
     union {
@@ -321,6 +357,9 @@ typedef struct {
         rally_msg_results_t results;
         rally_msg_watch_t watch;
         rally_msg_crowd_t crowd;
+        rally_msg_history_t history;
+        rally_msg_standings_t standings;
+        rally_msg_board_t board;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

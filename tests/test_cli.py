@@ -66,6 +66,15 @@ def test(cluster):
     refused("rally-bot", ["--skill", "2"], ["--skill must be 0..1"])
     refused("rally-bot", ["--name", "bad\x01name"], ["bad name"])
     refused("rally-viewer", ["--timeout", "5"], ["--timeout needs --screenshot"])
+    refused("rally-viewer", ["--when", "end"], ["--when needs --screenshot"])
+    refused("rally-viewer", ["--screenshot", "x.png", "--when", "lobby"],
+            ["no screen is called 'lobby'"])
+    refused("rally-viewer", ["--watch", "--autoplay"], ["a spectator has no paddle"])
+    refused("rally-viewer", ["--watch", "--name", "ann"], ["a spectator does not play"])
+    refused("rally-viewer", ["--width", "200"], ["--width must be 320..16384"])
+    refused("rally-viewer", ["--height", "100"], ["--height must be 240..16384"])
+    refused("rallyctl", ["leaderboard", "--player", " ann"], ["--player ' ann'"])
+    refused("rallyctl", ["status", "--player", "ann"], ["--player: only for results"])
     refused("rallyctl", ["frobnicate"], ["unknown command"])
     refused("rallyctl", [], ["no command"])
 

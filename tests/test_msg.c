@@ -247,6 +247,34 @@ START_TEST (round_trip_results)
     msg->u.watch.match = UINT32_MAX;
     s_round_trip (msg);
 
+    rally_msg_init (msg, RALLY_MSG_HISTORY);
+    s_round_trip (msg);
+    snprintf (msg->u.history.name, sizeof (msg->u.history.name), "ann");
+    msg->u.history.before = 77;
+    s_round_trip (msg);
+    rally_msg_init (msg, RALLY_MSG_STANDINGS);
+    s_round_trip (msg);
+    s_repeat (msg->u.standings.name, "\xc3\xa9", 16);
+    s_round_trip (msg);
+    rally_msg_init (msg, RALLY_MSG_BOARD);
+    msg->u.board.from.node = 2;
+    s_round_trip (msg);         //  nobody asked about, nobody on it
+    msg->u.board.players = 12;
+    snprintf (msg->u.board.own.name, sizeof (msg->u.board.own.name), "ann");
+    msg->u.board.own.wins = UINT32_MAX;
+    msg->u.board.count = RALLY_BOARD_MAX;
+    for (uint32_t i = 0; i < RALLY_BOARD_MAX; i++) {
+        rally_record_t *rec = &msg->u.board.top[i];
+        snprintf (rec->name, sizeof (rec->name), "p%u", i);
+        rec->wins = 20 - i;
+        rec->losses = i;
+        rec->forfeits = i / 2;
+    }
+    s_round_trip (msg);
+    //  A record on the board must name someone.
+    msg->u.board.top[3].name[0] = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
     rally_msg_init (msg, RALLY_MSG_CROWD);
     msg->u.crowd.from.term = 9;
     msg->u.crowd.from.node = 3;
@@ -1357,7 +1385,7 @@ START_TEST (type_names_and_topics)
                              "requeue", "leave", "ping", "pong", "state",
                              "error", "status", "cluster", "matches", "sync",
                              "ack", "lease", "fetch", "results", "watch",
-                             "crowd" };
+                             "crowd", "history", "standings", "board" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)

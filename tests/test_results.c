@@ -209,6 +209,62 @@ START_TEST (test_since_pages)
 }
 END_TEST
 
+//  The leaderboard and history agree with what was stored: every match
+//  counted once per side, forfeits among the losses, best first.
+START_TEST (test_standings_and_recent)
+{
+    results_t *r = s_memory ();
+    results_match_t m[] = {
+        s_match (1, "ann", "bob", 11, 3, 0, false, 1),
+        s_match (2, "bob", "cy", 11, 9, 0, false, 1),
+        s_match (3, "cy", "ann", 2, 4, 1, true, 1),     //  cy forfeits
+        s_match (4, "Zo\xc3\xab \xe6\x97\xa5", "ann", 11, 1, 0, false, 2),
+        s_match (5, "bob", "ann", 0, 0, -1, false, 2),  //  no winner
+    };
+    for (size_t i = 0; i < sizeof (m) / sizeof (m[0]); i++)
+        ck_assert_int_eq (results_store (r, &m[i]), 0);
+    rally_record_t top[RALLY_BOARD_MAX], own;
+    size_t count = 0;
+    uint32_t players = 0;
+    snprintf (own.name, sizeof (own.name), "cy");
+    ck_assert_int_eq (results_standings (r, RALLY_BOARD_MAX, top, &count,
+                                         &players, &own), 0);
+    ck_assert_uint_eq (players, 4);
+    ck_assert_uint_eq (count, 4);
+    //  ann 2-1; then Zoe 1-0 before bob 1-1 (fewer losses); cy 0-2, one
+    //  of them forfeited. A match with no winner counts for nobody.
+    ck_assert_str_eq (top[0].name, "ann");
+    ck_assert_uint_eq (top[0].wins, 2);
+    ck_assert_uint_eq (top[0].losses, 1);
+    ck_assert_str_eq (top[1].name, "Zo\xc3\xab \xe6\x97\xa5");
+    ck_assert_str_eq (top[2].name, "bob");
+    ck_assert_uint_eq (top[2].wins, 1);
+    ck_assert_uint_eq (top[2].losses, 1);
+    ck_assert_str_eq (top[3].name, "cy");
+    ck_assert_uint_eq (own.wins, 0);
+    ck_assert_uint_eq (own.losses, 2);
+    ck_assert_uint_eq (own.forfeits, 1);
+    //  A name with no match has a record of zeros; a short board.
+    snprintf (own.name, sizeof (own.name), "nobody");
+    ck_assert_int_eq (results_standings (r, 2, top, &count, &players, &own), 0);
+    ck_assert_uint_eq (count, 2);
+    ck_assert_uint_eq (own.wins + own.losses + own.forfeits, 0);
+
+    results_match_t out[8];
+    ck_assert_int_eq (results_recent (r, "ann", 0, 8, out, &count), 0);
+    ck_assert_uint_eq (count, 4);
+    ck_assert_uint_eq (out[0].match, 5);    //  newest first
+    ck_assert_uint_eq (out[3].match, 1);
+    ck_assert_int_eq (results_recent (r, "", 4, 2, out, &count), 0);
+    ck_assert_uint_eq (count, 2);
+    ck_assert_uint_eq (out[0].match, 3);
+    ck_assert_uint_eq (out[1].match, 2);
+    ck_assert_int_eq (results_recent (r, NULL, 0, 8, out, &count), 0);
+    ck_assert_uint_eq (count, 5);
+    results_destroy (&r);
+}
+END_TEST
+
 START_TEST (test_max_match)
 {
     results_t *results = s_memory ();
@@ -359,6 +415,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_later_term_wins);
     tcase_add_test (tc, test_since_pages);
     tcase_add_test (tc, test_max_match);
+    tcase_add_test (tc, test_standings_and_recent);
     tcase_add_test (tc, test_out_of_range);
     tcase_add_test (tc, test_utf8_names);
     suite_add_tcase (s, tc);

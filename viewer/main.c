@@ -38,6 +38,7 @@ typedef struct {
     const char *when;                   //  --when: the screen to save
     bool watch;                         //  --watch: spectate
     bool mute;                          //  --mute
+    bool autoplay;                      //  --autoplay
     uint32_t timeout_s;                 //  give up on the screenshot after
     bool timeout_set;                   //  --timeout was given
     bool plaintext;                     //  --insecure-plaintext
@@ -65,12 +66,15 @@ static void s_usage (FILE *out)
         "  --name NAME         fill in the username and join at once\n"
         "  --watch             spectate: the matches under way, one shown\n"
         "  --mute              start with the sound off (M toggles it)\n"
+        "  --autoplay          the paddle follows the ball by itself (for\n"
+        "                      a demo without a player)\n"
         "  --screenshot FILE   save the first frame of a match as PNG, exit\n"
         "  --when SCREEN       with --screenshot: save the first frame of\n"
         "                      this screen instead: name, finding, joining,\n"
         "                      queued, match, paused, reconnecting,\n"
-        "                      unreachable, menu, last-point, end, watch,\n"
-        "                      watch-list\n"
+        "                      unreachable, menu, last-point, end (with\n"
+        "                      the leaderboard), end-wait, board (Tab at\n"
+        "                      the name screen), watch, watch-list\n"
         "  --timeout SECONDS   with --screenshot: exit 3 if none by then"
         " (default 60)\n"
         "  --width PIXELS      window width, 320 or more (default 960)\n"
@@ -87,7 +91,8 @@ static bool s_screen_known (const char *name)
 {
     const char *screens[] = { "name", "finding", "joining", "queued", "match",
                               "paused", "reconnecting", "unreachable", "menu",
-                              "last-point", "end", "watch", "watch-list" };
+                              "last-point", "end", "end-wait", "board",
+                              "board-wait", "watch", "watch-list" };
     for (size_t i = 0; i < sizeof (screens) / sizeof (screens[0]); i++)
         if (streq (name, screens[i]))
             return true;
@@ -111,6 +116,7 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
         RALLY_ARGS_STRING ("--when", &args->when),
         RALLY_ARGS_SWITCH ("--watch", NULL, &args->watch),
         RALLY_ARGS_SWITCH ("--mute", NULL, &args->mute),
+        RALLY_ARGS_SWITCH ("--autoplay", NULL, &args->autoplay),
         RALLY_ARGS_UINT ("--timeout", &args->timeout_s,
                          1, 86400, &args->timeout_set),
         RALLY_ARGS_UINT ("--width", &args->width, VIEWER_MIN_W, 16384, NULL),
@@ -138,6 +144,9 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     if (args->when && !s_screen_known (args->when))
         return rally_args_fail (PROGRAM, "--when: no screen is called '%s'",
                                 args->when);
+    if (args->autoplay && args->watch)
+        return rally_args_fail (PROGRAM, "--autoplay and --watch: a"
+                                " spectator has no paddle");
     if (args->watch && args->name)
         return rally_args_fail (PROGRAM, "--watch and --name: a spectator"
                                 " does not play");
@@ -314,6 +323,7 @@ int main (int argc, char **argv)
     sound_t *sound = sound_new (args.mute);
     ui_t *ui = ui_new (&args.cluster, args.name, args.name != NULL,
                        args.watch, sound);
+    ui_set_autoplay (ui, args.autoplay);
     glfwSetWindowUserPointer (window, ui);
     glfwSetKeyCallback (window, s_on_key);
     glfwSetCharCallback (window, s_on_char);

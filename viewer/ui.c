@@ -98,6 +98,9 @@ struct _ui_t {
     sound_t *sound;                     //  the caller's, never NULL
     rally_client_t *client;             //  the session, NULL at name entry
     rally_watch_t *watch;               //  spectating, else NULL
+    rally_watch_t *board;               //  fetching the leaderboard, or NULL
+    bool board_shown;                   //  name screen: the board is open
+    uint32_t board_match;               //  end screen: asked after this match
     ui_screen_t screen;                 //  what is shown
     rally_view_t shown;                 //  the session's view as drawn
     char name[RALLY_NAME_BUF];          //  the name typed so far
@@ -111,6 +114,7 @@ struct _ui_t {
     int intent;                         //  intent the server was given
     bool overlay;                       //  F1 details shown
     bool quit;                          //  the player asked to leave
+    bool autoplay;                      //  the paddle follows the ball
     bool menu;                          //  the Esc menu is open
     int menu_at;                        //  its item selected
     int64_t keep_trying_ms;             //  unreachable question hidden
@@ -185,6 +189,26 @@ ui_t *ui_new (const rally_cluster_t *cluster, const char *name, bool join,
     return self;
 }
 
+void ui_set_autoplay (ui_t *self, bool on)
+{
+    assert (self);
+    self->autoplay = on;
+}
+
+//  The paddle goes where the ball is when it comes our way, back to the
+//  middle when it goes away; a quarter paddle either side is near enough.
+static int s_autoplay_intent (ui_t *self)
+{
+    const rally_view_t *view = &self->shown;
+    if (!view->have_state || view->side < 0 || view->side > 1)
+        return 0;
+    const rally_msg_state_t *s = &view->last;
+    bool coming = (view->side == 0) == (s->ball[2] < 0);
+    int32_t target = coming? s->ball[1]: PONG_FIELD_H / 2;
+    int32_t off = target - s->paddles[view->side];
+    return off > PONG_PADDLE_H / 4? 1: off < -PONG_PADDLE_H / 4? -1: 0;
+}
+
 void ui_destroy (ui_t **self_p)
 {
     assert (self_p);
@@ -193,6 +217,7 @@ void ui_destroy (ui_t **self_p)
         return;
     rally_client_destroy (&self->client);
     rally_watch_destroy (&self->watch);
+    rally_watch_destroy (&self->board);
     free (self);
     *self_p = NULL;
 }
@@ -239,6 +264,8 @@ static void s_join (ui_t *self)
 //  Leaves the session for the name screen, saying why there.
 static void s_leave (ui_t *self, const char *note)
 {
+    rally_watch_destroy (&self->board);
+    self->board_match = 0;
     zsys_info ("viewer: leaving the session: %s", note);
     rally_client_destroy (&self->client);
     snprintf (self->note, sizeof self->note, "%s", note);
@@ -310,11 +337,15 @@ static void s_take_view (ui_t *self, const rally_view_t *view)
 //  Gives the session the intent the held keys ask for (it sends only
 //  changes). Outside a match, or with the menu open, the paddle is still,
 //  and the session must know it too.
+static int s_autoplay_intent (ui_t *self);
+
 static void s_sync_intent (ui_t *self)
 {
     bool up = self->held[UI_HELD_UP] || self->held[UI_HELD_W];
     bool down = self->held[UI_HELD_DOWN] || self->held[UI_HELD_S];
     int intent = up && down? self->last_dir: up? -1: down? 1: 0;
+    if (self->autoplay)
+        intent = s_autoplay_intent (self);
     if (s_screen (self) != UI_SCREEN_MATCH || self->menu)
         intent = 0;
     self->intent = intent;
@@ -569,8 +600,31 @@ static void s_session_key (ui_t *self, ui_key_t key)
         s_play_again (self);
 }
 
+//  Asks for the leaderboard and name's record, opening a session for it
+//  if there is none yet.
+static void s_ask_board (ui_t *self, const char *name)
+{
+    if (!self->board)
+        self->board = rally_watch_new (&self->cluster, zclock_mono ());
+    if (self->board)
+        rally_watch_ask_board (self->board, name);
+}
+
 static void s_name_key (ui_t *self, ui_key_t key)
 {
+    if (key == UI_KEY_TAB) {
+        self->board_shown = !self->board_shown;
+        if (self->board_shown)
+            s_ask_board (self, self->name);
+        else
+            rally_watch_destroy (&self->board);
+    }
+    else
+    if (self->board_shown && key == UI_KEY_ESCAPE) {
+        self->board_shown = false;
+        rally_watch_destroy (&self->board);
+    }
+    else
     if (key == UI_KEY_ESCAPE)
         self->quit = true;
     else
@@ -580,8 +634,11 @@ static void s_name_key (ui_t *self, ui_key_t key)
         self->error[0] = 0;
     }
     else
-    if (key == UI_KEY_ENTER)
+    if (key == UI_KEY_ENTER) {
+        self->board_shown = false;
+        rally_watch_destroy (&self->board);
         s_join (self);
+    }
 }
 
 void ui_key (ui_t *self, ui_key_t key, bool down)
@@ -804,16 +861,29 @@ void ui_update (ui_t *self, int timeout_ms)
         s_update_watch (self, timeout_ms);
         return;
     }
-    if (!self->client) {
-        s_poll (NULL, 0, timeout_ms);
-        return;
+    zmq_pollitem_t items[12];
+    int count = 0;
+    if (self->client) {
+        count = rally_client_pollitems (self->client, items, 8);
+        int64_t due = rally_client_timeout (self->client, zclock_mono ());
+        if (timeout_ms > due)
+            timeout_ms = (int) due;
     }
-    zmq_pollitem_t items[8];
-    int count = rally_client_pollitems (self->client, items, 8);
-    int64_t due = rally_client_timeout (self->client, zclock_mono ());
-    if (timeout_ms > due)
-        timeout_ms = (int) due;
+    if (self->board) {
+        count += rally_watch_pollitems (self->board, items + count, 4);
+        int64_t due = rally_watch_timeout (self->board, zclock_mono ());
+        if (timeout_ms > due)
+            timeout_ms = (int) due;
+    }
     s_poll (items, count, timeout_ms);
+    if (self->board) {
+        bool had = rally_watch_view (self->board)->have_board;
+        rally_watch_pump (self->board, zclock_mono ());
+        if (rally_watch_view (self->board)->have_board != had)
+            self->dirty = true;
+    }
+    if (!self->client)
+        return;
     rally_client_pump (self->client, zclock_mono ());
 
     rally_event_t ev;
@@ -839,6 +909,14 @@ void ui_update (ui_t *self, int timeout_ms)
         self->menu = false;
         self->dirty = true;
     }
+    //  The end screen shows the leaderboard with the match just stored.
+    if (screen == UI_SCREEN_END && self->have_end && !self->end_lost
+    &&  self->board_match != view->match) {
+        self->board_match = view->match;
+        s_ask_board (self, self->name);
+    }
+    if (screen != UI_SCREEN_END && screen != UI_SCREEN_NAME)
+        rally_watch_destroy (&self->board);
     self->screen = screen;
     ui_states_t st = s_states_of (&self->shown);
     s_learn_tick (self, &st);
@@ -984,8 +1062,16 @@ const char *ui_showing (ui_t *self)
         return "unreachable";
     const rally_view_t *view = &self->shown;
     switch (s_screen (self)) {
-        case UI_SCREEN_NAME: return "name";
-        case UI_SCREEN_END:  return view->reconnecting? "reconnecting": "end";
+        case UI_SCREEN_NAME:
+            if (!self->board_shown)
+                return "name";
+            return self->board && rally_watch_view (self->board)->have_board
+                 ? "board": "board-wait";
+        case UI_SCREEN_END:
+            if (view->reconnecting)
+                return "reconnecting";
+            return self->board && rally_watch_view (self->board)->have_board
+                 ? "end": "end-wait";
         case UI_SCREEN_MATCH:
             if (view->reconnecting)
                 return "reconnecting";
@@ -1179,10 +1265,73 @@ static void s_draw_unreachable (ui_t *self, ui_frame_t *f)
     s_banner (f, f->w / 2, f->h * 0.5f, UI_BODY (f), s_white, text);
 }
 
+//  The leaderboard from y down to bottom: the player's record, then as
+//  many of the best as fit, the player's own line highlighted.
+static void s_draw_board (ui_t *self, ui_frame_t *f, float y, float bottom)
+{
+    float u = f->u, px = UI_SMALL (f);
+    float line = render_text_height (f->r, "M", px) + u;
+    const rally_watch_view_t *view = self->board? rally_watch_view (self->board)
+                                                : NULL;
+    char text[160];
+    if (!view || !view->have_board) {
+        if (view && view->searching_ms)
+            snprintf (text, sizeof text, "Fetching the leaderboard: no"
+                      " server has answered yet (try %u)", view->tries);
+        else
+            snprintf (text, sizeof text, "Fetching the leaderboard...");
+        s_centre (f, f->w / 2, y, px, s_dim, text);
+        s_redraw_at (f, f->now_us + 1000000);
+        return;
+    }
+    const rally_msg_board_t *b = &view->board;
+    if (b->own.name[0]) {
+        snprintf (text, sizeof text, "Your record: %u win%s, %u loss%s"
+                  " (%u by forfeit)", b->own.wins, b->own.wins == 1? "": "s",
+                  b->own.losses, b->own.losses == 1? "": "es",
+                  b->own.forfeits);
+        y += s_centre (f, f->w / 2, y, UI_BODY (f), s_accent, text) + 2 * u;
+    }
+    float w = fminf (f->w - 8 * u, render_text_width (f->r,
+                     "00  MMMMMMMMMMMMMMMM   wins  losses  forfeits", px));
+    float x = floorf ((f->w - w) / 2);
+    float cols[3] = { x + w * 0.62f, x + w * 0.76f, x + w };
+    const char *heads[3] = { "wins", "losses", "forfeits" };
+    snprintf (text, sizeof text, "Top of %u player%s", b->players,
+              b->players == 1? "": "s");
+    s_text_at (f, x, y, px, s_dim, text);
+    for (int c = 0; c < 3; c++)
+        s_text_at (f, cols[c] - render_text_width (f->r, heads[c], px), y, px,
+                   s_dim, heads[c]);
+    y += line;
+    for (uint32_t i = 0; i < b->count && y + line <= bottom; i++) {
+        const rally_record_t *r = &b->top[i];
+        bool own = streq (r->name, b->own.name);
+        render_color_t c = own? s_accent: s_white;
+        snprintf (text, sizeof text, "%u  %s", i + 1, r->name);
+        float npx = s_fit (f, text, px, cols[0] - x - w * 0.1f);
+        s_text_at (f, x, y, npx, c, text);
+        uint32_t v[3] = { r->wins, r->losses, r->forfeits };
+        for (int k = 0; k < 3; k++) {
+            snprintf (text, sizeof text, "%u", v[k]);
+            s_text_at (f, cols[k] - render_text_width (f->r, text, px), y,
+                       px, c, text);
+        }
+        y += line;
+    }
+}
+
 static void s_draw_name (ui_t *self, ui_frame_t *f)
 {
     float u = f->u;
     s_title (f, s_accent, "RALLY");
+    if (self->board_shown) {
+        float small = UI_SMALL (f);
+        s_draw_board (self, f, f->h * 0.28f, f->h - 2 * render_text_height
+                      (f->r, "M", small) - 4 * u);
+        s_footer (f, "Tab or Esc: back to your name");
+        return;
+    }
     float y = f->h * 0.34f;
     y += s_centre (f, f->w / 2, y, UI_BODY (f), s_dim, "Type your name");
     float px = UI_BODY (f);
@@ -1220,7 +1369,7 @@ static void s_draw_name (ui_t *self, ui_frame_t *f)
     float small = UI_SMALL (f);
     s_centre (f, f->w / 2, f->h - 2 * render_text_height (f->r, "M", small)
               - 5 * u, small, s_dim, line);
-    s_footer (f, "Enter: join    Esc: quit");
+    s_footer (f, "Enter: join    Tab: leaderboard    Esc: quit");
 }
 
 static void s_draw_overlay (ui_t *self, ui_frame_t *f, float x, float y,
@@ -1672,6 +1821,10 @@ static void s_draw_end (ui_t *self, ui_frame_t *f, const rally_view_t *view)
                            line) + 3 * u;
         }
     }
+    float small = UI_SMALL (f);
+    if (self->board)
+        s_draw_board (self, f, y + 4 * u, f->h - 2 * render_text_height
+                      (f->r, "M", small) - 4 * u);
     s_footer (f, "Enter or Space: play again    Esc: menu (name screen,"
               " quit)");
     if (view->reconnecting)

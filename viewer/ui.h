@@ -42,6 +42,10 @@ typedef enum {
 ui_t *ui_new (const rally_cluster_t *cluster, const char *name, bool join,
               bool watch, sound_t *sound);
 
+//  With on, the own paddle follows the ball by itself (a headless demo
+//  plays its match out instead of leaving it).
+void ui_set_autoplay (ui_t *self, bool on);
+
 //  Leaves the session (if any); nulls *self_p.
 void ui_destroy (ui_t **self_p);
 
@@ -76,8 +80,9 @@ void ui_draw (ui_t *self, render_t *render, int width, int height,
 
 //  What the screen shows, in a word: "name", "finding", "joining",
 //  "queued", "match", "paused", "reconnecting", "unreachable", "menu",
-//  "last-point" (a match just won, before the end screen), "end",
-//  "watch", "watch-list". Scripts and tests wait on it.
+//  "last-point" (a match just won, before the end screen), "end" (with
+//  the leaderboard; "end-wait" until it comes), "board" (name screen,
+//  Tab; "board-wait"), "watch", "watch-list". Scripts and tests wait on it.
 const char *ui_showing (ui_t *self);
 
 //  True if the screen shows a match under way: both players known and the
