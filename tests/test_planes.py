@@ -12,6 +12,10 @@ plays three parts:
   control that shows the sockets were open to be tried.
 - the same messages on the player plane, where any key may connect: each is
   refused with an error, and changes nothing.
+- an impostor on the endpoints of node 3, a member that is not running,
+  publishing heartbeats of a higher term as a leader, and diffs: the nodes
+  connect there expecting node 3's key, so the handshake fails and nothing
+  of it is followed.
 - two players and a spy: the spy reads everything a player can (every state
   topic of both nodes, the broker's where, errors) while the players are in
   a match, and no session token is in any of it. Members do not hold the
@@ -189,6 +193,41 @@ def player_plane_refuses(cluster, ctx, st, hb, forged):
     broker.close()
 
 
+def impostor(cluster, ctx, st):
+    """Binds node 3's heartbeat and peer endpoints with a key of its own and
+    publishes what a leader of a higher term would."""
+    key = zmq.curve_keypair()
+    eps = cluster.nodes[3]
+    pub = ctx.socket(zmq.XPUB)
+    router = ctx.socket(zmq.ROUTER)
+    for sock in (pub, router):
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.curve_publickey, sock.curve_secretkey = key
+        sock.curve_server = True
+    pub.bind(eps["heartbeat"])
+    router.bind(eps["peer"])
+    term = st["term"] + 1
+    hb = {"type": "node_hb", "term": term, "node": 3, "role": 1, "seq": U64_MAX,
+          "matches": 0, "players": 0, "game": "tcp://127.0.0.1:1",
+          "state": "tcp://127.0.0.1:2", "want": term, "nonce": 1, "lag": 0}
+    heard = []
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        pub.send_multipart([b"hb", pack(hb)])
+        pub.send_multipart([b"diff", b"\x80"])
+        for sock in (pub, router):
+            while sock.poll(0):
+                heard.append(sock.recv_multipart())
+        time.sleep(0.05)
+    pub.close()
+    router.close()
+    check(not heard, "the impostor on node 3's endpoints heard %s" % heard[:3])
+    for node_id in (1, 2):
+        log = cluster.log("node%d" % node_id)
+        check("follows node 3" not in log,
+              "node %d took the impostor for node 3:\n%s" % (node_id, log[-1500:]))
+
+
 def nothing_changed(cluster, st):
     now = cluster.status()
     check(now and now["leader"] == st["leader"] and now["term"] == st["term"],
@@ -284,10 +323,15 @@ def stolen_token(cluster, ctx, st, alice):
 
 
 def test(cluster):
-    st = cluster.start_all()
+    cluster.start_broker()
+    cluster.start_node(1)
+    cluster.start_node(2)       # node 3 is in the file, and never runs
+    st = cluster.wait_leader()
     ctx = zmq.Context.instance()
     hb, forged = stranger_on_peer_plane(cluster, ctx, st)
     player_plane_refuses(cluster, ctx, st, hb, forged)
+    nothing_changed(cluster, st)
+    impostor(cluster, ctx, st)
     nothing_changed(cluster, st)
     alice, _ = no_token_where_players_read(cluster, ctx, st)
     stolen_token(cluster, ctx, st, alice)
@@ -297,4 +341,4 @@ def test(cluster):
           "no refusal logged on the peer plane:\n" + log[-2000:])
 
 
-run(test, nodes=2)
+run(test, nodes=3)
