@@ -30,7 +30,7 @@ RUN apt-get update \
         /var/lib/rally-keys/public
 COPY --from=build /build/bin/rally-broker /build/bin/rally-gamenode \
                   /build/bin/rallyctl /usr/local/bin/
-COPY config/compose.cfg config/compose-3brokers.cfg /etc/rally/
+COPY config/compose.cfg config/compose-1broker.cfg /etc/rally/
 
 # A node keeps its finished matches and its own certificate in
 # /var/lib/rally (a volume); the members' public certificates are in

@@ -1419,7 +1419,10 @@ static uint32_t *s_sorted_gone (const rally_repl_t *in)
     uint32_t *ids = (uint32_t *) malloc ((count ? count : 1) * sizeof (uint32_t));
     if (!ids)
         return NULL;
-    memcpy (ids, in->gone_matches, count * sizeof (uint32_t));
+    //  A message with no gone match may have no array at all, and memcpy
+    //  from NULL is undefined even for 0 bytes (UBSan, fuzz_lobby).
+    if (count)
+        memcpy (ids, in->gone_matches, count * sizeof (uint32_t));
     qsort (ids, count, sizeof (uint32_t), s_id_compare);
     return ids;
 }

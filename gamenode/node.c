@@ -104,6 +104,11 @@ struct _node_t {
     zsock_t *upstream;                  //  DEALER to the leader, or NULL
     uint32_t upstream_node;             //  the leader it is connected to
     zsock_t *brokers[RALLY_CLUSTER_BROKERS_MAX];    //  DEALER per broker
+    zsock_t *spares[RALLY_CLUSTER_BROKERS_MAX];     //  a second per broker:
+                                        //  each heartbeat goes on both, so
+                                        //  one segment stalled in TCP's
+                                        //  retransmission (200 ms and more)
+                                        //  does not stall the lease
     size_t broker_count;                //  brokers connected
     lobby_t *lobby;                     //  players, queue and matches
     results_t *results;                 //  finished matches, kept
@@ -1240,7 +1245,7 @@ static void s_on_lease (node_t *self, size_t broker,
 static size_t s_broker_index (node_t *self, zsock_t *reader)
 {
     for (size_t i = 0; i < self->broker_count; i++)
-        if (self->brokers[i] == reader)
+        if (self->brokers[i] == reader || self->spares[i] == reader)
             return i;
     assert (false);
     return 0;
@@ -1340,8 +1345,10 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     strcpy (hb->game, self->told_game);
     strcpy (hb->state, self->told_state);
     //  Sends never block: a broker that is down just misses heartbeats.
-    for (size_t i = 0; i < self->broker_count; i++)
+    for (size_t i = 0; i < self->broker_count; i++) {
         rally_msg_send (&msg, self->brokers[i]);
+        rally_msg_send (&msg, self->spares[i]);
+    }
     rally_msg_publish (&msg, self->heartbeat, "hb");
     return 0;
 }
@@ -1591,6 +1598,25 @@ static int s_open_peers (node_t *self)
     return 0;
 }
 
+//  A DEALER to broker i's peer endpoint, with its key, or NULL.
+static zsock_t *s_broker_dealer (node_t *self, size_t i)
+{
+    const rally_cluster_t *cluster = &self->cfg.cluster;
+    const char *endpoint = cluster->broker_peers[i];
+    zsock_t *dealer = rally_msg_socket_new (ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    zsock_set_sndhwm (dealer, NODE_DEALER_HWM);
+    if (s_secure (self, dealer, "broker", cluster->broker_index[i]))
+        zsock_destroy (&dealer);
+    else
+    if (zsock_connect (dealer, "%s", endpoint)) {
+        zsys_error ("gamenode: cannot connect to broker %s", endpoint);
+        zsock_destroy (&dealer);
+    }
+    return dealer;
+}
+
 static int s_open_sockets (node_t *self)
 {
     self->game = rally_msg_socket_new (ZMQ_ROUTER);
@@ -1614,18 +1640,11 @@ static int s_open_sockets (node_t *self)
         return -1;
     const rally_cluster_t *cluster = &self->cfg.cluster;
     for (size_t i = 0; i < cluster->broker_count; i++) {
-        zsock_t *dealer = rally_msg_socket_new (ZMQ_DEALER);
-        if (!dealer)
+        size_t n = self->broker_count++;
+        self->brokers[n] = s_broker_dealer (self, i);
+        self->spares[n] = s_broker_dealer (self, i);
+        if (!self->brokers[n] || !self->spares[n])
             return -1;
-        self->brokers[self->broker_count++] = dealer;
-        zsock_set_sndhwm (dealer, NODE_DEALER_HWM);
-        if (s_secure (self, dealer, "broker", cluster->broker_index[i]))
-            return -1;
-        if (zsock_connect (dealer, "%s", cluster->broker_peers[i])) {
-            zsys_error ("gamenode: cannot connect to broker %s",
-                        cluster->broker_peers[i]);
-            return -1;
-        }
     }
     return s_open_peers (self);
 }
@@ -1750,8 +1769,10 @@ void node_destroy (node_t **self_p)
     rally_repl_destroy (&self->repl);
     lease_destroy (&self->lease);
     results_destroy (&self->results);
-    for (size_t i = 0; i < self->broker_count; i++)
+    for (size_t i = 0; i < self->broker_count; i++) {
         zsock_destroy (&self->brokers[i]);
+        zsock_destroy (&self->spares[i]);
+    }
     zsock_destroy (&self->upstream);
     zsock_destroy (&self->peers);
     zsock_destroy (&self->heartbeat);
@@ -1780,8 +1801,10 @@ int node_run (node_t *self)
     zloop_reader (self->loop, self->game, s_handle_game, self);
     zloop_reader (self->loop, self->peer, s_handle_game, self);
     zloop_reader (self->loop, self->peers, s_handle_peers, self);
-    for (size_t i = 0; i < self->broker_count; i++)
+    for (size_t i = 0; i < self->broker_count; i++) {
         zloop_reader (self->loop, self->brokers[i], s_handle_broker, self);
+        zloop_reader (self->loop, self->spares[i], s_handle_broker, self);
+    }
     zloop_timer (self->loop, c->heartbeat_ms, 0, s_handle_heartbeat, self);
     self->tick_base_us = zclock_usecs ();
     self->tick_next = 0;

@@ -492,7 +492,8 @@ def check_one_leader(cluster, where):
     (from taking a lease to the end of its last lease) never overlap, each
     term has one leader, and every lease a broker granted began after the
     previous leader's lease had ended by that leader's own clock. Returns
-    the number of spans."""
+    the number of leaders in turn: terms led (a leader suspended and resumed
+    leads one term in two spans)."""
     spans = sorted(cluster.leadership(), key=lambda s: s[2])
     #  A leader whose lease ran out and was renewed (suspended, then
     #  resumed) leads its term in two spans; no other node may lead it.
@@ -515,7 +516,7 @@ def check_one_leader(cluster, where):
             check(ends[last] <= at, "%s: term %d was granted to node %d at mono %d, "
                   "before term %d's lease ended (mono %d)"
                   % (where, term, node, at, last, ends[last]))
-    return len(spans)
+    return len(leaders)
 
 
 def check_points_kept(events, where):
