@@ -22,7 +22,10 @@
 #include "rally_args.h"
 #include "rally_cluster.h"
 #include "rally_keys.h"
+#include "rally_limits.h"
 #include "rally_warn.h"
+
+#include <errno.h>
 
 #include <inttypes.h>
 #include <string.h>
@@ -478,6 +481,11 @@ static int s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
         uint32_t value;
         memcpy (&event, zframe_data (head), 2);
         memcpy (&value, zframe_data (head) + 2, 4);
+        //  A connection it could not accept (descriptors ran out, say):
+        //  ZeroMQ drops it without a word.
+        if (event == ZMQ_EVENT_ACCEPT_FAILED)
+            rally_warn (&self->warn, zclock_mono (), "a connection was "
+                        "refused: %s", strerror ((int) value));
         int fd = event == ZMQ_EVENT_DISCONNECTED ? (int) value : -1;
         for (uint32_t id = 1; id <= RALLY_NODE_ID_MAX; id++) {
             if (self->fds[id] != fd)
@@ -537,7 +545,8 @@ static int s_run (const rally_cluster_t *cluster, bool verbose,
               (void *) &self);
     if (self.router
         && zmq_socket_monitor (zsock_resolve (self.router), monitor,
-                               ZMQ_EVENT_DISCONNECTED) == 0)
+                               ZMQ_EVENT_DISCONNECTED
+                               | ZMQ_EVENT_ACCEPT_FAILED) == 0)
         self.monitor = zsock_new_pair (monitor);
     if (self.monitor)
         zsock_set_rcvtimeo (self.monitor, 0);
@@ -604,6 +613,13 @@ int main (int argc, char **argv)
                                                  sizeof (reason));
     if (!keys)
         return rally_args_fail (PROGRAM, "%s", reason);
+    //  A descriptor a connection: the soft limit would cap them early.
+    uint64_t limit = 0;
+    if (rally_limits_raise_nofile (&limit))
+        zsys_warning ("rally-broker: cannot raise the descriptor limit: %s; "
+                      "it stays %" PRIu64, strerror (errno), limit);
+    else
+        zsys_info ("rally-broker: descriptor limit %" PRIu64, limit);
     rc = s_run (&cluster, flags.verbose, keys);
     rally_keys_destroy (&keys);
     return rc;

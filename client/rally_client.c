@@ -64,6 +64,8 @@ struct _rally_client_t {
     int64_t connected_ms;               //  when game and sub were opened
     bool answered;                      //  a frame came from them since
     client_move_t move;                 //  asked by the node just read
+    uint32_t retry_ms;                  //  a busy node's wait, for the
+                                        //  next CLIENT_ASK_LATER, or 0
     rally_msg_leader_t go_to;           //  the leader a node named
     bool going;                         //  finding: go to go_to at where_at
     rally_view_t view;                  //  what the caller sees
@@ -80,6 +82,7 @@ struct _rally_client_t {
                                         //  step back
     uint32_t score[2];                  //  score as last taken
     int64_t now_ms;                     //  time of the latest pump
+    int64_t tried_ms;                   //  when tries last grew
     int64_t where_at;                   //  next where (or go), while
                                         //  finding or probing
     int64_t ping_at;                    //  next ping to the node
@@ -177,7 +180,6 @@ static zsock_t *s_broker_socket (rally_client_t *self)
     zsock_set_sndhwm (sock, CLIENT_BROKER_HWM);
     zsock_set_immediate (sock, 1);
     rally_keys_t *keys = s_process_keys ();
-    size_t usable = 0;
     for (size_t i = 0; sock && i < self->cfg.broker_count; i++) {
         //  One DEALER, many brokers: the server key is set per connect.
         if (!rally_keys_plaintext (keys)
@@ -188,11 +190,8 @@ static zsock_t *s_broker_socket (rally_client_t *self)
         }
         if (s_connect_to (sock, self->cfg.brokers[i]))
             zsock_destroy (&sock);
-        else
-            usable++;
     }
-    if (!usable)
-        zsock_destroy (&sock);
+    //  With no broker usable the session goes on looking, and has said why.
     return sock;
 }
 
@@ -362,7 +361,12 @@ static void s_send_where (rally_client_t *self)
     for (size_t i = 0; i < self->cfg.broker_count; i++)
         if (rally_msg_send (&msg, self->broker) == 0)
             sent++;
-    self->view.tries++;
+    //  A try is a question sent, or, with no broker connected to send it
+    //  to, one where period spent waiting for one.
+    if (sent || self->now_ms - self->tried_ms >= CLIENT_WHERE_MS) {
+        self->view.tries++;
+        self->tried_ms = self->now_ms;
+    }
     self->where_at = self->now_ms + (sent? CLIENT_WHERE_MS: CLIENT_RETRY_MS);
 }
 
@@ -594,7 +598,8 @@ static void s_move (rally_client_t *self)
     s_leave_node (self);
     int64_t at = self->connected_ms + CLIENT_RETRY_MS;
     if (move == CLIENT_ASK_LATER)
-        at = self->now_ms + CLIENT_WHERE_MS;
+        at = self->now_ms + (self->retry_ms ? self->retry_ms : CLIENT_WHERE_MS);
+    self->retry_ms = 0;
     s_find_leader (self, at, move == CLIENT_GO);
 }
 
@@ -839,8 +844,7 @@ static void s_handle_redirect (rally_client_t *self,
 
 static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
 {
-    if (streq (m->code, "bad_name") || streq (m->code, "name_taken")
-    ||  streq (m->code, "full")) {
+    if (streq (m->code, "bad_name") || streq (m->code, "name_taken")) {
         self->view.status = RALLY_CLIENT_FAILED;
         s_error_event (self, m->code, m->reason);
     }
@@ -879,6 +883,19 @@ static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
     }
     else
         s_error_event (self, m->code, m->reason);
+}
+
+//  A join refused for now (the node is full, or holds as many players
+//  from our address as it takes): said, and tried again when the node
+//  asks, from the broker on, since the leader may have changed meanwhile.
+static void s_handle_busy (rally_client_t *self, const rally_msg_busy_t *m)
+{
+    char reason[RALLY_REASON_BUF];
+    snprintf (reason, sizeof (reason), "%.120s; joining again in %u ms",
+              m->reason, m->retry_ms);
+    s_error_event (self, m->code, reason);
+    self->retry_ms = m->retry_ms;
+    self->move = CLIENT_ASK_LATER;
 }
 
 //  --------------------------------------------------------------------------
@@ -929,6 +946,7 @@ static void s_handle_node_msg (rally_client_t *self, const rally_msg_t *msg)
         case RALLY_MSG_CROWD: s_handle_crowd (self, &msg->u.crowd); break;
         case RALLY_MSG_PONG: s_handle_pong (self, &msg->u.pong); break;
         case RALLY_MSG_ERROR: s_handle_error (self, &msg->u.error); break;
+        case RALLY_MSG_BUSY: s_handle_busy (self, &msg->u.busy); break;
         case RALLY_MSG_LEADER: s_handle_redirect (self, &msg->u.leader); break;
         default: s_unexpected (self, msg, "node");
     }

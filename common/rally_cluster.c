@@ -46,6 +46,8 @@ static const s_setting_t s_settings[] = {
     { "game", "max_players", "RALLY_MAX_PLAYERS",
       offsetof (rally_cluster_t, max_players),
       RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX },
+    { "game", "max_per_source", "RALLY_MAX_PER_SOURCE",
+      offsetof (rally_cluster_t, max_per_source), 0, RALLY_MAX_PLAYERS_MAX },
 };
 #define S_SETTINGS (sizeof (s_settings) / sizeof (s_settings[0]))
 
@@ -87,6 +89,7 @@ void rally_cluster_defaults (rally_cluster_t *self)
     self->tick_hz = 60;
     self->points_to_win = 11;
     self->max_players = 1024;
+    self->max_per_source = 64;
 }
 
 //  An item's value; "" for a key written without one.

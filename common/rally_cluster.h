@@ -86,6 +86,8 @@ typedef struct {
     uint32_t tick_hz;           //  game ticks per second (60)
     uint32_t points_to_win;     //  (11)
     uint32_t max_players;       //  players a node accepts at once (1024)
+    uint32_t max_per_source;    //  of them from one network address (64;
+                                //  0: no limit)
 } rally_cluster_t;
 
 //  One broker and one node (id 1) on loopback, default timings.

@@ -28,6 +28,7 @@ struct _player_t {
     uint8_t peer[LOBBY_PEER_MAX];       //  peer address, as last set
     size_t peer_size;                   //  0 if none
     char peer_key[LOBBY_PEER_MAX * 2 + 1];  //  peer in hex, "" if none
+    char source[LOBBY_SOURCE_MAX];      //  network address counted, or ""
     lobby_state_t state;                //  queued, playing or ended
     void *queue_handle;                 //  place in the queue list, or NULL
     uint32_t match;                     //  match id when playing, else 0
@@ -61,6 +62,7 @@ struct _lobby_t {
     zhashx_t *players;                  //  token hex -> player_t, owned
     zhashx_t *names;                    //  name -> player_t
     zhashx_t *peers;                    //  peer hex -> player_t
+    zhashx_t *sources;                  //  source -> players from it
     zlistx_t *queue;                    //  player_t, in arrival order
     zlistx_t *expired;                  //  scratch for s_check_players
     pong_match_t *games;                //  match states, for pong_tick()
@@ -103,6 +105,7 @@ static const struct {
     [LOBBY_ALREADY_JOINED] = {"already_joined",
                               "this connection already holds a player"},
     [LOBBY_UNAVAILABLE] = {"unavailable", "try again"},
+    [LOBBY_BUSY] = {"busy", "this address holds as many players as one may"},
 };
 
 static void s_hex (const uint8_t *data, size_t size, char *out)
@@ -135,6 +138,7 @@ void lobby_config_defaults (lobby_config_t *cfg)
     cfg->points_to_win = 11;
     cfg->grace_ms = 10000;
     cfg->max_players = 1024;
+    cfg->max_per_source = 0;
 }
 
 lobby_t *lobby_new (const lobby_config_t *cfg)
@@ -150,11 +154,12 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
     self->players = zhashx_new ();
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
+    self->sources = zhashx_new ();
     self->queue = zlistx_new ();
     self->expired = zlistx_new ();
     if (pong_config_init (&self->rules, cfg->tick_hz, cfg->points_to_win)
         || !self->players || !self->names || !self->peers || !self->queue
-        || !self->expired) {
+        || !self->expired || !self->sources) {
         lobby_destroy (&self);
         return NULL;
     }
@@ -173,6 +178,7 @@ void lobby_destroy (lobby_t **self_p)
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->expired);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->sources);
     zhashx_destroy (&self->names);
     zhashx_destroy (&self->players);
     free (self->games);
@@ -490,9 +496,34 @@ static player_t *s_peer_player (lobby_t *self, const uint8_t *peer,
     return (player_t *) zhashx_lookup (self->peers, key);
 }
 
+//  Counts p against source (NULL or "": none), instead of its old one.
+//  Counts live in the hash as integers, not pointers to anything.
+static void s_set_source (lobby_t *self, player_t *p, const char *source)
+{
+    if (p->source[0]) {
+        uintptr_t count = (uintptr_t) zhashx_lookup (self->sources, p->source);
+        if (count > 1)
+            zhashx_update (self->sources, p->source, (void *) (count - 1));
+        else
+            zhashx_delete (self->sources, p->source);
+    }
+    snprintf (p->source, sizeof (p->source), "%s", source ? source : "");
+    if (p->source[0]) {
+        uintptr_t count = (uintptr_t) zhashx_lookup (self->sources, p->source);
+        zhashx_update (self->sources, p->source, (void *) (count + 1));
+    }
+}
+
+size_t lobby_source_players (lobby_t *self, const char *source)
+{
+    assert (self && source);
+    return (size_t) (uintptr_t) zhashx_lookup (self->sources, source);
+}
+
 //  Forgets a player entirely; its name is free again.
 static void s_forget (lobby_t *self, player_t *p)
 {
+    s_set_source (self, p, NULL);
     if (p->queue_handle)
         zlistx_delete (self->queue, p->queue_handle);
     if (p->match)
@@ -550,7 +581,18 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
                            size_t peer_size, int64_t now_ms, char *reason,
                            size_t reason_size)
 {
+    return lobby_join_from (self, name, token, peer, peer_size, NULL, now_ms,
+                            reason, reason_size);
+}
+
+lobby_result_t lobby_join_from (lobby_t *self, const char *name,
+                                const uint8_t *token, const uint8_t *peer,
+                                size_t peer_size, const char *source,
+                                int64_t now_ms, char *reason,
+                                size_t reason_size)
+{
     assert (self && name && token);
+    uint32_t per_source = self->cfg.max_per_source;
     char why[RALLY_REASON_BUF] = "";
     lobby_result_t result = LOBBY_OK;
     if (!rally_msg_name_valid (name, why, sizeof (why)))
@@ -561,6 +603,9 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
         result = LOBBY_ALREADY_JOINED;  //  or one socket could take every seat
     else if (zhashx_size (self->players) >= self->cfg.max_players)
         result = LOBBY_FULL;
+    else if (per_source && source && *source
+             && lobby_source_players (self, source) >= per_source)
+        result = LOBBY_BUSY;
     else if (s_player (self, token))
         result = LOBBY_UNAVAILABLE;     //  a token drawn twice: let it retry
     if (result != LOBBY_OK && result != LOBBY_BAD_NAME)
@@ -582,6 +627,7 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
     zhashx_insert (self->players, p->key, p);
     zhashx_insert (self->names, p->name, p);
     s_set_peer (self, p, peer, peer_size);
+    s_set_source (self, p, source);
     s_enqueue (self, p);
     s_tell_places (self, now_ms);
     s_pair (self);
@@ -593,11 +639,20 @@ lobby_result_t lobby_resume (lobby_t *self, const uint8_t *token,
                              const uint8_t *peer, size_t peer_size,
                              int64_t now_ms)
 {
+    return lobby_resume_from (self, token, peer, peer_size, NULL, now_ms);
+}
+
+lobby_result_t lobby_resume_from (lobby_t *self, const uint8_t *token,
+                                  const uint8_t *peer, size_t peer_size,
+                                  const char *source, int64_t now_ms)
+{
     assert (self && token);
     player_t *p = s_player (self, token);
     if (!p)
         return LOBBY_UNKNOWN_TOKEN;
     s_set_peer (self, p, peer, peer_size);
+    if (source)
+        s_set_source (self, p, source);
     s_heard (self, p, now_ms);
     if (p->state == LOBBY_PLAYING)
         s_tell_match (self, p);
@@ -969,6 +1024,7 @@ static void s_clear (lobby_t *self)
 {
     zlistx_purge (self->queue);
     zhashx_purge (self->peers);
+    zhashx_purge (self->sources);
     zhashx_purge (self->names);
     zhashx_purge (self->players);
     self->match_count = 0;

@@ -26,6 +26,7 @@
 #define LOBBY_INPUT_RATE     60     //  inputs a player may send in a second
 #define LOBBY_QUEUED_EVERY   1000   //  a queued player hears its place this often
 #define LOBBY_PEER_MAX       256    //  bytes in a peer address (routing id)
+#define LOBBY_SOURCE_MAX     64     //  bytes in a source (network address)
 #define LOBBY_MATCH_ID_MAX   0x7fffffffu    //  highest match id; never wraps,
                                             //  and fits any signed 32 bits
 //  Matches held at once, lingering ones too: a lobby pairs no more.
@@ -38,6 +39,8 @@ typedef struct {
     uint32_t points_to_win;     //  PONG_POINTS_MIN..MAX
     uint32_t grace_ms;          //  seat kept for a lost player
     uint32_t max_players;       //  players at once, >= 2
+    uint32_t max_per_source;    //  players at once from one source (its
+                                //  network address); 0: no limit
 } lobby_config_t;
 
 //  Why a request was refused; LOBBY_OK when it was not.
@@ -53,7 +56,8 @@ typedef enum {
     LOBBY_IN_MATCH,             //  "in_match"
     LOBBY_BAD_INTENT,           //  "bad_message": intent not -1, 0 or +1
     LOBBY_ALREADY_JOINED,       //  "already_joined": one player a connection
-    LOBBY_UNAVAILABLE           //  "unavailable": try again
+    LOBBY_UNAVAILABLE,          //  "unavailable": try again
+    LOBBY_BUSY                  //  "busy": the source holds max_per_source
 } lobby_result_t;
 
 typedef enum {
@@ -109,7 +113,8 @@ typedef struct {
     uint32_t lost;              //  bit 0 left, bit 1 right
 } lobby_match_view_t;
 
-//  Fills cfg with Rally's defaults (60 Hz, 11 points, 10 s, 1024 players).
+//  Fills cfg with Rally's defaults (60 Hz, 11 points, 10 s, 1024 players,
+//  no limit per source).
 void lobby_config_defaults (lobby_config_t *cfg);
 
 //  A new, empty lobby, or NULL if cfg is out of range.
@@ -125,11 +130,27 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
                            size_t peer_size, int64_t now_ms, char *reason,
                            size_t reason_size);
 
+//  The same, from a source (the connection's network address, or NULL):
+//  a source holds at most max_per_source players at once, so that one
+//  host cannot take every seat. A player counts against its source until
+//  it is forgotten; a resume moves it to the new source.
+lobby_result_t lobby_join_from (lobby_t *self, const char *name,
+                                const uint8_t *token, const uint8_t *peer,
+                                size_t peer_size, const char *source,
+                                int64_t now_ms, char *reason,
+                                size_t reason_size);
+
+//  Players held from a source.
+size_t lobby_source_players (lobby_t *self, const char *source);
+
 //  A player comes back: its peer becomes this one, it is heard, and an
 //  event tells it where it is (QUEUED or MATCH; none when ended).
 lobby_result_t lobby_resume (lobby_t *self, const uint8_t *token,
                              const uint8_t *peer, size_t peer_size,
                              int64_t now_ms);
+lobby_result_t lobby_resume_from (lobby_t *self, const uint8_t *token,
+                                  const uint8_t *peer, size_t peer_size,
+                                  const char *source, int64_t now_ms);
 
 //  Sets the intent of the token's own paddle, within the rate limit.
 lobby_result_t lobby_input (lobby_t *self, const uint8_t *token,

@@ -7,7 +7,11 @@
 #include "node.h"
 
 #include "rally_args.h"
+#include "rally_limits.h"
 #include "rally_parse.h"
+
+#include <errno.h>
+#include <inttypes.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +34,9 @@ typedef struct {
     const char *advertise_state;
     const char *data;
     uint32_t tick_hz, points_to_win, grace_ms, max_players, heartbeat_ms;
+    uint32_t max_per_source;
     bool tick_hz_given, points_to_win_given, grace_ms_given;
-    bool max_players_given, heartbeat_ms_given;
+    bool max_players_given, heartbeat_ms_given, max_per_source_given;
     bool verbose;
     bool help;
 } flags_t;
@@ -78,6 +83,8 @@ static void s_usage (FILE *out)
         "  --grace-ms N          seat kept for a lost player, ms, 0..%u\n"
         "                        (default 10000)\n"
         "  --max-players N       players at once, %u..%u (default 1024)\n"
+        "  --max-per-source N    of them from one network address, 0..%u\n"
+        "                        (default 64; 0: no limit)\n"
         "  --heartbeat-ms N      heartbeat period, ms, %u..%u (default 50)\n"
         "  --data DIR            data directory: finished matches are kept in\n"
         "                        DIR/results.db (default $RALLY_DATA; none:\n"
@@ -89,7 +96,7 @@ static void s_usage (FILE *out)
         "port taken, say), 2 a bad command line, file or environment.\n",
         RALLY_TICK_HZ_MIN, RALLY_TICK_HZ_MAX, RALLY_SCORE_MAX,
         RALLY_GRACE_MS_MAX, RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX,
-        RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX);
+        RALLY_MAX_PLAYERS_MAX, RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX);
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)
@@ -116,6 +123,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_UINT ("--max-players", &f->max_players,
                          RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX,
                          &f->max_players_given),
+        RALLY_ARGS_UINT ("--max-per-source", &f->max_per_source,
+                         0, RALLY_MAX_PLAYERS_MAX, &f->max_per_source_given),
         RALLY_ARGS_UINT ("--heartbeat-ms", &f->heartbeat_ms,
                          RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX,
                          &f->heartbeat_ms_given),
@@ -247,6 +256,7 @@ static int s_apply (node_config_t *cfg, const flags_t *f)
     s_number (&c->points_to_win, f->points_to_win, f->points_to_win_given);
     s_number (&c->grace_ms, f->grace_ms, f->grace_ms_given);
     s_number (&c->max_players, f->max_players, f->max_players_given);
+    s_number (&c->max_per_source, f->max_per_source, f->max_per_source_given);
     s_number (&c->heartbeat_ms, f->heartbeat_ms, f->heartbeat_ms_given);
     if (rally_cluster_check (c, reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
@@ -280,6 +290,12 @@ int main (int argc, char **argv)
                                        sizeof (reason));
     if (!cfg.keys)
         return rally_args_fail (PROGRAM, "%s", reason);
+    uint64_t limit = 0;
+    if (rally_limits_raise_nofile (&limit))
+        zsys_warning ("gamenode: cannot raise the descriptor limit: %s; it "
+                      "stays %" PRIu64, strerror (errno), limit);
+    else
+        zsys_info ("gamenode: descriptor limit %" PRIu64, limit);
     node_t *node = node_new (&cfg);
     if (!node) {
         rally_keys_destroy (&cfg.keys);

@@ -49,12 +49,14 @@
 #include "lease.h"
 #include "lobby.h"
 #include "watchers.h"
+#include "rally_limits.h"
 #include "rally_repl.h"
 #include "rally_term.h"
 #include "rally_warn.h"
 #include "results.h"
 
 #include <inttypes.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -67,6 +69,12 @@
 #define NODE_HELD_MAX       240     //  diffs held while a snapshot comes
 #define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
 #define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
+#define NODE_FULL_RETRY_MS  2000    //  a join refused as full: ask again after
+                                    //  this, plus up to half again at random
+#define NODE_BUSY_RETRY_MS  5000    //  refused for its source: likewise
+#define NODE_GAME_HWM       64      //  messages queued per connection, each
+                                    //  way: what a slow or hostile one holds
+#define NODE_TRIM_MS        5000    //  freed memory goes back this often
 #define NODE_SILENCE_LEASES 5       //  suspended this many leases at most, as
                                     //  long as the brokers hold its lease
 #define NODE_NO_MAJORITY_LOG_MS 1000    //  "no majority" logged this often
@@ -98,6 +106,8 @@ struct _node_t {
                                         //  in plain text
     uint8_t told_token[RALLY_TOKEN_SIZE];   //  the request's token as the
                                         //  player holds it (before binding)
+    zactor_t *monitor;                  //  the game ROUTER's failed accepts
+    const char *source;                 //  the request's network address
     zsock_t *state;                     //  PUB: match states, for viewers
     zsock_t *heartbeat;                 //  PUB: heartbeats and diffs
     zsock_t *peers;                     //  SUB: the other nodes' PUBs
@@ -230,6 +240,31 @@ static void s_refuse_with (node_t *self, const uint8_t *peer,
     rally_warn (&self->warn, zclock_mono (), "refused %s from %s: %s (%s)",
                 what, hex, code, reason);
     s_send_error (self, peer, peer_size, code, reason);
+}
+
+//  A join refused for now: busy, with when to ask again, spread so that
+//  the refused do not all come back at once.
+static void s_send_busy (node_t *self, const uint8_t *peer, size_t peer_size,
+                         lobby_result_t result, const char *reason)
+{
+    uint32_t base = result == LOBBY_BUSY ? NODE_BUSY_RETRY_MS
+                                         : NODE_FULL_RETRY_MS;
+    char hex[RALLY_WARN_PEER_BUF];
+    rally_warn_peer (peer, peer_size, hex);
+    rally_warn (&self->warn, zclock_mono (), "refused join from %s (%s): %s "
+                "(%s)", hex, self->source ? self->source : "?",
+                lobby_result_code (result), reason);
+    rally_msg_t msg;
+    rally_msg_init (&msg, RALLY_MSG_BUSY);
+    s_origin (self, &msg.u.busy.from);
+    snprintf (msg.u.busy.code, sizeof (msg.u.busy.code), "%s",
+              lobby_result_code (result));
+    snprintf (msg.u.busy.reason, sizeof (msg.u.busy.reason), "%s", reason);
+    uint32_t spread = 0;
+    if (getrandom (&spread, sizeof (spread), 0) != (ssize_t) sizeof (spread))
+        spread = (uint32_t) zclock_mono ();
+    msg.u.busy.retry_ms = base + spread % (base / 2);
+    s_send_to (self, peer, peer_size, &msg);
 }
 
 //  True if a term heard from a peer or a broker is one this node can
@@ -394,8 +429,13 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
     s_bind_token (self, self->told_token, token);
     char reason[RALLY_REASON_BUF];
     lobby_result_t result =
-        lobby_join (self->lobby, join->name, token, peer, peer_size,
-                    zclock_mono (), reason, sizeof (reason));
+        lobby_join_from (self->lobby, join->name, token, peer, peer_size,
+                         self->source, zclock_mono (), reason,
+                         sizeof (reason));
+    if (result == LOBBY_FULL || result == LOBBY_BUSY) {
+        s_send_busy (self, peer, peer_size, result, reason);
+        return;
+    }
     if (result != LOBBY_OK) {
         s_refuse_with (self, peer, peer_size, "join",
                        lobby_result_code (result), reason);
@@ -415,8 +455,9 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
 static void s_resume (node_t *self, const uint8_t *peer, size_t peer_size,
                       const rally_msg_token_t *resume)
 {
-    lobby_result_t result = lobby_resume (self->lobby, resume->token, peer,
-                                          peer_size, zclock_mono ());
+    lobby_result_t result = lobby_resume_from (self->lobby, resume->token,
+                                               peer, peer_size, self->source,
+                                               zclock_mono ());
     lobby_player_info_t info;
     if (result != LOBBY_OK
         || lobby_player_info (self->lobby, resume->token, &info)) {
@@ -1176,6 +1217,8 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     rally_msg_t *req = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
     assert (req);
     zframe_t *body = zmsg_first (in);
+    //  The connection's network address: joins are counted by it.
+    self->source = body ? zframe_meta (body, "Peer-Address") : NULL;
     int rc = -1;
     if (zmsg_size (in) != 1)
         snprintf (reason, sizeof (reason),
@@ -1200,9 +1243,22 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     }
     self->answer = NULL;
     s_drain_events (self);
+    self->source = NULL;
     free (req);
     zframe_destroy (&id);
     zmsg_destroy (&in);
+    return 0;
+}
+
+//  A connection the game ROUTER could not accept (descriptors ran out,
+//  say): ZeroMQ drops it without a word, so the monitor says so.
+static int s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    node_t *self = (node_t *) arg;
+    int err = 0;
+    if (rally_limits_monitor_read (self->monitor, &err))
+        rally_warn (&self->warn, zclock_mono (), "a connection to %s was "
+                    "refused: %s", self->me.game, strerror (err));
     return 0;
 }
 
@@ -1350,6 +1406,17 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
         rally_msg_send (&msg, self->spares[i]);
     }
     rally_msg_publish (&msg, self->heartbeat, "hb");
+    return 0;
+}
+
+//  ZeroMQ's I/O thread allocates each connection's buffers (some 28 KB) in
+//  an arena of its own, and the allocator keeps what they free: a node
+//  that a thousand connections came and went from kept 30 MB. Trimming
+//  hands the free pages back to the system (the junk_joins test measures
+//  what stays).
+static int s_handle_trim (zloop_t *loop, int timer_id, void *arg)
+{
+    malloc_trim (0);
     return 0;
 }
 
@@ -1633,11 +1700,17 @@ static int s_open_sockets (node_t *self)
         || rally_keys_serve (keys, self->heartbeat, RALLY_ZAP_PEER)
         || rally_keys_serve (keys, self->peer, RALLY_ZAP_PEER))
         return -1;
+    zsock_set_sndhwm (self->game, NODE_GAME_HWM);
+    zsock_set_rcvhwm (self->game, NODE_GAME_HWM);
     if (s_bind (self->game, self->me.game)
         || s_bind (self->state, self->me.state)
         || s_bind (self->heartbeat, self->me.heartbeat)
         || s_bind (self->peer, self->me.peer))
         return -1;
+    self->monitor = rally_limits_monitor (self->game);
+    if (!self->monitor)
+        zsys_warning ("gamenode: cannot watch %s for refused connections",
+                      self->me.game);
     const rally_cluster_t *cluster = &self->cfg.cluster;
     for (size_t i = 0; i < cluster->broker_count; i++) {
         size_t n = self->broker_count++;
@@ -1732,6 +1805,7 @@ node_t *node_new (const node_config_t *cfg)
     lc.points_to_win = cfg->cluster.points_to_win;
     lc.grace_ms = cfg->cluster.grace_ms;
     lc.max_players = cfg->cluster.max_players;
+    lc.max_per_source = cfg->cluster.max_per_source;
     self->lobby = lobby_new (&lc);
     self->watchers = watchers_new ();
     assert (self->watchers);
@@ -1777,6 +1851,7 @@ void node_destroy (node_t **self_p)
     zsock_destroy (&self->peers);
     zsock_destroy (&self->heartbeat);
     zsock_destroy (&self->state);
+    zactor_destroy (&self->monitor);    //  before the socket it watches
     zsock_destroy (&self->game);
     zsock_destroy (&self->peer);
     lobby_destroy (&self->lobby);
@@ -1800,12 +1875,16 @@ int node_run (node_t *self)
                c->max_players, self->broker_count);
     zloop_reader (self->loop, self->game, s_handle_game, self);
     zloop_reader (self->loop, self->peer, s_handle_game, self);
+    if (self->monitor)
+        zloop_reader (self->loop, (zsock_t *) self->monitor, s_handle_monitor,
+                      self);
     zloop_reader (self->loop, self->peers, s_handle_peers, self);
     for (size_t i = 0; i < self->broker_count; i++) {
         zloop_reader (self->loop, self->brokers[i], s_handle_broker, self);
         zloop_reader (self->loop, self->spares[i], s_handle_broker, self);
     }
     zloop_timer (self->loop, c->heartbeat_ms, 0, s_handle_heartbeat, self);
+    zloop_timer (self->loop, NODE_TRIM_MS, 0, s_handle_trim, self);
     self->tick_base_us = zclock_usecs ();
     self->tick_next = 0;
     zloop_timer (self->loop, 0, 1, s_handle_tick, self);

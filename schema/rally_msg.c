@@ -9,7 +9,7 @@
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
                 fetch, results, watch, crowd,
-                history, standings, board
+                history, standings, board, busy
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -274,6 +274,13 @@ static const rally_field_t s_watch[] = {
     F (M, UINT, "match", u.watch.match, 0, U32),
 };
 
+static const rally_field_t s_busy[] = {
+    F_ORIGIN (busy),
+    F (M, CODE, "code", u.busy.code, 1, RALLY_CODE_MAX),
+    F (M, STR, "reason", u.busy.reason, 0, RALLY_REASON_MAX),
+    F (M, UINT, "retry_ms", u.busy.retry_ms, 1, RALLY_RETRY_MS_MAX),
+};
+
 static const rally_field_t s_crowd[] = {
     F_ORIGIN (crowd),
     F (M, UINT, "match", u.crowd.match, 1, U32),
@@ -350,6 +357,7 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_HISTORY] = T ("history", s_history),
     [RALLY_MSG_STANDINGS] = T ("standings", s_standings),
     [RALLY_MSG_BOARD] = T ("board", s_board),
+    [RALLY_MSG_BUSY] = T ("busy", s_busy),
 };
 #undef T
 

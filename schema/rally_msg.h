@@ -43,6 +43,7 @@
 #define RALLY_BOARD_MAX         10      //  players in one board
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
+#define RALLY_RETRY_MS_MAX      60000   //  longest retry-after in busy
 
 //  Buffer sizes include the terminating NUL.
 #define RALLY_NAME_BUF      (RALLY_NAME_MAX + 1)
@@ -83,6 +84,8 @@ typedef enum {
                             //  (answered with results, newest first)
     RALLY_MSG_STANDINGS,    //  viewer or rallyctl -> node: the leaderboard
     RALLY_MSG_BOARD,        //  node -> asker: the leaderboard
+    RALLY_MSG_BUSY,         //  node -> client: join refused for now; retry
+                            //  after retry_ms
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -211,6 +214,17 @@ typedef struct {
     char code[RALLY_CODE_BUF];      //  machine-readable: "bad_name", ...
     char reason[RALLY_REASON_BUF];  //  human-readable
 } rally_msg_error_t;
+
+//  A join refused for now ("full": the node holds max players; "busy":
+//  the client's address holds as many as one may): ask again after
+//  retry_ms, which the node spreads so that refused clients do not come
+//  back at once.
+typedef struct {
+    rally_origin_t from;
+    char code[RALLY_CODE_BUF];      //  "full" or "busy"
+    char reason[RALLY_REASON_BUF];  //  human-readable
+    uint32_t retry_ms;              //  1..RALLY_RETRY_MS_MAX
+} rally_msg_busy_t;
 
 typedef struct {
     uint32_t id;
@@ -360,6 +374,7 @@ typedef struct {
         rally_msg_history_t history;
         rally_msg_standings_t standings;
         rally_msg_board_t board;
+        rally_msg_busy_t busy;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

@@ -682,6 +682,59 @@ START_TEST (test_two_matches)
 }
 END_TEST
 
+START_TEST (test_per_source_limit)
+{
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    cfg.max_per_source = 2;
+    cfg.grace_ms = 500;
+    lobby_t *lobby = lobby_new (&cfg);
+    int64_t now = 0;
+    const char *a = "10.0.0.1", *b = "10.0.0.2";
+    ck_assert_int_eq (lobby_join_from (lobby, "ann", s_tok (1), s_peer (1), 1,
+                                       a, now, NULL, 0), LOBBY_OK);
+    ck_assert_int_eq (lobby_join_from (lobby, "bob", s_tok (2), s_peer (2), 1,
+                                       a, now, NULL, 0), LOBBY_OK);
+    char reason[RALLY_REASON_BUF];
+    ck_assert_int_eq (lobby_join_from (lobby, "cy", s_tok (3), s_peer (3), 1,
+                                       a, now, reason, sizeof (reason)),
+                      LOBBY_BUSY);
+    ck_assert_str_eq (lobby_result_code (LOBBY_BUSY), "busy");
+    ck_assert_ptr_nonnull (strstr (reason, "as many players as one may"));
+    ck_assert_uint_eq (lobby_players (lobby), 2);
+    //  Another source, or none, is not held back.
+    ck_assert_int_eq (lobby_join_from (lobby, "cy", s_tok (3), s_peer (3), 1,
+                                       b, now, NULL, 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "dee", 4, now), LOBBY_OK);
+    ck_assert_uint_eq (lobby_source_players (lobby, a), 2);
+    ck_assert_uint_eq (lobby_source_players (lobby, b), 1);
+    //  A player that leaves gives its place back; one that resumes from
+    //  elsewhere counts there.
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (1), now), LOBBY_OK);
+    ck_assert_uint_eq (lobby_source_players (lobby, a), 1);
+    ck_assert_int_eq (lobby_resume_from (lobby, s_tok (3), s_peer (3), 1, a,
+                                         now), LOBBY_OK);
+    ck_assert_uint_eq (lobby_source_players (lobby, a), 2);
+    ck_assert_uint_eq (lobby_source_players (lobby, b), 0);
+    ck_assert_int_eq (lobby_join_from (lobby, "eve", s_tok (5), s_peer (5), 1,
+                                       a, now, NULL, 0), LOBBY_BUSY);
+    //  One forgotten (lost past grace, not playing) gives it back too.
+    ck_assert_int_eq (lobby_join_from (lobby, "eve", s_tok (5), s_peer (5), 1,
+                                       b, now, NULL, 0), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 5).state, LOBBY_QUEUED);
+    for (now = 100; now < 3000; now += 100) {
+        lobby_heard (lobby, s_tok (2), now);
+        lobby_heard (lobby, s_tok (3), now);
+        lobby_heard (lobby, s_tok (4), now);
+        lobby_tick (lobby, now);
+    }
+    ck_assert_int_eq (lobby_player_info (lobby, s_tok (5),
+                                         &(lobby_player_info_t){0}), -1);
+    ck_assert_uint_eq (lobby_source_players (lobby, b), 0);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
 START_TEST (test_config)
 {
     lobby_config_t cfg;
@@ -1176,6 +1229,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_finished_dropped);
     tcase_add_test (tc, test_two_matches);
     tcase_add_test (tc, test_config);
+    tcase_add_test (tc, test_per_source_limit);
     suite_add_tcase (s, tc);
     tc = tcase_create ("replication");
     tcase_add_test (tc, test_follower_keeps_up);

@@ -275,6 +275,20 @@ START_TEST (round_trip_results)
     msg->u.board.top[3].name[0] = 0;
     ck_assert_ptr_null (rally_msg_encode (msg));
 
+    rally_msg_init (msg, RALLY_MSG_BUSY);
+    msg->u.busy.from.term = 9;
+    msg->u.busy.from.node = 3;
+    strcpy (msg->u.busy.code, "full");
+    msg->u.busy.retry_ms = 1;
+    s_round_trip (msg);
+    msg->u.busy.retry_ms = RALLY_RETRY_MS_MAX;
+    strcpy (msg->u.busy.reason, "the node has all the players it can take");
+    s_round_trip (msg);
+    msg->u.busy.retry_ms = 0;       //  a retry needs a time to retry at
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    msg->u.busy.retry_ms = RALLY_RETRY_MS_MAX + 1;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
     rally_msg_init (msg, RALLY_MSG_CROWD);
     msg->u.crowd.from.term = 9;
     msg->u.crowd.from.node = 3;
@@ -1385,7 +1399,8 @@ START_TEST (type_names_and_topics)
                              "requeue", "leave", "ping", "pong", "state",
                              "error", "status", "cluster", "matches", "sync",
                              "ack", "lease", "fetch", "results", "watch",
-                             "crowd", "history", "standings", "board" };
+                             "crowd", "history", "standings", "board",
+                             "busy" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)

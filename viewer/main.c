@@ -90,7 +90,7 @@ static void s_usage (FILE *out)
 static bool s_screen_known (const char *name)
 {
     const char *screens[] = { "name", "finding", "joining", "queued", "match",
-                              "paused", "reconnecting", "unreachable", "menu",
+                              "paused", "paused-wait", "reconnecting", "unreachable", "menu",
                               "last-point", "end", "end-wait", "board",
                               "board-wait", "watch", "watch-list" };
     for (size_t i = 0; i < sizeof (screens) / sizeof (screens[0]); i++)

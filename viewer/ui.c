@@ -590,6 +590,7 @@ static void s_session_key (ui_t *self, ui_key_t key)
     if (key == UI_KEY_ESCAPE) {
         self->menu = true;
         self->menu_at = 0;
+        zsys_info ("viewer: menu open");
     }
     else
     if (key == UI_KEY_M)
@@ -879,8 +880,14 @@ void ui_update (ui_t *self, int timeout_ms)
     if (self->board) {
         bool had = rally_watch_view (self->board)->have_board;
         rally_watch_pump (self->board, zclock_mono ());
-        if (rally_watch_view (self->board)->have_board != had)
+        const rally_watch_view_t *bv = rally_watch_view (self->board);
+        if (bv->have_board && !had) {
             self->dirty = true;
+            zsys_info ("viewer: leaderboard: %u players, %s: %u-%u-%u",
+                       bv->board.players, bv->board.own.name,
+                       bv->board.own.wins, bv->board.own.losses,
+                       bv->board.own.forfeits);
+        }
     }
     if (!self->client)
         return;
@@ -1076,7 +1083,7 @@ const char *ui_showing (ui_t *self)
             if (view->reconnecting)
                 return "reconnecting";
             if (view->have_state && view->last.phase == RALLY_PHASE_PAUSED)
-                return "paused";
+                return view->grace_ms? "paused": "paused-wait";
             return view->have_state
                 && view->last.phase == RALLY_PHASE_OVER? "last-point": "match";
         case UI_SCREEN_WAITING:
@@ -1237,7 +1244,7 @@ static void s_draw_menu (ui_t *self, ui_frame_t *f)
     float h = (float) count * line + 2 * pad
             + render_text_height (f->r, note, small) + 2 * f->u;
     float x = floorf ((f->w - w) / 2), y = floorf ((f->h - h) / 2);
-    render_rect (f->r, 0, 0, f->w, f->h, (render_color_t) { 0, 0, 0, 120 });
+    render_rect (f->r, 0, 0, f->w, f->h, (render_color_t) { 0, 0, 0, 170 });
     render_rect (f->r, x, y, w, h, s_box);
     s_text_at (f, x + pad, y + pad, small, s_dim, note);
     float iy = y + pad + render_text_height (f->r, note, small) + 2 * f->u;

@@ -79,7 +79,8 @@ void ui_draw (ui_t *self, render_t *render, int width, int height,
               int64_t now_us);
 
 //  What the screen shows, in a word: "name", "finding", "joining",
-//  "queued", "match", "paused", "reconnecting", "unreachable", "menu",
+//  "queued", "match", "paused" (with the grace left; "paused-wait" until
+//  the node says it), "reconnecting", "unreachable", "menu",
 //  "last-point" (a match just won, before the end screen), "end" (with
 //  the leaderboard; "end-wait" until it comes), "board" (name screen,
 //  Tab; "board-wait"), "watch", "watch-list". Scripts and tests wait on it.

@@ -15,6 +15,16 @@
 
 static const char *s_dir;
 
+//  This tool runs in release builds too, where assert is compiled out.
+#define S_NEED(cond) \
+    do { \
+        if (!(cond)) { \
+            fprintf (stderr, "make_corpus: %s:%d: %s\n", __FILE__, \
+                     __LINE__, #cond); \
+            exit (1); \
+        } \
+    } while (0)
+
 static void s_write (const char *target, const char *what,
                      const void *data, size_t size)
 {
@@ -35,7 +45,7 @@ static void s_write (const char *target, const char *what,
 static void s_write_frame (const char *target, const char *what,
                            zframe_t **frame_p)
 {
-    assert (*frame_p);
+    S_NEED (*frame_p);
     s_write (target, what, zframe_data (*frame_p), zframe_size (*frame_p));
     zframe_destroy (frame_p);
 }
@@ -113,6 +123,12 @@ static void s_fill (rally_msg_t *msg)
             break;
         case RALLY_MSG_WATCH:
             msg->u.watch.match = 4;
+            break;
+        case RALLY_MSG_BUSY:
+            s_origin (&msg->u.busy.from);
+            strcpy (msg->u.busy.code, "busy");
+            strcpy (msg->u.busy.reason, "try again");
+            msg->u.busy.retry_ms = 5000;
             break;
         case RALLY_MSG_CROWD:
             s_origin (&msg->u.crowd.from);
@@ -222,7 +238,31 @@ static void s_fill (rally_msg_t *msg)
             }
             break;
         }
-        default:
+        case RALLY_MSG_HISTORY:
+            strcpy (msg->u.history.name, "alice");
+            msg->u.history.before = 10;
+            break;
+        case RALLY_MSG_STANDINGS:
+            strcpy (msg->u.standings.name, "alice");
+            break;
+        case RALLY_MSG_BOARD: {
+            rally_msg_board_t *b = &msg->u.board;
+            s_origin (&b->from);
+            b->players = 2;
+            strcpy (b->own.name, "alice");
+            b->own.wins = 3;
+            b->own.losses = 1;
+            b->count = 2;
+            strcpy (b->top[0].name, "alice");
+            b->top[0].wins = 3;
+            b->top[0].losses = 1;
+            strcpy (b->top[1].name, "bob");
+            b->top[1].wins = 1;
+            b->top[1].losses = 3;
+            b->top[1].forfeits = 1;
+            break;
+        }
+        default:                //  a new type: its zeroes, if they encode
             break;
     }
 }
@@ -230,13 +270,17 @@ static void s_fill (rally_msg_t *msg)
 static void s_messages (void)
 {
     rally_msg_t *msg = (rally_msg_t *) calloc (1, sizeof (rally_msg_t));
-    assert (msg);
+    S_NEED (msg);
     for (int type = 1; type < RALLY_MSG_TYPE_COUNT; type++) {
         rally_msg_init (msg, (rally_msg_type_t) type);
         s_fill (msg);
         zframe_t *frame = rally_msg_encode (msg);
         const char *name = rally_msg_type_name ((rally_msg_type_t) type);
-        assert (frame);
+        if (!frame) {
+            fprintf (stderr, "make_corpus: %s does not encode; fill it in "
+                     "s_fill\n", name);
+            exit (1);
+        }
         s_write ("msg", name, zframe_data (frame), zframe_size (frame));
         if (type == RALLY_MSG_RESULTS)
             s_write ("results", name, zframe_data (frame),
@@ -257,7 +301,7 @@ static size_t s_lobby_frame (uint8_t *buf, size_t at, uint8_t op,
                              zframe_t *frame)
 {
     size_t len = zframe_size (frame);
-    assert (len <= 0xffff);
+    S_NEED (len <= 0xffff);
     buf[at] = op;
     buf[at + 1] = (uint8_t) len;
     buf[at + 2] = (uint8_t) (len >> 8);
@@ -273,7 +317,7 @@ static void s_replication (void)
     cfg.grace_ms = 500;
     lobby_t *lobby = lobby_new (&cfg);
     rally_repl_t *repl = rally_repl_new (RALLY_REPL_DIFF);
-    assert (lobby && repl);
+    S_NEED (lobby && repl);
     //  A snapshot of the empty lobby, then every diff while five players
     //  join, two matches play, one player leaves and one goes quiet.
     static uint8_t sequence[S_FOLLOW_MAX];
@@ -312,7 +356,7 @@ static void s_replication (void)
         repl->from.node = 1;
         repl->seq = (uint64_t) tick;
         frame = rally_repl_encode (repl);
-        assert (frame);
+        S_NEED (frame);
         if (at + 3 + zframe_size (frame) < S_FOLLOW_MAX)
             at = s_lobby_frame (sequence, at, tick % 10 == 0 ? 2 : 0, frame);
         if (tick % 40 == 1 || repl->gone_match_count
