@@ -71,6 +71,7 @@ struct _lobby_t {
     size_t match_count;                 //  matches held
     size_t match_cap;                   //  room in games, slots, step_events
     uint32_t next_match;                //  id of the next match
+    uint32_t match_limit;               //  highest id it may give a match
     lobby_event_t *events;              //  pending events, oldest at head
     size_t event_head;                  //  next event to pop
     size_t event_count;                 //  events pushed (head..count pending)
@@ -151,6 +152,7 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->next_match = 1;
+    self->match_limit = UINT32_MAX - 1;
     self->players = zhashx_new ();
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
@@ -336,8 +338,12 @@ static lobby_event_t *s_match_event (lobby_t *self, lobby_event_type_t type,
 //  Tells one player of its match: which, which side, whom against.
 static void s_tell_match (lobby_t *self, const player_t *p)
 {
+    //  lobby_check keeps every playing player's match here; should one
+    //  be missing all the same, the player hears nothing, and nothing
+    //  dereferences a match that is not there.
     const slot_t *slot = s_slot (self, p->match, NULL);
-    assert (slot);
+    if (!slot)
+        return;
     lobby_event_t *event = s_push_player (self, LOBBY_EVENT_MATCH, p);
     memcpy (event->names, slot->names, sizeof (slot->names));
 }
@@ -414,7 +420,9 @@ static void s_pair (lobby_t *self)
                 pair[found++] = p;
             p = (player_t *) zlistx_next (self->queue);
         }
-        if (found < 2)
+        //  Past the limit the pair waits: the node has not yet made
+        //  the next id its own (see lobby_limit_matches).
+        if (found < 2 || self->next_match > self->match_limit)
             return;
         //  Ids never wrap, and finished matches lingering count against
         //  the limit a follower checks: pairs wait rather than break it.
@@ -951,6 +959,29 @@ int lobby_reserve_matches (lobby_t *self, uint32_t last)
         self->shipped_hash = lobby_hash (self);
     }
     return 0;
+}
+
+void lobby_raise_matches (lobby_t *self, uint32_t last)
+{
+    assert (self);
+    //  shipped_hash stays: the next diff carries the globals, and its base
+    //  is the state the followers hold. Past the last id, no pair is made.
+    if (last > LOBBY_MATCH_ID_MAX)
+        last = LOBBY_MATCH_ID_MAX;
+    if (self->next_match <= last)
+        self->next_match = last + 1;
+}
+
+void lobby_limit_matches (lobby_t *self, uint32_t limit)
+{
+    assert (self);
+    self->match_limit = limit < UINT32_MAX ? limit : UINT32_MAX - 1;
+}
+
+uint32_t lobby_next_match (lobby_t *self)
+{
+    assert (self);
+    return self->next_match;
 }
 
 uint64_t lobby_ticks (lobby_t *self)

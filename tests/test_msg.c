@@ -327,6 +327,27 @@ START_TEST (round_trip_results)
     //  A result is checked like any field: a match id of 0 is refused.
     msg->u.results.results[3].match = 0;
     ck_assert_ptr_null (rally_msg_encode (msg));
+
+    rally_msg_init (msg, RALLY_MSG_HAVE);
+    rally_msg_have_t *have = &msg->u.have;
+    have->from.term = UINT64_MAX;
+    have->from.node = 255;
+    have->lo = 1;
+    have->hi = UINT32_MAX;
+    s_round_trip (msg);         //  stores nothing
+    have->top = UINT32_MAX;
+    have->count = RALLY_HAVE_RANGES;
+    for (uint32_t i = 0; i < RALLY_HAVE_RANGES; i++) {
+        have->ranges[i].lo = 3 * i + 1;
+        have->ranges[i].hi = 3 * i + 2;
+    }
+    have->ranges[RALLY_HAVE_RANGES - 1].hi = UINT32_MAX;
+    s_round_trip (msg);
+    have->ranges[5].lo = 0;     //  ids start at 1
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    have->ranges[5].lo = 16;
+    have->lo = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
     free (msg);
 }
 END_TEST
@@ -1400,7 +1421,7 @@ START_TEST (type_names_and_topics)
                              "error", "status", "cluster", "matches", "sync",
                              "ack", "lease", "fetch", "results", "watch",
                              "crowd", "history", "standings", "board",
-                             "busy" };
+                             "busy", "have" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)
