@@ -1492,7 +1492,8 @@ static bool s_plane_takes (bool peer_plane, rally_msg_type_t type)
         || type == RALLY_MSG_STANDINGS)
         return true;
     bool members = type == RALLY_MSG_SYNC || type == RALLY_MSG_ACK
-                || type == RALLY_MSG_FETCH || type == RALLY_MSG_STATUS;
+                || type == RALLY_MSG_FETCH || type == RALLY_MSG_HAVE
+                || type == RALLY_MSG_RESULTS || type == RALLY_MSG_STATUS;
     return peer_plane ? members
                       : s_player_request (type) || type == RALLY_MSG_WATCH;
 }
