@@ -13,6 +13,7 @@
 #include "rally_client.h"
 #include "rally_cluster.h"
 #include "rally_json.h"
+#include "rally_limits.h"
 #include "bot_ai.h"
 
 #include <errno.h>
@@ -390,6 +391,10 @@ int main (int argc, char **argv)
     rally_keys_t *keys = flags.plaintext ? rally_keys_plaintext_new (PROGRAM)
                                          : rally_keys_player_new (NULL);
     rally_client_set_keys (keys);
+    //  Each player holds a few connections: hundreds of them pass 1,024.
+    uint64_t limit = 0;
+    if (rally_limits_raise_nofile (&limit))
+        zsys_warning ("rally-bot: descriptor limit stays %" PRIu64, limit);
 
     static player_t players[BOT_CLIENTS_MAX];
     if (!s_make_players (players, &flags, &cluster, s_start_ms)) {
