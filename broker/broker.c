@@ -450,6 +450,10 @@ void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
     memset (out, 0, sizeof (*out));
     out->term = self->max_term;
     out->leader = broker_leader (self, now_ms, NULL);
+    uint32_t leader = out->leader;
+    int leader_index = leader ? s_find (self, leader) : -1;
+    if (leader_index < 0)
+        leader = 0;
     if (s_lease_valid (self, now_ms)) {
         out->lease_holder = self->holder;
         out->lease_term = self->lease_term;
@@ -468,6 +472,15 @@ void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
         info->matches = node->hb.matches;
         info->players = node->hb.players;
         info->lag = node->hb.lag;
+        info->behind = node->hb.behind;
+        //  A follower cut off from the leader's stream hears no seq to
+        //  lag behind and says 0: its lag is what the leader says it made
+        //  less what the follower says it applied.
+        const s_node_t *lead = leader ? &self->nodes[leader_index] : NULL;
+        if (lead && node != lead && node->hb.from.term == lead->hb.from.term
+            && lead->hb.seq > node->hb.seq
+            && lead->hb.seq - node->hb.seq > info->lag)
+            info->lag = lead->hb.seq - node->hb.seq;
         memcpy (info->game, node->hb.game, sizeof (info->game));
         memcpy (info->state, node->hb.state, sizeof (info->state));
     }

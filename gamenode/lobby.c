@@ -71,6 +71,7 @@ struct _lobby_t {
     size_t match_count;                 //  matches held
     size_t match_cap;                   //  room in games, slots, step_events
     uint32_t next_match;                //  id of the next match
+    uint32_t match_limit;               //  highest id it may give a match
     lobby_event_t *events;              //  pending events, oldest at head
     size_t event_head;                  //  next event to pop
     size_t event_count;                 //  events pushed (head..count pending)
@@ -150,6 +151,7 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->next_match = 1;
+    self->match_limit = UINT32_MAX - 1;
     self->players = zhashx_new ();
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
@@ -335,8 +337,12 @@ static lobby_event_t *s_match_event (lobby_t *self, lobby_event_type_t type,
 //  Tells one player of its match: which, which side, whom against.
 static void s_tell_match (lobby_t *self, const player_t *p)
 {
+    //  lobby_check keeps every playing player's match here; should one
+    //  be missing all the same, the player hears nothing, and nothing
+    //  dereferences a match that is not there.
     const slot_t *slot = s_slot (self, p->match, NULL);
-    assert (slot);
+    if (!slot)
+        return;
     lobby_event_t *event = s_push_player (self, LOBBY_EVENT_MATCH, p);
     memcpy (event->names, slot->names, sizeof (slot->names));
 }
@@ -413,7 +419,9 @@ static void s_pair (lobby_t *self)
                 pair[found++] = p;
             p = (player_t *) zlistx_next (self->queue);
         }
-        if (found < 2)
+        //  Past the limit the pair waits: the node has not yet made
+        //  the next id its own (see lobby_limit_matches).
+        if (found < 2 || self->next_match > self->match_limit)
             return;
         //  Ids never wrap, and finished matches lingering count against
         //  the limit a follower checks: pairs wait rather than break it.
@@ -952,6 +960,29 @@ int lobby_reserve_matches (lobby_t *self, uint32_t last)
     return 0;
 }
 
+void lobby_raise_matches (lobby_t *self, uint32_t last)
+{
+    assert (self);
+    //  shipped_hash stays: the next diff carries the globals, and its base
+    //  is the state the followers hold. Past the last id, no pair is made.
+    if (last > LOBBY_MATCH_ID_MAX)
+        last = LOBBY_MATCH_ID_MAX;
+    if (self->next_match <= last)
+        self->next_match = last + 1;
+}
+
+void lobby_limit_matches (lobby_t *self, uint32_t limit)
+{
+    assert (self);
+    self->match_limit = limit < UINT32_MAX ? limit : UINT32_MAX - 1;
+}
+
+uint32_t lobby_next_match (lobby_t *self)
+{
+    assert (self);
+    return self->next_match;
+}
+
 uint64_t lobby_ticks (lobby_t *self)
 {
     assert (self);
@@ -1437,6 +1468,31 @@ static int s_check_counts (s_check_t *c)
     return 0;
 }
 
+//  True if a diff's match record seats the players the held slot does,
+//  and the diff leaves those players as they are: the seats were right,
+//  so they still are, and the common record (a match that only moved its
+//  ball) costs no lookup.
+static bool s_same_seats (s_check_t *c, const rally_match_rec_t *rec,
+                          const slot_t *slot)
+{
+    bool players_untouched = c->in->player_count == 0
+                          && c->in->gone_player_count == 0;
+    for (int side = 0; side < 2; side++) {
+        const player_t *held = slot->players[side];
+        bool seated = (rec->seated & (1u << side)) != 0;
+        if (seated != (held != NULL))
+            return false;
+        if (!held)
+            continue;
+        if (memcmp (held->token, rec->tokens[side], RALLY_TOKEN_SIZE))
+            return false;
+        if (!players_untouched && (zhashx_lookup (c->players, held->key)
+                                   || zhashx_lookup (c->gone, held->key)))
+            return false;
+    }
+    return true;
+}
+
 //  References: every record the message carries, and every held one that
 //  refers to a record it changes or drops.
 static int s_check_references (s_check_t *c)
@@ -1457,9 +1513,12 @@ static int s_check_references (s_check_t *c)
     for (size_t i = 0; i < in->match_count + in->gone_match_count; i++) {
         uint32_t id = i < in->match_count ? in->matches[i].id
                                           : in->gone_matches[i - in->match_count];
+        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
+        if (i < in->match_count && slot
+            && s_same_seats (c, &in->matches[i], slot))
+            continue;
         if (i < in->match_count && s_check_seats (c, id))
             return -1;
-        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
         for (int side = 0; slot && side < 2; side++)
             if (slot->players[side]
                 && s_check_player (c, slot->players[side]->token))

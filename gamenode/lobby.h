@@ -214,6 +214,18 @@ uint64_t lobby_ticks (lobby_t *self);
 //  LOBBY_MATCH_ID_MAX or more: no id would be left.
 int lobby_reserve_matches (lobby_t *self, uint32_t last);
 
+//  Leader, mid-term: ids up to last are taken elsewhere (a follower stored
+//  or reserved them); the next match gets a higher one. The next diff
+//  carries the new globals.
+void lobby_raise_matches (lobby_t *self, uint32_t last);
+
+//  Players are paired only while the next id is at most limit; pairs wait
+//  otherwise (UINT32_MAX - 1, the default, never holds them back).
+void lobby_limit_matches (lobby_t *self, uint32_t limit);
+
+//  The id the next match will get.
+uint32_t lobby_next_match (lobby_t *self);
+
 //  Leader, after each tick: fills out with what changed since the last
 //  diff (or since the lobby was made or adopted), base and new hash. The
 //  caller sets the origin and seq.

@@ -24,10 +24,29 @@
     pattern). It acks every seq it reaches. The leader publishes a tick's
     states, and sends players what that tick decided, only once a follower
     has acked it, or at once when no follower is live: no player sees what
-    a failover could take back. A tick waits at most NODE_ACK_WAIT_MS: a
-    follower that is heard but does not ack (cut off one way, or still
-    loading a snapshot) must not stall the game, so the leader then shows
-    ticks unacked, as a lone leader does, until a follower catches up.
+    a failover could take back. A follower heard within the liveness period
+    could be elected next (the brokers elect the most up-to-date live
+    node), so while one is heard and none acks, the leader shows nothing:
+    the game stalls rather than show a tick that a crash would undo (it
+    once showed ticks unacked after 100 ms, and a one-way cut followed by a
+    leader crash took back up to 600 of them). A follower unheard for the
+    liveness period no longer holds the leader back: the brokers do not
+    elect a node they have not heard for that long either.
+
+    Identity. Terms and match ids are never used twice (ident.h): a node
+    writes a term to disk before it leads or follows it, and asks for a
+    term only above the highest it has seen; a leader gives a match an id
+    only from a block it reserved on disk first, and opens no match before
+    every follower it hears has said which ids it stores or reserved (have),
+    or NODE_HAVE_WAIT_MS has passed. A follower writes down the ids it sees
+    in blocks before it acks them.
+
+    Convergence. A follower describes its store to the leader, a window of
+    runs of ids at a time (have); the leader answers with the results the
+    follower lacks and a have of its own, and the follower sends back the
+    results the leader lacks. Rounds repeat every NODE_CONVERGE_MS, so
+    every node ends with every finished match, whatever it missed. A store
+    that fails (disk full, database locked) is retried until it succeeds.
 
     The tick keeps time by deadline: tick n is due at base + n * 1e6 / hz
     microseconds, so that rounding never accumulates. After each tick the
@@ -37,6 +56,7 @@
     behind than that it starts counting afresh from now, and says so.
 */
 #include "node.h"
+#include "ident.h"
 #include "lease.h"
 #include "lobby.h"
 #include "watchers.h"
@@ -55,8 +75,6 @@
 #define NODE_WARN_BURST     10      //  bad-input log lines per second
 #define NODE_DEALER_HWM     16      //  heartbeats queued for a quiet broker
 #define NODE_PENDING        16      //  ticks whose states wait for an ack
-#define NODE_ACK_WAIT_MS    100     //  a tick waits this long for an ack, less
-                                    //  than a player's silence before it leaves
 #define NODE_HELD_MAX       240     //  diffs held while a snapshot comes
 #define NODE_SYNC_AGAIN_MS  250     //  a snapshot unanswered this long: ask again
 #define NODE_DRIFT_DIVISOR  8       //  lease / this: the node's safety margin
@@ -66,6 +84,13 @@
 #define NODE_GAME_HWM       64      //  messages queued per connection, each
                                     //  way: what a slow or hostile one holds
 #define NODE_TRIM_MS        5000    //  freed memory goes back this often
+#define NODE_ID_BLOCK       64      //  match ids reserved on disk at once
+#define NODE_HAVE_WAIT_MS   1000    //  a new leader waits this long at most
+                                    //  for its followers' ids
+#define NODE_CONVERGE_MS    1000    //  a follower compares stores this often
+#define NODE_RETRY_MS       500     //  a failed store is tried again so often
+#define NODE_PUSH_PAGES     8       //  results pages sent per have, at most
+#define NODE_PEER_MAX       16      //  bytes of a follower's route kept
 #define NODE_SILENCE_LEASES 5       //  suspended this many leases at most, as
                                     //  long as the brokers hold its lease
 #define NODE_NO_MAJORITY_LOG_MS 1000    //  "no majority" logged this often
@@ -130,8 +155,25 @@ struct _node_t {
     int64_t follower_heard[RALLY_NODE_ID_MAX + 1];  //  by node id: when a
                                         //  follower was last heard, or 0
     uint64_t committed;                 //  highest seq a follower has
-    bool alone;                         //  no follower acks in time: ticks
-                                        //  are shown unacked until one does
+    bool stalled;                       //  warned: followers heard, no ack
+    int64_t lead_since;                 //  when it began to lead this term
+    uint64_t have_term[RALLY_NODE_ID_MAX + 1];  //  by node id: the term of
+                                        //  its last have, 0 if none
+    uint8_t have_peer[RALLY_NODE_ID_MAX + 1][NODE_PEER_MAX];   //  and the
+    size_t have_peer_size[RALLY_NODE_ID_MAX + 1];   //  route it came by
+    bool ids_known;                     //  may open matches (see Identity)
+    //  Durability and convergence
+    ident_t *ident;                     //  term and match ids, on disk
+    int64_t started;                    //  when the node started (mono)
+    bool loading;                       //  events come from a snapshot
+    uint32_t used_max;                  //  highest match id known taken:
+                                        //  on disk at start, seen, given
+    zlist_t *unstored;                  //  results_match_t: stores to retry
+    int64_t retry_at;                   //  when to retry them
+    uint32_t round_lo;                  //  follower: window asked, 0 if idle
+    int64_t round_at;                   //  when the round began or is due
+    uint64_t round_behind;              //  ids missing so far this round
+    uint64_t behind;                    //  as the last round found
     zlist_t *syncs;                     //  zframe_t: routes owed a snapshot
     pending_t pending[NODE_PENDING];    //  ring of ticks' states
     size_t pending_head, pending_count;
@@ -144,6 +186,7 @@ struct _node_t {
 static void s_step_down (node_t *self, const char *why);
 static void s_drop_held (node_t *self);
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg);
+static void s_check_ids (node_t *self, int64_t now);
 static void s_commit (node_t *self, uint64_t seq);
 
 //  --------------------------------------------------------------------------
@@ -294,6 +337,48 @@ static void s_send_match (node_t *self, const lobby_event_t *ev)
     s_send_held (self, ev->peer, ev->peer_size, &msg);
 }
 
+//  Stores a finished match; one the database refused (full, locked,
+//  read-only) waits in unstored and is tried again until it goes in.
+static void s_keep (node_t *self, const results_match_t *m)
+{
+    if (results_store (self->results, m) != RESULTS_FAILED)
+        return;
+    results_match_t *waiting = (results_match_t *) zlist_first (self->unstored);
+    for (; waiting; waiting = (results_match_t *) zlist_next (self->unstored))
+        if (waiting->match == m->match)
+            return;             //  sent again by a peer: tried already
+    zsys_warning ("gamenode: node %u could not store match %u; it will try "
+                  "again every %d ms", self->cfg.id, m->match, NODE_RETRY_MS);
+    results_match_t *copy = (results_match_t *) zmalloc (sizeof (*copy));
+    assert (copy);
+    *copy = *m;
+    zlist_append (self->unstored, copy);
+    if (!self->retry_at)
+        self->retry_at = zclock_mono () + NODE_RETRY_MS;
+}
+
+//  Tries the stores that failed, in order, until one fails again.
+static void s_retry_stores (node_t *self, int64_t now)
+{
+    if (!self->retry_at || now < self->retry_at)
+        return;
+    results_match_t *m;
+    while ((m = (results_match_t *) zlist_first (self->unstored))) {
+        if (results_store (self->results, m) == RESULTS_FAILED) {
+            rally_warn (&self->warn, now, "match %u is still not stored (%zu "
+                        "waiting); trying again", m->match,
+                        zlist_size (self->unstored));
+            self->retry_at = now + NODE_RETRY_MS;
+            return;
+        }
+        zsys_info ("gamenode: node %u stored match %u at last", self->cfg.id,
+                   m->match);
+        zlist_pop (self->unstored);
+        free (m);
+    }
+    self->retry_at = 0;
+}
+
 //  A decided match, as this node's store keeps it.
 static void s_store_over (node_t *self, const lobby_event_t *ev)
 {
@@ -306,7 +391,7 @@ static void s_store_over (node_t *self, const lobby_event_t *ev)
     m.winner = ev->winner;
     m.forfeit = ev->forfeit;
     m.term = self->term;
-    results_store (self->results, &m);
+    s_keep (self, &m);
 }
 
 static void s_log_over (const lobby_event_t *ev)
@@ -334,7 +419,11 @@ static void s_handle_event (node_t *self, const lobby_event_t *ev)
         break;
     case LOBBY_EVENT_OVER:
         s_log_over (ev);
-        s_store_over (self, ev);
+        //  A snapshot holds matches decided in earlier terms, and a result
+        //  carries the term it ended in: such a match comes from the
+        //  leader's store instead, as it is there (convergence).
+        if (!self->loading)
+            s_store_over (self, ev);
         break;
     case LOBBY_EVENT_LOST:
         zsys_info ("gamenode: player %s lost%s", ev->name,
@@ -555,21 +644,50 @@ static void s_step_down (node_t *self, const char *why)
     s_drop_pending (self);
 }
 
+//  The highest match id this node knows to be taken: stored, seen in the
+//  replicated state or given out here, or on disk when it started. Not
+//  what it has reserved since: a follower rounds what it saw up to a
+//  block, and a leader that took that for used ids would skip a block at
+//  every round.
+static uint32_t s_top (node_t *self)
+{
+    uint32_t seen = lobby_next_match (self->lobby) - 1;
+    if (seen > self->used_max)
+        self->used_max = seen;
+    uint32_t stored = results_max_match (self->results);
+    return stored > self->used_max ? stored : self->used_max;
+}
+
 static void s_become_leader (node_t *self, uint64_t term, int64_t until)
 {
     int64_t now = zclock_mono ();
+    //  Raft's rule: the term is on disk before anything is done in it, so
+    //  that this node never asks for it, or leads it, again.
+    if (ident_raise (self->ident, term, 0)) {
+        rally_warn (&self->warn, now, "cannot write term %" PRIu64 " to "
+                    "disk; not leading it", term);
+        return;
+    }
     self->role = RALLY_ROLE_LEADER;
     self->suspended = false;
     lease_campaign_end (self->lease);
     self->term = term;
     self->lead_until = until;
     self->leader = self->cfg.id;
-    self->committed = 0;
-    self->alone = false;
+    self->committed = self->seq;    //  its state: all it may show is later
+    self->stalled = false;
+    self->lead_since = now;
+    self->ids_known = false;
     self->sync_asked = 0;
     s_drop_held (self);
     memset (self->follower_heard, 0, sizeof (self->follower_heard));
     lobby_adopt (self->lobby, now);
+    //  Ids it saw or reserved may be unfinished matches of earlier terms:
+    //  its matches start above them all. No match opens until it knows
+    //  its followers' ids too (s_check_ids).
+    uint32_t top = s_top (self);
+    lobby_raise_matches (self->lobby, top);
+    lobby_limit_matches (self->lobby, 0);
     zsys_info ("gamenode: node %u leads term %" PRIu64 " from mono %" PRId64
                " (lease until mono %" PRId64 ") at seq %" PRIu64 ", hash %016"
                PRIx64 "; game %s, state %s, heartbeat %s", self->cfg.id, term,
@@ -624,7 +742,13 @@ static void s_follow (node_t *self, uint32_t leader, uint64_t term,
         zsys_info ("gamenode: node %u follows node %u in term %" PRIu64,
                    self->cfg.id, leader, term);
         self->synced = false;
+        self->round_lo = 0;
     }
+    //  On disk, so that after a restart this node never asks for a term
+    //  at or below one it followed.
+    if (term > ident_term (self->ident) && ident_raise (self->ident, term, 0))
+        rally_warn (&self->warn, zclock_mono (), "cannot write term %"
+                    PRIu64 " to disk", term);
     self->term = term;
     self->leader = leader;
     self->leader_heard = zclock_mono ();
@@ -654,20 +778,190 @@ static void s_send_upstream (node_t *self, rally_msg_type_t type)
     rally_msg_send (&msg, self->upstream);
 }
 
-//  Asks the leader for the finished matches after this one: those decided
-//  while this node was away, which no snapshot holds once they are gone.
-static void s_fetch_results (node_t *self, uint32_t after)
+//  --------------------------------------------------------------------------
+//  Convergence: runs of stored ids compared, what is missing sent
+
+//  True if have's runs are ascending, apart and inside its window.
+static bool s_have_valid (const rally_msg_have_t *have)
 {
-    if (!self->upstream)
-        return;
-    rally_msg_t msg;
-    rally_msg_init (&msg, RALLY_MSG_FETCH);
-    s_origin (self, &msg.u.fetch.from);
-    msg.u.fetch.after = after;
-    rally_msg_send (&msg, self->upstream);
+    if (have->lo > have->hi)
+        return false;
+    for (uint32_t i = 0; i < have->count; i++) {
+        const rally_range_t *r = &have->ranges[i];
+        if (r->lo > r->hi || r->lo < have->lo || r->hi > have->hi
+            || (i && r->lo <= have->ranges[i - 1].hi))
+            return false;
+    }
+    return true;
 }
 
-//  Results from the leader: kept, and the next page asked for if full.
+//  Cuts runs down to ids at most hi.
+static void s_clip (rally_range_t *runs, uint32_t *count, uint32_t hi)
+{
+    uint32_t kept = 0;
+    while (kept < *count && runs[kept].lo <= hi) {
+        if (runs[kept].hi > hi)
+            runs[kept].hi = hi;
+        kept++;
+    }
+    *count = kept;
+}
+
+//  The ids in runs a that are not in runs b (both ascending): the first
+//  cap of them into out, *filled how many; returns how many there are in
+//  all, counted by run, never one by one (a run can span billions).
+static uint64_t s_missing (const rally_range_t *a, size_t na,
+                           const rally_range_t *b, size_t nb,
+                           uint32_t *out, size_t cap, size_t *filled)
+{
+    uint64_t total = 0;
+    size_t j = 0;
+    *filled = 0;
+    for (size_t i = 0; i < na; i++) {
+        uint64_t at = a[i].lo, hi = a[i].hi;
+        while (j < nb && b[j].hi < at)
+            j++;
+        size_t k = j;
+        while (at <= hi) {
+            if (k < nb && b[k].lo <= at) {
+                at = (uint64_t) b[k++].hi + 1;
+                continue;
+            }
+            uint64_t end = k < nb && b[k].lo <= hi ? b[k].lo - 1 : hi;
+            total += end - at + 1;
+            for (uint64_t id = at; id <= end && *filled < cap; id++)
+                out[(*filled)++] = (uint32_t) id;
+            at = end + 1;
+        }
+    }
+    return total;
+}
+
+//  Sends results to the peer (a follower, through the ROUTER) or, with
+//  no peer, to the leader.
+static void s_send_page (node_t *self, const uint8_t *peer, size_t peer_size,
+                         rally_msg_t *page)
+{
+    if (page->u.results.count == 0)
+        return;
+    if (peer_size)
+        s_send_to (self, peer, peer_size, page);
+    else if (self->upstream)
+        rally_msg_send (page, self->upstream);
+    page->u.results.count = 0;
+}
+
+//  Sends the stored matches of these ids, a page at a time.
+static void s_push (node_t *self, const uint8_t *peer, size_t peer_size,
+                    const uint32_t *ids, size_t count)
+{
+    rally_msg_t *page = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (page);
+    rally_msg_init (page, RALLY_MSG_RESULTS);
+    s_origin (self, &page->u.results.from);
+    for (size_t i = 0; i < count; i++) {
+        rally_result_t *r = &page->u.results.results[page->u.results.count];
+        if (results_get (self->results, ids[i], r) == 0
+            && ++page->u.results.count == RALLY_RESULTS_MAX)
+            s_send_page (self, peer, peer_size, page);
+    }
+    s_send_page (self, peer, peer_size, page);
+    free (page);
+}
+
+//  This node's runs of ids in the window lo..hi, as a have: hi is cut to
+//  where this node's own description ends. -1 on a database error.
+static int s_describe (node_t *self, uint32_t lo, uint32_t hi,
+                       rally_msg_t *msg)
+{
+    rally_msg_init (msg, RALLY_MSG_HAVE);
+    rally_msg_have_t *have = &msg->u.have;
+    s_origin (self, &have->from);
+    size_t count = 0;
+    uint32_t end = 0;
+    if (results_ranges (self->results, lo, RALLY_HAVE_RANGES, have->ranges,
+                        &count, &end))
+        return -1;
+    have->lo = lo;
+    have->hi = end < hi ? end : hi;
+    have->count = (uint32_t) count;
+    s_clip (have->ranges, &have->count, have->hi);
+    have->top = s_top (self);
+    return 0;
+}
+
+//  Follower: describes its store from lo on to the leader.
+static void s_send_have (node_t *self, uint32_t lo)
+{
+    rally_msg_t *msg = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (msg);
+    if (self->upstream && s_describe (self, lo, UINT32_MAX, msg) == 0) {
+        rally_msg_send (msg, self->upstream);
+        self->round_lo = lo;
+    }
+    else
+        self->round_lo = 0;
+    free (msg);
+}
+
+static void s_begin_round (node_t *self, int64_t now)
+{
+    self->round_at = now;
+    self->round_behind = 0;
+    s_send_have (self, 1);
+}
+
+//  Says when the node's store is behind the leader's, and when no more.
+static void s_set_behind (node_t *self, uint64_t behind)
+{
+    if (behind == self->behind)
+        return;
+    if (behind)
+        zsys_warning ("gamenode: node %u is behind by %" PRIu64 " finished "
+                      "match%s", self->cfg.id, behind, behind == 1 ? "" : "es");
+    else
+        zsys_info ("gamenode: node %u holds every finished match its leader "
+                   "holds", self->cfg.id);
+    self->behind = behind;
+}
+
+//  Follower: the leader's runs for the window asked. Sends the leader what
+//  it lacks, counts what this node still lacks (the leader has sent it
+//  before this reply), and asks about the next window.
+static void s_on_leader_have (node_t *self, const rally_msg_have_t *have)
+{
+    if (have->from.node != self->leader || have->from.term != self->term
+        || !self->round_lo || have->lo != self->round_lo)
+        return;
+    rally_msg_t *mine = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (mine);
+    if (!s_have_valid (have))
+        rally_warn (&self->warn, zclock_mono (), "the leader's have is "
+                    "malformed");
+    else if (s_describe (self, have->lo, have->hi, mine) == 0) {
+        rally_msg_have_t *m = &mine->u.have;
+        rally_range_t theirs[RALLY_HAVE_RANGES];
+        uint32_t their_count = have->count;
+        memcpy (theirs, have->ranges, sizeof (theirs[0]) * their_count);
+        s_clip (theirs, &their_count, m->hi);
+        uint32_t ids[NODE_PUSH_PAGES * RALLY_RESULTS_MAX];
+        size_t filled;
+        s_missing (m->ranges, m->count, theirs, their_count, ids,
+                   sizeof (ids) / sizeof (ids[0]), &filled);
+        s_push (self, NULL, 0, ids, filled);
+        self->round_behind += s_missing (theirs, their_count, m->ranges,
+                                         m->count, ids, 0, &filled);
+        if (m->hi == UINT32_MAX) {
+            s_set_behind (self, self->round_behind);
+            self->round_lo = 0;
+        }
+        else
+            s_send_have (self, m->hi + 1);
+    }
+    free (mine);
+}
+
+//  Results from the leader, or from a follower: kept.
 static void s_on_results (node_t *self, const rally_msg_results_t *page)
 {
     for (uint32_t i = 0; i < page->count; i++) {
@@ -678,14 +972,13 @@ static void s_on_results (node_t *self, const rally_msg_results_t *page)
                         LOBBY_MATCH_ID_MAX);
             return;
         }
-        results_store (self->results, &page->results[i]);
+        s_keep (self, &page->results[i]);
     }
     if (page->count)
-        zsys_info ("gamenode: node %u caught up on matches %u..%u",
-                   self->cfg.id, page->results[0].match,
-                   page->results[page->count - 1].match);
-    if (page->count == RALLY_RESULTS_MAX)
-        s_fetch_results (self, page->results[page->count - 1].match);
+        zsys_info ("gamenode: node %u caught up on %u finished match%s from "
+                   "node %u (%u..%u)", self->cfg.id, page->count,
+                   page->count == 1 ? "" : "es", page->from.node,
+                   page->results[0].match, page->results[page->count - 1].match);
 }
 
 static void s_ask_snapshot (node_t *self, int64_t now)
@@ -713,6 +1006,21 @@ static void s_drop_held (node_t *self)
         zframe_destroy (&frame);
 }
 
+//  Follower: the match ids it has seen, on disk before it acks them, in
+//  blocks, so that a node restarted with the whole cluster never gives an
+//  id that a player may have seen, even of a match that never finished.
+static void s_note_ids (node_t *self)
+{
+    uint32_t seen = lobby_next_match (self->lobby) - 1;
+    if (seen <= ident_matches (self->ident))
+        return;
+    uint32_t upto = seen < LOBBY_MATCH_ID_MAX - NODE_ID_BLOCK
+                  ? seen + NODE_ID_BLOCK : LOBBY_MATCH_ID_MAX;
+    if (ident_raise (self->ident, 0, upto))
+        rally_warn (&self->warn, zclock_mono (), "cannot write match id %u "
+                    "to disk", seen);
+}
+
 //  Applies self->repl, the next diff of the term followed. Returns 0, or
 //  -1 when the state no longer matches the leader's.
 static int s_apply_next (node_t *self)
@@ -727,6 +1035,7 @@ static int s_apply_next (node_t *self)
     }
     self->seq = self->repl->seq;
     s_drain_events (self);
+    s_note_ids (self);
     return 0;
 }
 
@@ -786,14 +1095,17 @@ static void s_on_snapshot (node_t *self)
     }
     self->seq = snap->seq;
     self->synced = true;
+    self->loading = true;
     s_drain_events (self);
+    self->loading = false;
+    s_note_ids (self);
     zsys_info ("gamenode: node %u synced to node %u by snapshot at seq %"
                PRIu64 ", hash %016" PRIx64 " (%zu players, %zu matches)",
                self->cfg.id, snap->from.node, snap->seq, snap->hash,
                snap->player_count, snap->match_count);
     s_replay_held (self);
     s_send_upstream (self, RALLY_MSG_ACK);
-    s_fetch_results (self, results_max_match (self->results));
+    s_begin_round (self, zclock_mono ());
 }
 
 //  What else the leader sends: results, or a refusal. why says why the
@@ -810,6 +1122,8 @@ static void s_handle_upstream_msg (node_t *self, zframe_t *frame,
                     "leader: %s", why);
     else if (msg->type == RALLY_MSG_RESULTS)
         s_on_results (self, &msg->u.results);
+    else if (msg->type == RALLY_MSG_HAVE)
+        s_on_leader_have (self, &msg->u.have);
     else if (msg->type == RALLY_MSG_ERROR)
         rally_warn (&self->warn, zclock_mono (), "the leader says %s: %s",
                     msg->u.error.code, msg->u.error.reason);
@@ -849,6 +1163,10 @@ static void s_on_peer_hb (node_t *self, const rally_msg_node_hb_t *hb,
         || !s_term_believed (self, hb->from.term, "a heartbeat"))
         return;
     lease_see_term (self->lease, hb->from.term);
+    //  A node that has followed or led a higher term (one restarted with
+    //  it on disk) ends this one, as in Raft: the next grant is above both.
+    if (hb->from.term > self->term && self->role == RALLY_ROLE_LEADER)
+        s_step_down (self, "a node of a higher term is heard");
     if (hb->role == RALLY_ROLE_LEADER) {
         if (hb->from.term >= self->term)
             s_follow (self, id, hb->from.term, hb->game, hb->state);
@@ -901,10 +1219,10 @@ static void s_on_ack (node_t *self, const rally_msg_ack_t *ack, int64_t now)
     if (ack->from.term != self->term)
         return;                 //  of another term: means nothing now
     self->follower_heard[ack->from.node] = now;
-    if (self->alone && ack->seq >= self->committed) {
-        self->alone = false;
-        zsys_info ("gamenode: node %u has caught up (seq %" PRIu64 "); ticks "
-                   "wait for a follower's ack again", ack->from.node, ack->seq);
+    if (self->stalled && ack->seq > self->committed && ack->seq <= self->seq) {
+        self->stalled = false;
+        zsys_info ("gamenode: node %u acked seq %" PRIu64 "; the game goes "
+                   "on", ack->from.node, ack->seq);
     }
     if (ack->seq > self->committed && ack->seq <= self->seq)
         s_commit (self, ack->seq);
@@ -919,6 +1237,70 @@ static void s_on_sync (node_t *self, const uint8_t *peer, size_t peer_size,
     zlist_append (self->syncs, zframe_new (peer, peer_size));
     zsys_info ("gamenode: node %u asks for a snapshot (at seq %" PRIu64 ")",
                sync->from.node, sync->seq);
+}
+
+//  A follower's runs of ids: what it lacks goes to it, then this node's
+//  runs for the same window, from which it sends back what this node
+//  lacks. Its top says which ids it holds taken.
+static void s_on_have (node_t *self, const uint8_t *peer, size_t peer_size,
+                       const rally_msg_have_t *have, int64_t now)
+{
+    uint32_t node = have->from.node;
+    if (have->from.term != self->term || node == self->cfg.id
+        || !rally_cluster_node (&self->cfg.cluster, node))
+        return;                 //  not a follower of this term
+    if (!s_have_valid (have)) {
+        rally_warn (&self->warn, now, "node %u sent a malformed have", node);
+        return;
+    }
+    self->follower_heard[node] = now;
+    self->have_term[node] = self->term;
+    //  Its results are taken from this route only (s_from_follower).
+    self->have_peer_size[node] = peer_size <= NODE_PEER_MAX ? peer_size : 0;
+    memcpy (self->have_peer[node], peer, self->have_peer_size[node]);
+    if (have->top > LOBBY_MATCH_ID_MAX)
+        rally_warn (&self->warn, now, "node %u holds match ids up to %u "
+                    "taken; ids stop at %u", node, have->top,
+                    LOBBY_MATCH_ID_MAX);
+    else if (have->top >= lobby_next_match (self->lobby)) {
+        zsys_info ("gamenode: node %u holds match ids up to %u taken; the "
+                   "next match here gets a higher one", node, have->top);
+        lobby_raise_matches (self->lobby, have->top);
+    }
+    rally_msg_t *mine = (rally_msg_t *) zmalloc (sizeof (rally_msg_t));
+    assert (mine);
+    if (s_describe (self, have->lo, have->hi, mine) == 0) {
+        rally_msg_have_t *m = &mine->u.have;
+        rally_range_t theirs[RALLY_HAVE_RANGES];
+        uint32_t their_count = have->count;
+        memcpy (theirs, have->ranges, sizeof (theirs[0]) * their_count);
+        s_clip (theirs, &their_count, m->hi);
+        uint32_t ids[NODE_PUSH_PAGES * RALLY_RESULTS_MAX];
+        size_t filled;
+        s_missing (m->ranges, m->count, theirs, their_count, ids,
+                   sizeof (ids) / sizeof (ids[0]), &filled);
+        s_push (self, peer, peer_size, ids, filled);
+        uint64_t lacks = s_missing (theirs, their_count, m->ranges, m->count,
+                                    ids, 0, &filled);
+        if (lacks)
+            zsys_info ("gamenode: node %u lacks %" PRIu64 " finished match%s "
+                       "that node %u holds; it sends them", self->cfg.id,
+                       lacks, lacks == 1 ? "" : "es", node);
+        s_send_to (self, peer, peer_size, mine);
+    }
+    free (mine);
+}
+
+//  True if from is a follower of this term that sent its have this term
+//  on this very route: results are taken from no one else.
+static bool s_from_follower (node_t *self, const rally_origin_t *from,
+                             const uint8_t *peer, size_t peer_size)
+{
+    uint32_t node = from->node;
+    return from->term == self->term && node >= 1 && node <= RALLY_NODE_ID_MAX
+        && self->have_term[node] == self->term
+        && self->have_peer_size[node] == peer_size && peer_size > 0
+        && memcmp (self->have_peer[node], peer, peer_size) == 0;
 }
 
 //  The finished matches after after, a page at a time.
@@ -1043,6 +1425,19 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
     case RALLY_MSG_FETCH:
         if (leading)
             s_send_results (self, peer, peer_size, req->u.fetch.after);
+        break;
+    case RALLY_MSG_HAVE:
+        if (leading)
+            s_on_have (self, peer, peer_size, &req->u.have, now);
+        break;
+    case RALLY_MSG_RESULTS:
+        //  A follower's answer to this node's have: what it lacked.
+        if (leading && s_from_follower (self, &req->u.results.from, peer,
+                                        peer_size))
+            s_on_results (self, &req->u.results);
+        else
+            s_refuse_with (self, peer, peer_size, "results", "bad_message",
+                           "results come from a follower, after its have");
         break;
     case RALLY_MSG_JOIN:
         s_join (self, peer, peer_size, &req->u.join);
@@ -1271,6 +1666,13 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     bool leading = s_leading (self, now);
     if (!leading && !self->synced && self->leader)
         s_ask_snapshot (self, now);
+    s_retry_stores (self, now);
+    if (leading)
+        s_check_ids (self, now);    //  a held-back leader runs no tick
+    //  A round that got no answer (the leader went) starts again.
+    if (!leading && self->synced && self->leader
+        && now - self->round_at >= (self->round_lo ? 5 : 1) * NODE_CONVERGE_MS)
+        s_begin_round (self, now);
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_NODE_HB);
     rally_msg_node_hb_t *hb = &msg.u.node_hb;
@@ -1278,11 +1680,17 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     hb->role = self->role;
     hb->seq = self->seq;
     //  A leader renews its term (a suspended one too); a follower may
-    //  campaign for one.
-    hb->want = self->role == RALLY_ROLE_LEADER ? self->term : s_want (self, now);
+    //  campaign for one. A node just started asks nothing until it has
+    //  heard every peer that is up, and with them the terms they have seen.
+    bool young = now - self->started
+               < (int64_t) self->cfg.cluster.liveness_ms;
+    hb->want = self->role == RALLY_ROLE_LEADER ? self->term
+             : young ? 0 : s_want (self, now);
     hb->nonce = lease_sent (self->lease, now);
     hb->lag = !leading && self->leader_seq > self->seq
             ? self->leader_seq - self->seq : 0;
+    hb->behind = leading ? 0 : self->behind > UINT32_MAX ? UINT32_MAX
+                                                        : (uint32_t) self->behind;
     hb->matches = (uint32_t) lobby_live_matches (self->lobby);
     hb->players = (uint32_t) lobby_players (self->lobby);
     //  What the brokers, and followers redirecting, tell players.
@@ -1349,22 +1757,82 @@ static void s_stage_states (node_t *self, int64_t now)
 }
 
 //  True if the ticks run so far may be shown with no follower's ack: none
-//  is live, or none acked the oldest waiting tick within NODE_ACK_WAIT_MS
-//  (one that is heard but cannot reach us, or is still loading a
-//  snapshot), and none has caught up since. Players then play on, at the
-//  price a lone leader always pays: if it dies before a follower catches
-//  up, the next leader starts from an earlier tick.
+//  is live, so none could be elected with an older state.
 static bool s_commit_alone (node_t *self, int64_t now)
 {
-    if (!self->alone && self->pending_count
-        && now - self->pending[self->pending_head].at >= NODE_ACK_WAIT_MS) {
-        self->alone = true;
+    if (s_have_followers (self, now))
+        return false;
+    if (self->stalled)
+        zsys_info ("gamenode: node %u hears no follower any more; the game "
+                   "goes on", self->cfg.id);
+    self->stalled = false;
+    return true;
+}
+
+//  True if the leader must not run another tick: a follower is heard, and
+//  none has acked the last NODE_PENDING ticks (one cut off one way, or
+//  still loading a snapshot). The game waits, frozen where the players
+//  last saw it, rather than run on unseen or show what a crash would take
+//  back: that is the price, a stall for as long as such a follower is
+//  heard and no other acks. It says so once per stall.
+static bool s_held_back (node_t *self, int64_t now)
+{
+    if (self->seq - self->committed < NODE_PENDING
+        || !s_have_followers (self, now))
+        return false;
+    if (!self->stalled)
         zsys_warning ("gamenode: node %u: no follower acked seq %" PRIu64
-                      " within %d ms; ticks are shown without waiting until "
-                      "one catches up", self->cfg.id,
-                      self->pending[self->pending_head].seq, NODE_ACK_WAIT_MS);
+                      " or later; the game waits until one does",
+                      self->cfg.id, self->committed + 1);
+    self->stalled = true;
+    return true;
+}
+
+//  Leader: opens matches only under ids it knows are free and has made its
+//  own. Free: every follower it hears has told it its ids (have), or
+//  NODE_HAVE_WAIT_MS has passed since it began to lead (a follower heard
+//  but cut off may never tell). Its own: reserved on disk, a block ahead.
+static bool s_followers_told (node_t *self, int64_t now)
+{
+    int64_t led = now - self->lead_since;
+    const rally_cluster_t *cluster = &self->cfg.cluster;
+    if (led < 2 * (int64_t) cluster->heartbeat_ms)
+        return false;           //  every live peer has been heard by then
+    bool told = true;
+    for (size_t i = 0; i < cluster->node_count; i++) {
+        uint32_t id = cluster->nodes[i].id;
+        int64_t heard = self->follower_heard[id];
+        if (id != self->cfg.id && heard
+            && now - heard < (int64_t) cluster->liveness_ms
+            && self->have_term[id] != self->term)
+            told = false;
     }
-    return self->alone || !s_have_followers (self, now);
+    if (!told && led >= NODE_HAVE_WAIT_MS) {
+        zsys_warning ("gamenode: node %u opens matches without every "
+                      "follower's ids after %d ms", self->cfg.id,
+                      NODE_HAVE_WAIT_MS);
+        told = true;
+    }
+    return told;
+}
+
+static void s_check_ids (node_t *self, int64_t now)
+{
+    if (!self->ids_known) {
+        if (!s_followers_told (self, now))
+            return;             //  the limit stays at 0
+        self->ids_known = true;
+        zsys_info ("gamenode: node %u opens matches from id %u",
+                   self->cfg.id, lobby_next_match (self->lobby));
+    }
+    uint32_t next = lobby_next_match (self->lobby);
+    uint32_t reserved = ident_matches (self->ident);
+    if (next > LOBBY_MATCH_ID_MAX - NODE_ID_BLOCK)
+        return;                 //  ids are spent: no more matches
+    if (next + NODE_ID_BLOCK / 2 > reserved
+        && ident_raise (self->ident, 0, next - 1 + NODE_ID_BLOCK) == 0)
+        reserved = next - 1 + NODE_ID_BLOCK;
+    lobby_limit_matches (self->lobby, reserved);
 }
 
 //  A follower has seq (or none is live): what it holds may be shown. Of the
@@ -1468,6 +1936,7 @@ static void s_tick (node_t *self)
     int64_t now = zclock_mono ();
     self->seq++;
     self->tag_seq = self->seq;
+    s_check_ids (self, now);
     lobby_tick (self->lobby, now);
     s_drain_events (self);
     s_replicate (self);
@@ -1487,16 +1956,23 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
 {
     node_t *self = (node_t *) arg;
     int ran = 0;
+    bool held = false;
     while (ran < NODE_CATCH_UP && s_leading (self, zclock_mono ())
            && s_deadline (self, self->tick_next) <= zclock_usecs ()) {
+        if (s_held_back (self, zclock_mono ())) {
+            held = true;
+            break;
+        }
         s_tick (self);
         self->tick_next++;
         ran++;
     }
     int64_t now = zclock_usecs ();
     int64_t late = now - s_deadline (self, self->tick_next);
-    if (late >= 0 && (self->role != RALLY_ROLE_LEADER || self->suspended)) {
-        self->tick_base_us = now;   //  a follower only keeps the beat
+    if (late >= 0 && (self->role != RALLY_ROLE_LEADER || self->suspended
+                      || held)) {
+        self->tick_base_us = now;   //  a follower, or a leader suspended or
+                                    //  held back, only keeps the beat
         self->tick_next = 1;
     }
     else if (late >= 0) {
@@ -1610,16 +2086,29 @@ static int s_open_results (node_t *self)
         zsys_error ("gamenode: cannot keep results: %s", reason);
         return -1;
     }
+    self->ident = ident_new (self->cfg.data, reason, sizeof (reason));
+    if (!self->ident) {
+        zsys_error ("gamenode: cannot read the node's state: %s", reason);
+        return -1;
+    }
+    //  Ids stored or reserved before a restart, and terms led or followed,
+    //  are never used again.
     uint32_t last = results_max_match (self->results);
-    if (lobby_reserve_matches (self->lobby, last)) {
-        zsys_error ("gamenode: %s holds match %u; ids above %u are refused, "
-                    "so no match id would be left", path, last,
+    uint32_t reserved = ident_matches (self->ident);
+    if (lobby_reserve_matches (self->lobby, reserved > last ? reserved : last)) {
+        zsys_error ("gamenode: %s or %s/%s holds match %u; ids above %u are "
+                    "refused, so no match id would be left", path,
+                    self->cfg.data, IDENT_FILE, reserved > last ? reserved : last,
                     LOBBY_MATCH_ID_MAX);
         return -1;
     }
-    zsys_info ("gamenode: node %u keeps results in %s (%zu matches, last %u)",
+    self->term = ident_term (self->ident);
+    self->used_max = reserved > last ? reserved : last;
+    lease_see_term (self->lease, self->term);
+    zsys_info ("gamenode: node %u keeps results in %s (%zu matches, last %u); "
+               "match ids up to %u and terms up to %" PRIu64 " are taken",
                self->cfg.id, *self->cfg.data ? path : "memory",
-               results_count (self->results), last);
+               results_count (self->results), last, reserved, self->term);
     return 0;
 }
 
@@ -1649,6 +2138,8 @@ node_t *node_new (const node_config_t *cfg)
     self->held = zlist_new ();
     self->syncs = zlist_new ();
     self->outbox = zlist_new ();
+    self->unstored = zlist_new ();
+    self->started = zclock_mono ();
     for (size_t i = 0; i < NODE_PENDING; i++) {
         self->pending[i].msgs = zlist_new ();
         assert (self->pending[i].msgs);
@@ -1697,6 +2188,15 @@ void node_destroy (node_t **self_p)
     zlist_destroy (&self->held);
     zlist_destroy (&self->syncs);
     zlist_destroy (&self->outbox);
+    if (self->unstored && zlist_size (self->unstored))
+        zsys_error ("gamenode: node %u stops with %zu finished matches not "
+                    "stored; its peers still hold them", self->cfg.id,
+                    zlist_size (self->unstored));
+    results_match_t *m;
+    while (self->unstored && (m = (results_match_t *) zlist_pop (self->unstored)))
+        free (m);
+    zlist_destroy (&self->unstored);
+    ident_destroy (&self->ident);
     for (size_t i = 0; i < NODE_PENDING; i++)
         zlist_destroy (&self->pending[i].msgs);
     rally_repl_destroy (&self->repl);

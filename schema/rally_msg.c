@@ -9,7 +9,7 @@
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
                 fetch, results, watch, crowd,
-                history, standings, board, busy
+                history, standings, board, busy, have
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -93,6 +93,7 @@ static const rally_field_t s_node_hb[] = {
     F (M, UINT, "want", u.node_hb.want, 0, U64),
     F (M, UINT, "nonce", u.node_hb.nonce, 0, U64),
     F (M, UINT, "lag", u.node_hb.lag, 0, U64),
+    F (M, UINT, "behind", u.node_hb.behind, 0, U32),
 };
 
 static const rally_field_t s_join[] = {
@@ -176,6 +177,7 @@ static const rally_field_t s_node_info[] = {
     F (N, STR, "game", game, 1, RALLY_ENDPOINT_MAX),
     F (N, STR, "state", state, 1, RALLY_ENDPOINT_MAX),
     F (N, UINT, "lag", lag, 0, U64),
+    F (N, UINT, "behind", behind, 0, U32),
 };
 #undef N
 
@@ -320,6 +322,27 @@ static const rally_field_t s_board[] = {
     F_LIST (M, "top", u.board.top, RALLY_BOARD_MAX, &s_records_list),
 };
 
+#define G rally_range_t
+static const rally_field_t s_range[] = {
+    F (G, UINT, "lo", lo, 1, U32),
+    F (G, UINT, "hi", hi, 1, U32),
+};
+#undef G
+
+static const rally_field_list_t s_ranges_list = {
+    s_range, sizeof (s_range) / sizeof (s_range[0]),
+    sizeof (rally_range_t), offsetof (M, u.have.count)
+};
+
+static const rally_field_t s_have[] = {
+    F (M, UINT, "term", u.have.from.term, 0, U64),
+    F (M, UINT, "node", u.have.from.node, 1, RALLY_NODE_ID_MAX),
+    F (M, UINT, "lo", u.have.lo, 1, U32),
+    F (M, UINT, "hi", u.have.hi, 1, U32),
+    F (M, UINT, "top", u.have.top, 0, U32),
+    F_LIST (M, "ranges", u.have.ranges, RALLY_HAVE_RANGES, &s_ranges_list),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const rally_field_t *fields;    //  fields after v and type
@@ -357,6 +380,7 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_STANDINGS] = T ("standings", s_standings),
     [RALLY_MSG_BOARD] = T ("board", s_board),
     [RALLY_MSG_BUSY] = T ("busy", s_busy),
+    [RALLY_MSG_HAVE] = T ("have", s_have),
 };
 #undef T
 

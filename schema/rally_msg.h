@@ -38,6 +38,7 @@
 #define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
 #define RALLY_RESULTS_MAX       32      //  finished matches in one results
+#define RALLY_HAVE_RANGES       128     //  runs of match ids in one have
 #define RALLY_SPECTATORS_MAX    65535   //  spectators one crowd counts
 #define RALLY_CROWD_EVERY_MS    500     //  crowd published this often
 #define RALLY_BOARD_MAX         10      //  players in one board
@@ -84,6 +85,7 @@ typedef enum {
     RALLY_MSG_BOARD,        //  node -> asker: the leaderboard
     RALLY_MSG_BUSY,         //  node -> client: join refused for now; retry
                             //  after retry_ms
+    RALLY_MSG_HAVE,         //  leader <-> follower: the match ids I store
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -130,6 +132,8 @@ typedef struct {
     uint64_t nonce;                 //  echoed in the broker's lease
     uint64_t lag;                   //  ticks behind the leader it follows;
                                     //  0 for a leader
+    uint32_t behind;                //  finished matches its leader stores
+                                    //  and it does not, as last compared
 } rally_msg_node_hb_t;
 
 typedef struct {
@@ -233,6 +237,7 @@ typedef struct {
     char game[RALLY_ENDPOINT_BUF];
     char state[RALLY_ENDPOINT_BUF];
     uint64_t lag;                   //  ticks behind its leader, as it said
+    uint32_t behind;                //  finished matches it lacks, as it said
 } rally_node_info_t;
 
 typedef struct {
@@ -292,6 +297,24 @@ typedef struct {
     rally_origin_t from;
     uint32_t after;                 //  the last match id it holds, 0 none
 } rally_msg_fetch_t;
+
+//  have: the finished matches a node stores with ids lo..hi, as runs of
+//  ids, and the highest match id it has used, seen or reserved. A
+//  follower sends it for each window of its store; the leader answers with
+//  the results the follower lacks and a have of its own for the same
+//  window, from which the follower sends the results the leader lacks.
+typedef struct {
+    uint32_t lo, hi;                //  one run of stored ids, lo <= hi
+} rally_range_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t lo;                    //  the window described, lo..hi
+    uint32_t hi;
+    uint32_t top;                   //  highest id used, seen or reserved
+    uint32_t count;
+    rally_range_t ranges[RALLY_HAVE_RANGES];   //  ascending, apart
+} rally_msg_have_t;
 
 typedef struct {
     uint32_t match;                 //  match id, >= 1
@@ -371,6 +394,7 @@ typedef struct {
         rally_msg_standings_t standings;
         rally_msg_board_t board;
         rally_msg_busy_t busy;
+        rally_msg_have_t have;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

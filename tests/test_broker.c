@@ -366,6 +366,35 @@ START_TEST (test_bad_id)
 }
 END_TEST
 
+//  A follower cut off from the leader's stream hears no seq to lag behind
+//  and says lag 0; the report gives its real lag, from the seqs both say.
+START_TEST (test_cluster_real_lag)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 2, 3, 4, 1100);
+    s_grant (broker, 1100, 2, 4, BROKER_LEASE_MS);
+    rally_msg_node_hb_t hb = s_hb (2, RALLY_ROLE_LEADER, 4);
+    hb.want = 4;
+    hb.seq = 5000;
+    s_beat (broker, &hb, 1200);
+    hb = s_hb (7, RALLY_ROLE_FOLLOWER, 4);
+    hb.seq = 4400;
+    hb.lag = 0;                             //  hears nothing of the leader
+    broker_heard (broker, &hb, 1210);
+    hb = s_hb (9, RALLY_ROLE_FOLLOWER, 4);
+    hb.seq = 4990;
+    hb.lag = 30;                            //  its own figure, larger: kept
+    broker_heard (broker, &hb, 1210);
+    rally_msg_cluster_t cluster = s_cluster (broker, 1220);
+    ck_assert_uint_eq (cluster.leader, 2);
+    ck_assert_uint_eq (cluster.node_count, 3);
+    ck_assert_uint_eq (cluster.nodes[0].lag, 0);
+    ck_assert_uint_eq (cluster.nodes[1].lag, 600);
+    ck_assert_uint_eq (cluster.nodes[2].lag, 30);
+    broker_destroy (&broker);
+}
+END_TEST
+
 START_TEST (test_cluster_report)
 {
     broker_t *broker = broker_new (0, 0, 0);
@@ -1199,6 +1228,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_closed_leader_not_held);
     tcase_add_test (tc, test_a_held_leader_that_gives_up);
     tcase_add_test (tc, test_no_term_storm);
+    tcase_add_test (tc, test_cluster_real_lag);
     suite_add_tcase (s, tc);
     return s;
 }

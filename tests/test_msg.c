@@ -187,6 +187,7 @@ START_TEST (round_trip_leader_and_hb)
     hb->want = UINT64_MAX - 1;
     hb->nonce = 0x0123456789abcdefull;
     hb->lag = 1u << 20;
+    hb->behind = UINT32_MAX;
     s_round_trip (&msg);
     hb->want = 0;           //  asks nothing, a leader's lag
     hb->lag = 0;
@@ -327,6 +328,27 @@ START_TEST (round_trip_results)
     //  A result is checked like any field: a match id of 0 is refused.
     msg->u.results.results[3].match = 0;
     ck_assert_ptr_null (rally_msg_encode (msg));
+
+    rally_msg_init (msg, RALLY_MSG_HAVE);
+    rally_msg_have_t *have = &msg->u.have;
+    have->from.term = UINT64_MAX;
+    have->from.node = 255;
+    have->lo = 1;
+    have->hi = UINT32_MAX;
+    s_round_trip (msg);         //  stores nothing
+    have->top = UINT32_MAX;
+    have->count = RALLY_HAVE_RANGES;
+    for (uint32_t i = 0; i < RALLY_HAVE_RANGES; i++) {
+        have->ranges[i].lo = 3 * i + 1;
+        have->ranges[i].hi = 3 * i + 2;
+    }
+    have->ranges[RALLY_HAVE_RANGES - 1].hi = UINT32_MAX;
+    s_round_trip (msg);
+    have->ranges[5].lo = 0;     //  ids start at 1
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    have->ranges[5].lo = 16;
+    have->lo = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
     free (msg);
 }
 END_TEST
@@ -451,6 +473,7 @@ START_TEST (round_trip_cluster_full)
         s_repeat (n->game, "G", RALLY_ENDPOINT_MAX);
         snprintf (n->state, sizeof (n->state), "tcp://10.0.0.%u:5603", i);
         n->lag = UINT64_MAX - 3 * i;
+        n->behind = 7 * i;
     }
     c->lease_holder = 255;
     c->lease_term = UINT64_MAX;
@@ -1400,7 +1423,7 @@ START_TEST (type_names_and_topics)
                              "error", "status", "cluster", "matches", "sync",
                              "ack", "lease", "fetch", "results", "watch",
                              "crowd", "history", "standings", "board",
-                             "busy" };
+                             "busy", "have" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)

@@ -4,8 +4,8 @@
     growing vertex array are enough: rectangles are appended as two
     triangles in pixel coordinates and the whole frame goes to the GPU in a
     single draw call. The shader multiplies each colour by the glyph
-    atlas (font.c): a glyph's quad samples its glyph, a plain rectangle the
-    atlas's white patch. Glyph edges land on whole pixels, so text stays
+    atlas (font.c): a glyph's quad samples its glyph; a plain rectangle has
+    no texture coordinates and is drawn in its colour alone. Glyph edges land on whole pixels, so text stays
     sharp at every size.
 */
 #include "render.h"
@@ -70,7 +70,8 @@ static const char *s_fragment_src =
     "uniform sampler2D u_atlas;\n"
     "out vec4 o_color;\n"
     "void main () {\n"
-    "    o_color = vec4 (v_color.rgb, v_color.a * texture (u_atlas, v_uv).r);\n"
+    "    float ink = v_uv.x < 0.0? 1.0: texture (u_atlas, v_uv).r;\n"
+    "    o_color = vec4 (v_color.rgb, v_color.a * ink);\n"
     "}\n";
 
 static GLuint s_compile (GLenum type, const char *src)
@@ -255,9 +256,9 @@ void render_rect (render_t *self, float x, float y, float w, float h,
     assert (self);
     if (w <= 0 || h <= 0)
         return;
-    //  The centre of the atlas's white patch.
-    float white = 1.0f / RENDER_ATLAS;
-    s_quad (self, x, y, x + w, y + h, white, white, white, white, color);
+    //  No texture: a software renderer then fills big rectangles (the
+    //  field, the shades) without sampling the atlas at every pixel.
+    s_quad (self, x, y, x + w, y + h, -1, -1, -1, -1, color);
 }
 
 //  Lays out one line of text from s to end with its baseline at y,

@@ -226,7 +226,7 @@ static void s_fill (rally_msg_t *msg)
             r->count = 3;
             for (uint32_t i = 0; i < 3; i++) {
                 rally_result_t *res = &r->results[i];
-                //  Two versions of match 2: the later term must win.
+                //  Two versions of match 2: the first stored stays.
                 res->match = i == 2 ? 2 : i + 1;
                 strcpy (res->names[0], "alice");
                 strcpy (res->names[1], "bob");
@@ -236,6 +236,19 @@ static void s_fill (rally_msg_t *msg)
                 res->forfeit = i == 1;
                 res->term = 5 + i;
             }
+            break;
+        }
+        case RALLY_MSG_HAVE: {
+            rally_msg_have_t *h = &msg->u.have;
+            s_origin (&h->from);
+            h->lo = 1;
+            h->hi = UINT32_MAX;
+            h->top = 9;
+            h->count = 2;
+            h->ranges[0].lo = 1;
+            h->ranges[0].hi = 3;
+            h->ranges[1].lo = 7;
+            h->ranges[1].hi = 9;
             break;
         }
         case RALLY_MSG_HISTORY:
