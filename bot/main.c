@@ -13,6 +13,7 @@
 #include "rally_client.h"
 #include "rally_cluster.h"
 #include "rally_json.h"
+#include "rally_limits.h"
 #include "bot_ai.h"
 
 #include <errno.h>
@@ -367,6 +368,10 @@ int main (int argc, char **argv)
     zsys_init ();
     zsys_set_logstream (stderr);
     s_start_ms = zclock_mono ();
+    //  Each player holds a few connections: hundreds of them pass 1,024.
+    uint64_t limit = 0;
+    if (rally_limits_raise_nofile (&limit))
+        zsys_warning ("rally-bot: descriptor limit stays %" PRIu64, limit);
 
     static player_t players[BOT_CLIENTS_MAX];
     if (!s_make_players (players, &flags, &cluster, s_start_ms)) {

@@ -472,6 +472,7 @@ void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
         info->matches = node->hb.matches;
         info->players = node->hb.players;
         info->lag = node->hb.lag;
+        info->behind = node->hb.behind;
         //  A follower cut off from the leader's stream hears no seq to
         //  lag behind and says 0: its lag is what the leader says it made
         //  less what the follower says it applied.

@@ -376,16 +376,19 @@ static void s_print_text_nodes (const report_t *r)
         return;
     }
     printf ("nodes, as broker %s heard them:\n", r->table->endpoint);
-    printf ("%4s  %-8s  %6s  %10s  %6s  %7s  %7s  %7s  %s\n", "id", "role",
-            "term", "seq", "lag", "age ms", "matches", "players", "game");
+    printf ("%4s  %-8s  %6s  %10s  %6s  %6s  %7s  %7s  %7s  %s\n", "id",
+            "role", "term", "seq", "lag", "behind", "age ms", "matches",
+            "players", "game");
     for (uint32_t i = 0; i < c->node_count; i++) {
         const rally_node_info_t *n = &c->nodes[i];
-        char lag[24] = "-";
-        if (n->role != RALLY_ROLE_LEADER)
+        char lag[24] = "-", behind[16] = "-";
+        if (n->role != RALLY_ROLE_LEADER) {
             snprintf (lag, sizeof (lag), "%" PRIu64, n->lag);
-        printf ("%4" PRIu32 "  %-8s  %6" PRIu64 "  %10" PRIu64 "  %6s  %7"
+            snprintf (behind, sizeof (behind), "%" PRIu32, n->behind);
+        }
+        printf ("%4" PRIu32 "  %-8s  %6" PRIu64 "  %10" PRIu64 "  %6s  %6s  %7"
                 PRIu32 "  %7" PRIu32 "  %7" PRIu32 "  %s%s\n",
-                n->id, s_role (n->role), n->term, n->seq, lag, n->age_ms,
+                n->id, s_role (n->role), n->term, n->seq, lag, behind, n->age_ms,
                 n->matches, n->players, n->game,
                 n->age_ms < r->liveness_ms ? "" : "  (quiet)");
     }
@@ -450,10 +453,11 @@ static void s_print_json_broker (const ask_t *b)
 static void s_print_json_node (const report_t *r, const rally_node_info_t *n)
 {
     printf ("{\"id\": %" PRIu32 ", \"role\": \"%s\", \"term\": %" PRIu64
-            ", \"seq\": %" PRIu64 ", \"lag\": %" PRIu64 ", \"age_ms\": %"
-            PRIu32 ", \"live\": %s, \"matches\": %" PRIu32
-            ", \"players\": %" PRIu32 ", \"game\": ",
-            n->id, s_role (n->role), n->term, n->seq, n->lag, n->age_ms,
+            ", \"seq\": %" PRIu64 ", \"lag\": %" PRIu64 ", \"behind\": %"
+            PRIu32 ", \"age_ms\": %" PRIu32 ", \"live\": %s, \"matches\": %"
+            PRIu32 ", \"players\": %" PRIu32 ", \"game\": ",
+            n->id, s_role (n->role), n->term, n->seq, n->lag, n->behind,
+            n->age_ms,
             n->age_ms < r->liveness_ms ? "true" : "false", n->matches,
             n->players);
     rally_json_string (stdout, n->game);

@@ -1468,6 +1468,31 @@ static int s_check_counts (s_check_t *c)
     return 0;
 }
 
+//  True if a diff's match record seats the players the held slot does,
+//  and the diff leaves those players as they are: the seats were right,
+//  so they still are, and the common record (a match that only moved its
+//  ball) costs no lookup.
+static bool s_same_seats (s_check_t *c, const rally_match_rec_t *rec,
+                          const slot_t *slot)
+{
+    bool players_untouched = c->in->player_count == 0
+                          && c->in->gone_player_count == 0;
+    for (int side = 0; side < 2; side++) {
+        const player_t *held = slot->players[side];
+        bool seated = (rec->seated & (1u << side)) != 0;
+        if (seated != (held != NULL))
+            return false;
+        if (!held)
+            continue;
+        if (memcmp (held->token, rec->tokens[side], RALLY_TOKEN_SIZE))
+            return false;
+        if (!players_untouched && (zhashx_lookup (c->players, held->key)
+                                   || zhashx_lookup (c->gone, held->key)))
+            return false;
+    }
+    return true;
+}
+
 //  References: every record the message carries, and every held one that
 //  refers to a record it changes or drops.
 static int s_check_references (s_check_t *c)
@@ -1488,9 +1513,12 @@ static int s_check_references (s_check_t *c)
     for (size_t i = 0; i < in->match_count + in->gone_match_count; i++) {
         uint32_t id = i < in->match_count ? in->matches[i].id
                                           : in->gone_matches[i - in->match_count];
+        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
+        if (i < in->match_count && slot
+            && s_same_seats (c, &in->matches[i], slot))
+            continue;
         if (i < in->match_count && s_check_seats (c, id))
             return -1;
-        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
         for (int side = 0; slot && side < 2; side++)
             if (slot->players[side]
                 && s_check_player (c, slot->players[side]->token))

@@ -1689,6 +1689,8 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     hb->nonce = lease_sent (self->lease, now);
     hb->lag = !leading && self->leader_seq > self->seq
             ? self->leader_seq - self->seq : 0;
+    hb->behind = leading ? 0 : self->behind > UINT32_MAX ? UINT32_MAX
+                                                        : (uint32_t) self->behind;
     hb->matches = (uint32_t) lobby_live_matches (self->lobby);
     hb->players = (uint32_t) lobby_players (self->lobby);
     //  What the brokers, and followers redirecting, tell players.

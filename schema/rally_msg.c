@@ -93,6 +93,7 @@ static const rally_field_t s_node_hb[] = {
     F (M, UINT, "want", u.node_hb.want, 0, U64),
     F (M, UINT, "nonce", u.node_hb.nonce, 0, U64),
     F (M, UINT, "lag", u.node_hb.lag, 0, U64),
+    F (M, UINT, "behind", u.node_hb.behind, 0, U32),
 };
 
 static const rally_field_t s_join[] = {
@@ -176,6 +177,7 @@ static const rally_field_t s_node_info[] = {
     F (N, STR, "game", game, 1, RALLY_ENDPOINT_MAX),
     F (N, STR, "state", state, 1, RALLY_ENDPOINT_MAX),
     F (N, UINT, "lag", lag, 0, U64),
+    F (N, UINT, "behind", behind, 0, U32),
 };
 #undef N
 

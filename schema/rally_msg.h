@@ -132,6 +132,8 @@ typedef struct {
     uint64_t nonce;                 //  echoed in the broker's lease
     uint64_t lag;                   //  ticks behind the leader it follows;
                                     //  0 for a leader
+    uint32_t behind;                //  finished matches its leader stores
+                                    //  and it does not, as last compared
 } rally_msg_node_hb_t;
 
 typedef struct {
@@ -235,6 +237,7 @@ typedef struct {
     char game[RALLY_ENDPOINT_BUF];
     char state[RALLY_ENDPOINT_BUF];
     uint64_t lag;                   //  ticks behind its leader, as it said
+    uint32_t behind;                //  finished matches it lacks, as it said
 } rally_node_info_t;
 
 typedef struct {

@@ -114,7 +114,7 @@ class Member:
                      "role": self.role if role is None else role, "seq": 100,
                      "matches": 0, "players": 0, "game": self.eps["game"],
                      "state": self.eps["state"], "want": want,
-                     "nonce": self.nonce, "lag": 0})
+                     "nonce": self.nonce, "lag": 0, "behind": 0})
 
     def beat(self):
         """One heartbeat as a node that leads its lease's term, or asks

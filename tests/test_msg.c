@@ -187,6 +187,7 @@ START_TEST (round_trip_leader_and_hb)
     hb->want = UINT64_MAX - 1;
     hb->nonce = 0x0123456789abcdefull;
     hb->lag = 1u << 20;
+    hb->behind = UINT32_MAX;
     s_round_trip (&msg);
     hb->want = 0;           //  asks nothing, a leader's lag
     hb->lag = 0;
@@ -472,6 +473,7 @@ START_TEST (round_trip_cluster_full)
         s_repeat (n->game, "G", RALLY_ENDPOINT_MAX);
         snprintf (n->state, sizeof (n->state), "tcp://10.0.0.%u:5603", i);
         n->lag = UINT64_MAX - 3 * i;
+        n->behind = 7 * i;
     }
     c->lease_holder = 255;
     c->lease_term = UINT64_MAX;

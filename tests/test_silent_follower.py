@@ -62,6 +62,7 @@ class FakeFollower(threading.Thread):
             "want": 0,                  # asks the broker nothing (it has none)
             "nonce": nonce,
             "lag": 0,
+            "behind": 0,
         }, use_bin_type=True)
 
     def run(self):
