@@ -23,7 +23,7 @@ SEED = 10
 def test(cluster):
     rng = random.Random(SEED)
     cluster.start_all()
-    bots = cluster.start_bot("bots", "--clients", "4", "--matches", "6",
+    bots = cluster.start_bot("bots", "--clients", "4", "--matches", "4",
                              "--timeout", "200")
     bots.wait_for(lambda ev: count(ev, "match_start") >= 2, 30, "the first matches")
     end = time.monotonic() + KILL_SECONDS

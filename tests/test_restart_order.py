@@ -160,4 +160,4 @@ def test(cluster):
           "none twice" % (fourth, len(rows), sorted(led)))
 
 
-run(test, nodes=3, points=2)
+run(test, nodes=3, points=1)
