@@ -1,8 +1,10 @@
 /*  rally-bench-core - what one tick costs a game node, without the network.
 
     Times the parts every tick of every match goes through: the rules
-    (pong_tick over many matches), the state hash, and the codec (encoding
-    the state message each match publishes, decoding it as a viewer does).
+    (pong_tick over many matches), the state hash, the codec (encoding
+    the state message each match publishes, decoding it as a viewer does),
+    and a follower's check of the leader's diff before it applies it
+    (lobby_check, over a lobby of that many matches).
     Each figure is the median of several rounds, in nanoseconds per match;
     the last line turns the rules' cost into matches a core could tick at
     60 Hz. Run it on a quiet machine; compare figures from the same run.
@@ -112,6 +114,60 @@ static double s_round_codec (const pong_match_t *matches, size_t count,
     return (double) (s_now_ns () - start) / (double) count;
 }
 
+//  A leader and a follower of count matches, equal; diff is the next one.
+typedef struct {
+    lobby_t *leader, *follower;
+    rally_repl_t *diff;
+} s_pair_t;
+
+static void s_pair_new (s_pair_t *pair, uint32_t count)
+{
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    cfg.max_players = 2 * count;
+    pair->leader = lobby_new (&cfg);
+    pair->follower = lobby_new (&cfg);
+    pair->diff = rally_repl_new (RALLY_REPL_DIFF);
+    assert (pair->leader && pair->follower && pair->diff);
+    for (uint32_t i = 0; i < 2 * count; i++) {
+        uint8_t token[RALLY_TOKEN_SIZE] = { 0 };
+        memcpy (token, &i, sizeof (i));
+        char name[16];
+        snprintf (name, sizeof (name), "p%u", i);
+        lobby_join (pair->leader, name, token, NULL, 0, 0, NULL, 0);
+    }
+    char reason[RALLY_REASON_BUF];
+    lobby_tick (pair->leader, 0);
+    lobby_diff (pair->leader, pair->diff);
+    int rc = lobby_apply (pair->follower, pair->diff, reason, sizeof (reason));
+    assert (rc == 0);
+    (void) rc;
+}
+
+//  One round: the follower checks and applies ticks diffs; ns per match.
+static double s_round_check (s_pair_t *pair, uint32_t count, uint32_t ticks)
+{
+    char reason[RALLY_REASON_BUF];
+    int64_t spent = 0;
+    lobby_event_t event;
+    for (uint32_t t = 0; t < ticks; t++) {
+        lobby_tick (pair->leader, 0);
+        while (lobby_next_event (pair->leader, &event))
+            ;
+        lobby_diff (pair->leader, pair->diff);
+        int64_t start = s_now_ns ();
+        int rc = lobby_check (pair->follower, pair->diff, reason,
+                              sizeof (reason));
+        spent += s_now_ns () - start;
+        rc |= lobby_apply (pair->follower, pair->diff, reason, sizeof (reason));
+        while (lobby_next_event (pair->follower, &event))
+            ;
+        assert (rc == 0);
+        (void) rc;
+    }
+    return (double) spent / ((double) count * ticks);
+}
+
 int main (int argc, char **argv)
 {
     uint32_t rounds = 15, count = 1000;
@@ -140,7 +196,10 @@ int main (int argc, char **argv)
     double *hash = calloc (rounds, sizeof (double));
     double *encode = calloc (rounds, sizeof (double));
     double *both = calloc (rounds, sizeof (double));
-    assert (matches && rules && hash && encode && both);
+    double *check = calloc (rounds, sizeof (double));
+    assert (matches && rules && hash && encode && both && check);
+    s_pair_t pair;
+    s_pair_new (&pair, count);
     for (uint32_t i = 0; i < count; i++)
         pong_match_init (&matches[i], &cfg, i % 2);
     s_round_rules (matches, count, &cfg, 200);     //  warm up, get rallies going
@@ -150,6 +209,7 @@ int main (int argc, char **argv)
         hash[r] = s_round_hash (matches, count);
         encode[r] = s_round_codec (matches, count, false);
         both[r] = s_round_codec (matches, count, true);
+        check[r] = s_round_check (&pair, count, 10);
     }
     double rules_ns = s_median (rules, rounds);
     double encode_ns = s_median (encode, rounds);
@@ -159,8 +219,14 @@ int main (int argc, char **argv)
     printf ("  hash (pong_hash)    %8.1f\n", s_median (hash, rounds));
     printf ("  encode state msg    %8.1f\n", encode_ns);
     printf ("  decode state msg    %8.1f\n", decode_ns);
+    printf ("  check a diff        %8.1f  (a follower, lobby_check)\n",
+            s_median (check, rounds));
     printf ("rules + encode at 60 Hz: %.0f matches per core\n",
             1e9 / 60 / (rules_ns + encode_ns));
+    lobby_destroy (&pair.leader);
+    lobby_destroy (&pair.follower);
+    rally_repl_destroy (&pair.diff);
+    free (check);
     free (both);
     free (encode);
     free (hash);

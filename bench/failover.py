@@ -113,9 +113,8 @@ def kill_round(cluster, bots, players, ticks):
         if e["event"] == "reconnect":
             back[e["client"]] = i + 1
     bots.wait_for(ticks_after(STEADY_TICKS, back), WAIT_S, "play to go on")
-    cluster.wait_log("broker", lambda text: any(
-        int(m.group(1)) > term for m in rallytest.GRANTED.finditer(text)),
-        WAIT_S, "a lease after term %d" % term)
+    cluster.poll(lambda: True if any(g[0] > term for g in cluster.grants()) else None,
+                 WAIT_S, "a lease after term %d" % term)
     new_term, new_leader, granted = min(g for g in cluster.grants() if g[0] > term)
 
     log_mark = len(cluster.log("node%d" % leader))
@@ -157,6 +156,7 @@ def main():
     ap = argparse.ArgumentParser(description="leader kills under play, seen by the players")
     ap.add_argument("--kills", type=int, default=20, help="leader kills, 1..200 (20)")
     ap.add_argument("--players", type=int, default=4, help="players, even, 2..64 (4)")
+    ap.add_argument("--brokers", type=int, default=3, help="brokers, 1..5 (3)")
     ap.add_argument("--bin", default=os.environ.get("RALLY_BIN",
                                                     os.path.join(HERE, "..", "build", "bin")),
                     help="where the programs are (build/bin, or $RALLY_BIN)")
@@ -169,7 +169,7 @@ def main():
         if not os.access(os.path.join(rallytest.BIN, program), os.X_OK):
             ap.error("no %s in %s: build first, or give --bin" % (program, rallytest.BIN))
 
-    cluster = rallytest.Cluster("bench-failover", nodes=3)
+    cluster = rallytest.Cluster("bench-failover", nodes=3, brokers=args.brokers)
     rounds, failure, bots = [], None, None
     try:
         cluster.start_all(timeout=WAIT_S)

@@ -51,7 +51,8 @@ def main():
     try:
         cluster.start_broker()
         node = cluster.start_node(1, "--tick-hz", str(args.tick_hz), "--points-to-win", "99",
-                                  "--max-players", str(args.clients + 2))
+                                  "--max-players", str(args.clients + 2),
+                                  "--max-per-source", "0")   # every bot is on loopback
         cluster.wait_leader()
         bots = cluster.start_bot("bots", "--clients", str(args.clients), "--matches", "1",
                                  "--skill", "1", "--trace", "--name", "load")

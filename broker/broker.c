@@ -10,6 +10,7 @@
     changes (a node gone quiet, the leader gone) and reports them.
 */
 #include "broker.h"
+#include "rally_term.h"
 
 #include <string.h>
 
@@ -21,6 +22,7 @@ typedef struct {
     rally_msg_node_hb_t hb;         //  its last heartbeat, as received
     int64_t heard_ms;               //  when that was, on the injected clock
     bool quiet;                     //  reported quiet and not heard since
+    bool closed;                    //  its connection closed, not heard since
 } s_node_t;
 
 struct _broker_t {
@@ -32,6 +34,10 @@ struct _broker_t {
     int64_t expires_ms;                 //  when its lease lapses
     uint64_t granted_term;              //  highest term ever granted here
     uint32_t granted_to;                //  the node it went to
+    uint32_t held_for;                  //  a silent holder whose lapsed
+                                        //  lease is held for it, or 0
+    uint64_t held_term;                 //  the term held
+    int64_t held_until;                 //  held until then at the latest
     s_node_t nodes[BROKER_NODES_MAX];   //  the table, sorted by id
     size_t node_count;                  //  entries in use
     uint64_t max_term;                  //  highest term ever heard
@@ -134,6 +140,24 @@ static int s_choose_leader (broker_t *self, int64_t now_ms)
     return index;
 }
 
+//  The node a lapsed lease is held for, as an index, or -1 once the hold
+//  is over: the holder was silent too long, its connection closed, or it
+//  no longer says it leads the term (it gave up, or follows another).
+static int s_held (broker_t *self, int64_t now_ms)
+{
+    if (!self->held_for)
+        return -1;
+    int index = s_find (self, self->held_for);
+    const s_node_t *node = index < 0 ? NULL : &self->nodes[index];
+    if (!node || node->closed || now_ms >= self->held_until
+        || node->hb.role != RALLY_ROLE_LEADER
+        || node->hb.from.term != self->held_term) {
+        self->held_for = 0;
+        return -1;
+    }
+    return index;
+}
+
 //  The lowest term a new grant may carry: above every term granted here
 //  and every term a node has said it holds.
 static uint64_t s_next_term (broker_t *self)
@@ -170,8 +194,8 @@ static int s_sitting_leader (broker_t *self, int64_t now_ms)
 static int s_candidate (broker_t *self, int64_t now_ms)
 {
     uint64_t next = s_next_term (self);
-    if (next == 0)
-        return -1;      //  a node claimed the last term: none is left
+    if (!rally_term_grantable (next - 1))
+        return -1;      //  the last term is spent: none is left
     int best = -1;
     for (size_t i = 0; i < self->node_count; i++) {
         const rally_msg_node_hb_t *hb = &self->nodes[i].hb;
@@ -259,6 +283,17 @@ broker_heard_t broker_heard (broker_t *self, const rally_msg_node_hb_t *hb,
     uint32_t id = hb->from.node;
     if (id < 1 || id > RALLY_NODE_ID_MAX)
         return BROKER_HEARD_REFUSED;
+    //  A term this broker cannot believe is refused before it is
+    //  recorded: one heard term raises every term granted after it.
+    uint64_t known = s_next_term (self) - 1;
+    if (!rally_term_believable (known, hb->from.term)
+        || !rally_term_believable (known, hb->want)) {
+        broker_event_t *event = s_event (self, BROKER_EVENT_BAD_TERM, id,
+                                         hb->from.term);
+        event->want = hb->want;
+        event->known = known;
+        return BROKER_HEARD_BAD_TERM;
+    }
     broker_heard_t result = BROKER_HEARD_KNOWN;
     int index = s_find (self, id);
     if (index >= 0 && s_node_forgotten (&self->nodes[index], now_ms))
@@ -284,6 +319,7 @@ broker_heard_t broker_heard (broker_t *self, const rally_msg_node_hb_t *hb,
     node->hb = *hb;
     node->heard_ms = now_ms;
     node->quiet = false;
+    node->closed = false;
     if (hb->from.term > self->max_term)
         self->max_term = hb->from.term;
     s_check_leader (self, now_ms);
@@ -309,7 +345,16 @@ uint32_t broker_leader (broker_t *self, int64_t now_ms,
     return hb->from.node;
 }
 
-//  Reports a lease that ran out unrenewed, once.
+void broker_closed (broker_t *self, uint32_t id, int64_t now_ms)
+{
+    assert (self);
+    int index = s_find (self, id);
+    if (index >= 0)
+        self->nodes[index].closed = true;
+}
+
+//  Reports a lease that ran out unrenewed, once. A holder that died (its
+//  connection closed) loses it; one that is only silent has it held.
 static void s_check_lapse (broker_t *self, int64_t now_ms)
 {
     if (self->holder == 0 || now_ms < self->expires_ms)
@@ -317,6 +362,16 @@ static void s_check_lapse (broker_t *self, int64_t now_ms)
     broker_event_t *event = s_event (self, BROKER_EVENT_LAPSED, self->holder,
                                      self->lease_term);
     event->at_ms = self->expires_ms;
+    int index = s_find (self, self->holder);
+    if (index >= 0 && !self->nodes[index].closed) {
+        self->held_for = self->holder;
+        self->held_term = self->lease_term;
+        self->held_until = self->nodes[index].heard_ms
+                         + (int64_t) self->lease_ms * BROKER_SILENCE_LEASES;
+        if (self->held_until > now_ms)
+            event->held_ms = (uint32_t) (self->held_until
+                                         - self->nodes[index].heard_ms);
+    }
     self->holder = 0;
 }
 
@@ -332,18 +387,21 @@ void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
         self->expires_ms = now_ms + self->lease_ms;
     //  A holder that does not lead yet and asks for a higher term has seen
     //  it at another broker: moving to it lets the brokers' grants meet on
-    //  one term, which the node needs from a majority.
+    //  one term, which the node needs from a majority. The lease keeps its
+    //  end: a holder that moved on every heartbeat would otherwise keep
+    //  this broker's lease for ever without leading (a term storm).
     else if (self->holder == hb->from.node && hb->role != RALLY_ROLE_LEADER
              && hb->want > self->lease_term && hb->want >= s_next_term (self)
              && s_lease_valid (self, now_ms)) {
         self->lease_term = self->granted_term = hb->want;
-        self->expires_ms = now_ms + self->lease_ms;
         broker_event_t *event = s_event (self, BROKER_EVENT_GRANTED,
                                          self->holder, self->lease_term);
         event->at_ms = now_ms;
     }
     memset (reply, 0, sizeof (*reply));
-    reply->lease_term = s_next_term (self) - 1;
+    //  The term granted here, never one only heard: a holder takes
+    //  lease_term as the term it leads.
+    reply->lease_term = self->granted_term;
     reply->holder = self->holder;
     reply->nonce = hb->nonce;
     if (self->holder == hb->from.node)
@@ -359,10 +417,14 @@ uint32_t broker_grant_due (broker_t *self, int64_t now_ms,
     if (self->holder || now_ms < self->quiet_until)
         return 0;
     int index = s_sitting_leader (self, now_ms);
+    int held = s_held (self, now_ms);
+    if (held >= 0 && index != held)
+        return 0;               //  held for a silent leader: no other
     if (index < 0)
         index = s_candidate (self, now_ms);
     if (index < 0)
         return 0;
+    self->held_for = 0;
     const rally_msg_node_hb_t *hb = &self->nodes[index].hb;
     self->holder = hb->from.node;
     self->lease_term = self->granted_term = hb->want;
@@ -388,6 +450,10 @@ void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
     memset (out, 0, sizeof (*out));
     out->term = self->max_term;
     out->leader = broker_leader (self, now_ms, NULL);
+    uint32_t leader = out->leader;
+    int leader_index = leader ? s_find (self, leader) : -1;
+    if (leader_index < 0)
+        leader = 0;
     if (s_lease_valid (self, now_ms)) {
         out->lease_holder = self->holder;
         out->lease_term = self->lease_term;
@@ -406,6 +472,15 @@ void broker_cluster (broker_t *self, int64_t now_ms, rally_msg_cluster_t *out)
         info->matches = node->hb.matches;
         info->players = node->hb.players;
         info->lag = node->hb.lag;
+        info->behind = node->hb.behind;
+        //  A follower cut off from the leader's stream hears no seq to
+        //  lag behind and says 0: its lag is what the leader says it made
+        //  less what the follower says it applied.
+        const s_node_t *lead = leader ? &self->nodes[leader_index] : NULL;
+        if (lead && node != lead && node->hb.from.term == lead->hb.from.term
+            && lead->hb.seq > node->hb.seq
+            && lead->hb.seq - node->hb.seq > info->lag)
+            info->lag = lead->hb.seq - node->hb.seq;
         memcpy (info->game, node->hb.game, sizeof (info->game));
         memcpy (info->state, node->hb.state, sizeof (info->state));
     }
@@ -478,6 +553,8 @@ const char *broker_event_name (broker_event_type_t type)
         return "granted";
     case BROKER_EVENT_LAPSED:
         return "lapsed";
+    case BROKER_EVENT_BAD_TERM:
+        return "bad_term";
     }
     return "?";
 }

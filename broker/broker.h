@@ -20,13 +20,25 @@
       leader's majority, joins it again); else
     - the most up-to-date live node asking for a new term (highest term,
       then seq; lowest id among equals), with the term it asks for, above
-      every term granted or heard here.
+      every term granted or heard here. A heartbeat whose term it cannot
+    believe (rally_term.h) is refused whole, so terms grow by bounded steps
+    and never wrap; the replies carry the terms granted, never one heard.
     A holder that does not lead yet and asks for a higher term is moved to
     it, so that several brokers' grants meet on one term. Terms granted
     only grow (a sitting leader may get its own again), and a broker that
     starts grants nothing for one lease length: it may have promised a
     lease before it died. Clients are sent to the holder of a valid lease
     once its heartbeats say it leads the lease's term.
+
+    Crash and silence. A holder whose connection closed (broker_closed:
+    its kernel closed it, so it died) loses its lease when the lease runs
+    out, and the lease goes on at once. A holder that is merely silent (a
+    lost segment stalls TCP for 200 ms or more, a loaded machine delays a
+    heartbeat) has its lapsed lease held for it: for BROKER_SILENCE_LEASES
+    lease lengths after it was last heard, no other node is granted one
+    here, and the holder, once heard again leading that term, gets it back.
+    Holding only delays grants, so safety rests on the lease alone, as
+    before; what it buys is a leader that survives a stall.
 */
 #ifndef BROKER_H_INCLUDED
 #define BROKER_H_INCLUDED
@@ -37,6 +49,8 @@
 #define BROKER_FORGET_MS    30000   //  unheard this long: forgotten
 #define BROKER_LEASE_MS     200     //  a grant or renewal lasts this long
 #define BROKER_NODES_MAX    RALLY_STATUS_NODES_MAX
+#define BROKER_SILENCE_LEASES 5     //  a silent holder's lease is held this
+                                    //  many lease lengths after last heard
 
 typedef struct _broker_t broker_t;
 
@@ -44,8 +58,11 @@ typedef struct _broker_t broker_t;
 typedef enum {
     BROKER_HEARD_KNOWN = 0,     //  a node already in the table, updated
     BROKER_HEARD_NEW,           //  a node not in the table, added
-    BROKER_HEARD_REFUSED        //  the table is full (or the id is out of
+    BROKER_HEARD_REFUSED,       //  the table is full (or the id is out of
                                 //  range): nothing changed
+    BROKER_HEARD_BAD_TERM       //  its term or want is one this broker
+                                //  cannot believe (rally_term.h): nothing
+                                //  changed
 } broker_heard_t;
 
 typedef enum {
@@ -58,7 +75,9 @@ typedef enum {
     BROKER_EVENT_REFUSED,       //  a node was refused: table full. Once per
                                 //  id until that id gets in
     BROKER_EVENT_GRANTED,       //  a lease went to node, for term
-    BROKER_EVENT_LAPSED         //  node's lease for term ran out unrenewed
+    BROKER_EVENT_LAPSED,        //  node's lease for term ran out unrenewed
+    BROKER_EVENT_BAD_TERM       //  a heartbeat with a term (or want) out of
+                                //  bounds was refused: term, want, known
 } broker_event_type_t;
 
 typedef struct {
@@ -69,7 +88,11 @@ typedef struct {
     uint32_t age_ms;            //  QUIET, FORGOTTEN: since last heard
     int64_t at_ms;              //  GRANTED: when; LAPSED: when it ran out
                                 //  (its expiry, which may be before now)
+    uint32_t held_ms;           //  LAPSED: held for the silent holder this
+                                //  long after it was last heard, or 0
     char game[RALLY_ENDPOINT_BUF];  //  NEW: the node's game endpoint
+    uint64_t want;              //  BAD_TERM: the term it asked for
+    uint64_t known;             //  BAD_TERM: the highest term known here
 } broker_event_t;
 
 //  A new, empty table, started at now_ms. liveness_ms 0 means
@@ -82,14 +105,17 @@ broker_t *broker_new (uint32_t liveness_ms, uint32_t lease_ms,
 void broker_destroy (broker_t **self_p);
 
 //  Records a heartbeat from a node: its role, term, seq, endpoints, counts
-//  and that it was heard at now_ms.
+//  and that it was heard at now_ms. A term or want beyond what this broker
+//  can believe (rally_term_believable, against the highest term granted or
+//  heard here) is refused with a BAD_TERM event and changes nothing.
 broker_heard_t broker_heard (broker_t *self, const rally_msg_node_hb_t *hb,
                              int64_t now_ms);
 
 //  The answer to a heartbeat just heard (broker_heard first): renews the
 //  lease if the node holds it and says it leads its term, and fills reply
-//  with the broker's highest term, the holder, the time left to the node
-//  if it holds the lease (else 0), and the heartbeat's nonce.
+//  with the highest term granted here (never one only heard), the holder,
+//  the time left to the node if it holds the lease (else 0), and the
+//  heartbeat's nonce.
 void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
                    int64_t now_ms, rally_msg_lease_t *reply);
 
@@ -98,6 +124,11 @@ void broker_reply (broker_t *self, const rally_msg_node_hb_t *hb,
 //  heartbeat. Call it after each heartbeat and often in between.
 uint32_t broker_grant_due (broker_t *self, int64_t now_ms,
                            rally_msg_lease_t *grant);
+
+//  Node id's connection was seen closed (its process died, or the link
+//  was reset): at its lease's end the lease goes on at once, instead of
+//  being held for it. Heard again, it is open again.
+void broker_closed (broker_t *self, uint32_t id, int64_t now_ms);
 
 //  The current leader's id: the holder of a valid lease, or 0. If leader is not
 //  NULL and there is a leader, fills it (origin term = the node's term,

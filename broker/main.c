@@ -3,7 +3,10 @@
     Game nodes heartbeat to it; clients ask it where the leader is; rallyctl
     asks it for the whole table. One ROUTER, one zloop, two timers: a short
     one that hands out a lapsed lease the moment it lapses, and a slower one
-    that notices quiet nodes. The table itself (broker.c) is pure; this file
+    that notices quiet nodes. A socket monitor on the ROUTER reports closed
+    connections; each heartbeat's connection (its file descriptor) names
+    the node, so a node whose kernel closed its connections (it died) is
+    told from one that is only silent (broker.h: crash and silence). The table itself (broker.c) is pure; this file
     only carries messages in and out, turns the table's events into log
     lines, and logs bad input without letting it flood the log.
 
@@ -18,7 +21,11 @@
 #include "broker.h"
 #include "rally_args.h"
 #include "rally_cluster.h"
+#include "rally_keys.h"
+#include "rally_limits.h"
 #include "rally_warn.h"
+
+#include <errno.h>
 
 #include <inttypes.h>
 #include <string.h>
@@ -34,15 +41,22 @@
 typedef struct {
     const char *broker;         //  --broker ENDPOINT
     const char *config;         //  --config FILE
+    const char *key;            //  --key FILE
+    bool plaintext;             //  --insecure-plaintext
     bool verbose;               //  -v, --verbose
     bool help;                  //  -h, --help
 } flags_t;
 
 typedef struct {
     zloop_t *loop;              //  the reactor
-    zsock_t *router;            //  ROUTER: every request and heartbeat
+    zsock_t *router;            //  ROUTER, peer plane: heartbeats, status
+    zsock_t *players;           //  ROUTER, player plane: where, ping
+    zsock_t *answer;            //  the ROUTER of the request at hand
+    rally_keys_t *keys;         //  own and members' keys
     broker_t *table;            //  the nodes, and who leads
     zframe_t *routes[RALLY_NODE_ID_MAX + 1];    //  each node's routing id
+    int fds[RALLY_NODE_ID_MAX + 1];     //  each node's connection, or -1
+    zsock_t *monitor;                   //  PAIR: the ROUTER's closed connections
     zlistx_t *parked;           //  parked_t: wheres waiting for a leader
     bool verbose;               //  log every message at debug level
     rally_warn_t warn;          //  bad input, rate-limited
@@ -67,9 +81,16 @@ static void s_usage (FILE *out)
         "then the cluster file, then the environment (RALLY_*), then these\n"
         "flags.\n"
         "\n"
-        "  --broker ENDPOINT   endpoint to bind (default: the first broker in\n"
-        "                      the cluster file, else tcp://127.0.0.1:5600);\n"
-        "                      a host name binds as *\n"
+        "  --broker ENDPOINT   which broker of the cluster file this is, by\n"
+        "                      its player or peer endpoint (default: the\n"
+        "                      first); it binds both (addresses or *, not\n"
+        "                      host names)\n"
+        "  --key FILE          this broker's certificate (default $RALLY_KEY,\n"
+        "                      else KEYS/../broker<N>/rally.cert; rallyctl\n"
+        "                      keys makes them)\n"
+        "  --insecure-plaintext  no CURVE: anyone who reaches a port can\n"
+        "                      read and forge everything; every log line\n"
+        "                      says so\n"
         "  --config FILE       cluster file (ZPL; see config/README.md;\n"
         "                      default $RALLY_CONFIG)\n"
         "  -v, --verbose       log every message at debug level\n"
@@ -84,6 +105,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
     const rally_arg_t table[] = {
         RALLY_ARGS_STRING ("--broker", &f->broker),
         RALLY_ARGS_STRING ("--config", &f->config),
+        RALLY_ARGS_STRING ("--key", &f->key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_SWITCH ("--verbose", "-v", &f->verbose),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
@@ -96,8 +119,13 @@ static int s_configure (rally_cluster_t *c, const flags_t *f)
 {
     char reason[RALLY_REASON_BUF];
     if (rally_cluster_configure (c, f->config, &f->broker, f->broker? 1: 0,
-                                 reason, sizeof (reason)))
+                                 reason, sizeof (reason))
+        || rally_cluster_check_bind (c->brokers[0], reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
+    if (!c->broker_index[0] || !*c->broker_peers[0])
+        return rally_args_fail (PROGRAM, "the broker at %s is not one of the "
+                                "cluster file with a peer endpoint "
+                                "(broker/peer)", c->brokers[0]);
     return 0;
 }
 
@@ -145,8 +173,22 @@ static void s_log_events (server_t *self)
                        PRIu32 " at mono %" PRId64, e.term, e.node, e.at_ms);
             break;
         case BROKER_EVENT_LAPSED:
-            zsys_info ("rally-broker: lease term %" PRIu64 " of node %" PRIu32
-                       " lapsed at mono %" PRId64, e.term, e.node, e.at_ms);
+            if (e.held_ms)
+                zsys_info ("rally-broker: lease term %" PRIu64 " of node %"
+                           PRIu32 " lapsed at mono %" PRId64 "; held for it "
+                           "until %" PRIu32 " ms after it was last heard (silent, "
+                           "its connection open)", e.term, e.node, e.at_ms,
+                           e.held_ms);
+            else
+                zsys_info ("rally-broker: lease term %" PRIu64 " of node %"
+                           PRIu32 " lapsed at mono %" PRId64, e.term, e.node,
+                           e.at_ms);
+            break;
+        case BROKER_EVENT_BAD_TERM:
+            rally_warn (&self->warn, zclock_mono (), "heartbeat of node %"
+                        PRIu32 " refused: term %" PRIu64 ", want %" PRIu64
+                        " beyond what this broker can grant next (it knows "
+                        "term %" PRIu64 ")", e.node, e.term, e.want, e.known);
             break;
         }
     }
@@ -155,9 +197,19 @@ static void s_log_events (server_t *self)
 //  --------------------------------------------------------------------------
 //  Requests
 
+static void s_reply_on (server_t *self, zsock_t *sock, zframe_t *peer,
+                        const rally_msg_t *msg)
+{
+    if (rally_msg_send_to (msg, sock, peer))
+        zsys_error ("rally-broker: cannot send %s",
+                    rally_msg_type_name (msg->type));
+}
+
+//  Answers on the ROUTER the request came on.
 static void s_reply (server_t *self, zframe_t *peer, const rally_msg_t *msg)
 {
-    if (rally_msg_send_to (msg, self->router, peer))
+    if (rally_msg_send_to (msg, self->answer ? self->answer : self->router,
+                           peer))
         zsys_error ("rally-broker: cannot send %s",
                     rally_msg_type_name (msg->type));
 }
@@ -186,13 +238,22 @@ static bool s_answer_where (server_t *self, zframe_t *peer)
     rally_msg_init (&msg, RALLY_MSG_LEADER);
     if (!broker_leader (self->table, zclock_mono (), &msg.u.leader))
         return false;
-    s_reply (self, peer, &msg);
+    //  The key players will check the leader by: the broker's own copy,
+    //  never one a heartbeat carried.
+    char name[32];
+    snprintf (name, sizeof (name), "node%u", msg.u.leader.from.node);
+    const char *key = rally_keys_of (self->keys, name);
+    snprintf (msg.u.leader.key, sizeof (msg.u.leader.key), "%s",
+              key && !rally_keys_plaintext (self->keys) ? key : "");
+    s_reply_on (self, self->players, peer, &msg);
     return true;
 }
 
 static void s_no_leader (server_t *self, zframe_t *peer)
 {
-    s_send_error (self, peer, "no_leader", "no game node is leading");
+    rally_msg_t msg;
+    rally_msg_error (&msg, NULL, "no_leader", "no game node is leading");
+    s_reply_on (self, self->players, peer, &msg);
 }
 
 static void s_where (server_t *self, zframe_t *peer)
@@ -246,7 +307,7 @@ static void s_grant (server_t *self)
     rally_msg_init (&msg, RALLY_MSG_LEASE);
     uint32_t node = broker_grant_due (self->table, now, &msg.u.lease);
     if (node && self->routes[node])
-        s_reply (self, self->routes[node], &msg);
+        s_reply_on (self, self->router, self->routes[node], &msg);
     s_log_events (self);
     if (zlistx_size (self->parked))
         s_unpark (self, now);
@@ -254,12 +315,16 @@ static void s_grant (server_t *self)
 
 //  A heartbeat: recorded, answered with the lease as this broker sees it,
 //  and its sender's route kept for a grant that comes between heartbeats.
-static void s_heartbeat (server_t *self, zframe_t *peer,
+static void s_heartbeat (server_t *self, zframe_t *peer, int fd,
                          const rally_msg_node_hb_t *hb)
 {
     int64_t now = zclock_mono ();
-    if (broker_heard (self->table, hb, now) == BROKER_HEARD_REFUSED)
+    broker_heard_t heard = broker_heard (self->table, hb, now);
+    if (heard == BROKER_HEARD_BAD_TERM)
+        s_send_error (self, peer, "bad_term", "term out of bounds; refused");
+    if (heard == BROKER_HEARD_REFUSED || heard == BROKER_HEARD_BAD_TERM)
         return;
+    self->fds[hb->from.node] = fd;
     zframe_t **route = &self->routes[hb->from.node];
     if (!*route || !zframe_eq (*route, peer)) {
         zframe_destroy (route);
@@ -290,11 +355,31 @@ static void s_ping (server_t *self, zframe_t *peer, const rally_msg_ping_t *ping
     s_reply (self, peer, &msg);
 }
 
-static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
+//  The peer plane takes heartbeats and status, the player plane where;
+//  both take ping.
+static bool s_plane_takes (server_t *self, rally_msg_type_t type)
 {
+    if (type == RALLY_MSG_PING)
+        return true;
+    if (self->answer == self->router)
+        return type == RALLY_MSG_NODE_HB || type == RALLY_MSG_STATUS;
+    return type == RALLY_MSG_WHERE;
+}
+
+static void s_dispatch (server_t *self, zframe_t *peer, int fd,
+                        const rally_msg_t *req)
+{
+    if (!s_plane_takes (self, req->type)) {
+        char reason[RALLY_REASON_BUF];
+        snprintf (reason, sizeof (reason), "'%s' is not taken on the %s "
+                  "endpoint", rally_msg_type_name (req->type),
+                  self->answer == self->router ? "peer" : "player");
+        s_bad (self, peer, reason);
+        return;
+    }
     switch (req->type) {
     case RALLY_MSG_NODE_HB:
-        s_heartbeat (self, peer, &req->u.node_hb);
+        s_heartbeat (self, peer, fd, &req->u.node_hb);
         break;
     case RALLY_MSG_WHERE:
         s_where (self, peer);
@@ -314,14 +399,41 @@ static void s_dispatch (server_t *self, zframe_t *peer, const rally_msg_t *req)
     }
 }
 
+//  A whole message, and the connection it came on: its file descriptor
+//  (ZMQ_SRCFD, which libzmq sets on the frames that came off the wire, not
+//  on the routing id), which the monitor names when it closes.
+static zmsg_t *s_recv (zsock_t *reader, int *fd)
+{
+    zmsg_t *msg = zmsg_new ();
+    bool more = true;
+    while (more) {
+        zmq_msg_t part;
+        zmq_msg_init (&part);
+        if (zmq_msg_recv (&part, zsock_resolve (reader), ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&part);
+            zmsg_destroy (&msg);
+            return NULL;
+        }
+        int from = zmq_msg_get (&part, ZMQ_SRCFD);
+        if (from >= 0)
+            *fd = from;
+        more = zmq_msg_more (&part);
+        zmsg_addmem (msg, zmq_msg_data (&part), zmq_msg_size (&part));
+        zmq_msg_close (&part);
+    }
+    return msg;
+}
+
 //  One message: [routing id][body]. A routing id alone cannot arrive on a
 //  ROUTER, so every message has a peer to answer.
 static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
     server_t *self = (server_t *) arg;
-    zmsg_t *in = zmsg_recv (reader);
+    int fd = -1;
+    zmsg_t *in = s_recv (reader, &fd);
     if (!in)
         return 0;               //  interrupted; the loop will see it
+    self->answer = reader;
     zframe_t *peer = zmsg_pop (in);
     if (!peer) {
         zmsg_destroy (&in);
@@ -346,12 +458,45 @@ static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
                         rally_msg_type_name (req->type), hex,
                         zframe_size (body));
         }
-        s_dispatch (self, peer, req);
+        s_dispatch (self, peer, fd, req);
         s_log_events (self);
     }
+    self->answer = NULL;
     free (req);
     zframe_destroy (&peer);
     zmsg_destroy (&in);
+    return 0;
+}
+
+//  A connection closed: the node that heartbeats on it, if any, died or
+//  lost its link, rather than fell silent. libzmq's monitor message:
+//  [16-bit event, 32-bit value (the fd)][endpoint].
+static int s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    server_t *self = (server_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    zframe_t *head = msg ? zmsg_first (msg) : NULL;
+    if (head && zframe_size (head) == 6) {
+        uint16_t event;
+        uint32_t value;
+        memcpy (&event, zframe_data (head), 2);
+        memcpy (&value, zframe_data (head) + 2, 4);
+        //  A connection it could not accept (descriptors ran out, say):
+        //  ZeroMQ drops it without a word.
+        if (event == ZMQ_EVENT_ACCEPT_FAILED)
+            rally_warn (&self->warn, zclock_mono (), "a connection was "
+                        "refused: %s", strerror ((int) value));
+        int fd = event == ZMQ_EVENT_DISCONNECTED ? (int) value : -1;
+        for (uint32_t id = 1; id <= RALLY_NODE_ID_MAX; id++) {
+            if (self->fds[id] != fd)
+                continue;
+            self->fds[id] = -1;
+            broker_closed (self->table, id, zclock_mono ());
+            zsys_info ("rally-broker: node %" PRIu32 "'s connection closed",
+                       id);
+        }
+    }
+    zmsg_destroy (&msg);
     return 0;
 }
 
@@ -374,31 +519,59 @@ static int s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 //  --------------------------------------------------------------------------
 //  Main: only wiring
 
-static int s_run (const rally_cluster_t *cluster, bool verbose)
+static int s_run (const rally_cluster_t *cluster, bool verbose,
+                  rally_keys_t *keys)
 {
     server_t self = { 0 };
     self.verbose = verbose;
+    self.keys = keys;
     rally_warn_init (&self.warn, PROGRAM, BROKER_WARN_BURST);
-    char endpoint[RALLY_ENDPOINT_BUF];
+    char endpoint[RALLY_ENDPOINT_BUF], peer_ep[RALLY_ENDPOINT_BUF];
     snprintf (endpoint, sizeof (endpoint), "%s", cluster->brokers[0]);
+    snprintf (peer_ep, sizeof (peer_ep), "%s", cluster->broker_peers[0]);
 
     int rc = 1;
     self.router = rally_msg_socket_new (ZMQ_ROUTER);
+    self.players = rally_msg_socket_new (ZMQ_ROUTER);
     self.table = broker_new (cluster->liveness_ms, cluster->lease_ms,
                              zclock_mono ());
     self.parked = zlistx_new ();
     self.loop = zloop_new ();
+    for (size_t i = 0; i <= RALLY_NODE_ID_MAX; i++)
+        self.fds[i] = -1;
+    //  An inproc name of its own, should two brokers share a process.
+    char monitor[64];
+    snprintf (monitor, sizeof (monitor), "inproc://rally-broker-monitor-%p",
+              (void *) &self);
+    if (self.router
+        && zmq_socket_monitor (zsock_resolve (self.router), monitor,
+                               ZMQ_EVENT_DISCONNECTED
+                               | ZMQ_EVENT_ACCEPT_FAILED) == 0)
+        self.monitor = zsock_new_pair (monitor);
+    if (self.monitor)
+        zsock_set_rcvtimeo (self.monitor, 0);
     if (self.parked)
         zlistx_set_destructor (self.parked, s_parked_free);
-    if (!self.router || !self.table || !self.loop || !self.parked)
+    if (!self.router || !self.players || !self.table || !self.loop
+        || !self.parked || !self.monitor)
         zsys_error ("rally-broker: out of memory");
-    else if (rally_cluster_bind (self.router, endpoint))
+    else if (rally_keys_serve (keys, self.router, RALLY_ZAP_PEER)
+             || rally_keys_serve (keys, self.players, RALLY_ZAP_PLAYER))
+        zsys_error ("rally-broker: cannot start the key checks");
+    else if (rally_cluster_bind (self.router, peer_ep))
+        zsys_error ("rally-broker: cannot bind %s: %s", peer_ep,
+                    zmq_strerror (zmq_errno ()));
+    else if (rally_cluster_bind (self.players, endpoint))
         zsys_error ("rally-broker: cannot bind %s: %s", endpoint,
                     zmq_strerror (zmq_errno ()));
     else {
+        //  The player endpoint last: the harness waits for this line.
+        zsys_info ("rally-broker: peers on %s", peer_ep);
         zsys_info ("rally-broker: listening on %s", endpoint);
         zloop_set_nonstop (self.loop, false);
         zloop_reader (self.loop, self.router, s_handle_request, &self);
+        zloop_reader (self.loop, self.players, s_handle_request, &self);
+        zloop_reader (self.loop, self.monitor, s_handle_monitor, &self);
         zloop_timer (self.loop, BROKER_EXPIRE_MS, 0, s_handle_timer, &self);
         zloop_timer (self.loop, BROKER_GRANT_MS, 0, s_handle_grant, &self);
         zloop_start (self.loop);
@@ -406,11 +579,15 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
         rc = 0;
     }
     zloop_destroy (&self.loop);
+    zsock_destroy (&self.monitor);
+    if (self.router)
+        zmq_socket_monitor (zsock_resolve (self.router), NULL, 0);
     zlistx_destroy (&self.parked);
     for (size_t i = 0; i <= RALLY_NODE_ID_MAX; i++)
         zframe_destroy (&self.routes[i]);
     broker_destroy (&self.table);
     zsock_destroy (&self.router);
+    zsock_destroy (&self.players);
     return rc;
 }
 
@@ -428,5 +605,22 @@ int main (int argc, char **argv)
     rc = s_configure (&cluster, &flags);
     if (rc)
         return rc;
-    return s_run (&cluster, flags.verbose);
+    char name[32], reason[RALLY_REASON_BUF * 2];
+    snprintf (name, sizeof (name), "broker%u", cluster.broker_index[0]);
+    rally_keys_t *keys = rally_keys_open_member (&cluster, PROGRAM, name,
+                                                 flags.key, NULL,
+                                                 flags.plaintext, reason,
+                                                 sizeof (reason));
+    if (!keys)
+        return rally_args_fail (PROGRAM, "%s", reason);
+    //  A descriptor a connection: the soft limit would cap them early.
+    uint64_t limit = 0;
+    if (rally_limits_raise_nofile (&limit))
+        zsys_warning ("rally-broker: cannot raise the descriptor limit: %s; "
+                      "it stays %" PRIu64, strerror (errno), limit);
+    else
+        zsys_info ("rally-broker: descriptor limit %" PRIu64, limit);
+    rc = s_run (&cluster, flags.verbose, keys);
+    rally_keys_destroy (&keys);
+    return rc;
 }

@@ -64,6 +64,8 @@ struct _rally_client_t {
     int64_t connected_ms;               //  when game and sub were opened
     bool answered;                      //  a frame came from them since
     client_move_t move;                 //  asked by the node just read
+    uint32_t retry_ms;                  //  a busy node's wait, for the
+                                        //  next CLIENT_ASK_LATER, or 0
     rally_msg_leader_t go_to;           //  the leader a node named
     bool going;                         //  finding: go to go_to at where_at
     rally_view_t view;                  //  what the caller sees
@@ -80,6 +82,7 @@ struct _rally_client_t {
                                         //  step back
     uint32_t score[2];                  //  score as last taken
     int64_t now_ms;                     //  time of the latest pump
+    int64_t tried_ms;                   //  when tries last grew
     int64_t where_at;                   //  next where (or go), while
                                         //  finding or probing
     int64_t ping_at;                    //  next ping to the node
@@ -103,6 +106,31 @@ struct _rally_client_t {
 
 static void s_send_where (rally_client_t *self);
 
+//  One key for the whole process: a session bound to it survives any
+//  reconnection, and a token alone, without it, is worth nothing.
+static rally_keys_t *s_keys;
+static rally_keys_t *s_process_keys (void);
+
+void rally_client_set_keys (rally_keys_t *keys)
+{
+    s_keys = keys;
+}
+
+rally_keys_t *rally_client_keys (void)
+{
+    return s_process_keys ();
+}
+
+static rally_keys_t *s_process_keys (void)
+{
+    if (!s_keys) {
+        static rally_keys_t *made;
+        made = rally_keys_player_new (NULL);
+        s_keys = made;
+    }
+    return s_keys;
+}
+
 //  --------------------------------------------------------------------------
 //  Configuration, constructor and destructor
 
@@ -118,9 +146,19 @@ void rally_client_config_defaults (rally_client_config_t *cfg,
         .ping_ms = CLIENT_PING_MS,
         .auto_requeue = false,
     };
+    const char *fallback = getenv ("RALLY_BROKER_KEY");
     for (size_t i = 0; i < cluster->broker_count
-                    && i < RALLY_CLUSTER_BROKERS_MAX; i++)
+                    && i < RALLY_CLUSTER_BROKERS_MAX; i++) {
+        char path[RALLY_CLUSTER_PATH_BUF + 32];
+        snprintf (path, sizeof (path), "%s/broker%u.cert", cluster->keys,
+                  cluster->broker_index[i]);
+        char *key = cfg->broker_keys[cfg->broker_count];
+        bool found = cluster->broker_index[i]
+                  && rally_keys_parse (path, key) == 0;
+        if (!found && (!fallback || rally_keys_parse (fallback, key)))
+            *key = 0;
         cfg->brokers[cfg->broker_count++] = cluster->brokers[i];
+    }
 }
 
 static int s_connect_to (zsock_t *sock, const char *endpoint)
@@ -141,21 +179,39 @@ static zsock_t *s_broker_socket (rally_client_t *self)
         return NULL;
     zsock_set_sndhwm (sock, CLIENT_BROKER_HWM);
     zsock_set_immediate (sock, 1);
-    for (size_t i = 0; sock && i < self->cfg.broker_count; i++)
+    rally_keys_t *keys = s_process_keys ();
+    for (size_t i = 0; sock && i < self->cfg.broker_count; i++) {
+        //  One DEALER, many brokers: the server key is set per connect.
+        if (!rally_keys_plaintext (keys)
+            && rally_keys_client (keys, sock, self->cfg.broker_keys[i])) {
+            zsys_warning ("rally_client: no public key for the broker at %s;"
+                          " skipped (see --broker-key)", self->cfg.brokers[i]);
+            continue;
+        }
         if (s_connect_to (sock, self->cfg.brokers[i]))
             zsock_destroy (&sock);
+    }
+    //  With no broker usable the session goes on looking, and has said why.
     return sock;
 }
 
 //  A socket to a node, NULL if the endpoint is refused. It redials often:
 //  a node that restarts on the same endpoints is heard again well within
 //  the silence that would send the session looking elsewhere.
-static zsock_t *s_node_socket (int type, const char *endpoint)
+static zsock_t *s_node_socket (int type, const char *endpoint,
+                               const char *key)
 {
     zsock_t *sock = rally_msg_socket_new (type);
     if (!sock)
         return NULL;
     zsock_set_reconnect_ivl (sock, CLIENT_RECONNECT_MS);
+    rally_keys_t *keys = s_process_keys ();
+    if (!rally_keys_plaintext (keys) && rally_keys_client (keys, sock, key)) {
+        zsys_warning ("rally_client: no valid key for the node at %s",
+                      endpoint);
+        zsock_destroy (&sock);
+    }
+    else
     if (s_connect_to (sock, endpoint))
         zsock_destroy (&sock);
     return sock;
@@ -207,6 +263,7 @@ rally_client_t *rally_client_new (const rally_client_config_t *cfg,
     self->view.status = RALLY_CLIENT_FINDING;
     self->view.side = -1;
     self->view.rtt_ms = -1;
+    self->view.searching_ms = now_ms;
     snprintf (self->view.name, sizeof (self->view.name), "%s", self->name);
     self->now_ms = now_ms;
     s_send_where (self);
@@ -304,6 +361,12 @@ static void s_send_where (rally_client_t *self)
     for (size_t i = 0; i < self->cfg.broker_count; i++)
         if (rally_msg_send (&msg, self->broker) == 0)
             sent++;
+    //  A try is a question sent, or, with no broker connected to send it
+    //  to, one where period spent waiting for one.
+    if (sent || self->now_ms - self->tried_ms >= CLIENT_WHERE_MS) {
+        self->view.tries++;
+        self->tried_ms = self->now_ms;
+    }
     self->where_at = self->now_ms + (sent? CLIENT_WHERE_MS: CLIENT_RETRY_MS);
 }
 
@@ -416,10 +479,11 @@ static bool s_probing (rally_client_t *self)
 //  goes, so its states flow from the node's first tick after it. from is
 //  the leader as a broker named it; node 0 until the node says itself.
 static void s_connect (rally_client_t *self, const char *game_ep,
-                       const char *state_ep, const rally_origin_t *from)
+                       const char *state_ep, const char *key,
+                       const rally_origin_t *from)
 {
-    zsock_t *game = s_node_socket (ZMQ_DEALER, game_ep);
-    zsock_t *sub = s_node_socket (ZMQ_SUB, state_ep);
+    zsock_t *game = s_node_socket (ZMQ_DEALER, game_ep, key);
+    zsock_t *sub = s_node_socket (ZMQ_SUB, state_ep, key);
     if (!game || !sub) {
         zsock_destroy (&game);
         zsock_destroy (&sub);
@@ -454,7 +518,8 @@ static void s_find_due (rally_client_t *self)
         rally_origin_t unknown = { 0, 0 };
         self->going = false;
         self->where_at = self->now_ms;  //  if the node named a bad endpoint
-        s_connect (self, self->go_to.game, self->go_to.state, &unknown);
+        s_connect (self, self->go_to.game, self->go_to.state,
+                   self->go_to.key, &unknown);
     }
     else
         s_send_where (self);
@@ -485,6 +550,8 @@ static void s_leave_node (rally_client_t *self)
         return;
     view->reconnecting = true;
     view->lost_node = view->node;
+    view->searching_ms = self->now_ms;
+    view->tries = 0;
     self->resume_status = view->status == RALLY_CLIENT_FINDING
                         ? RALLY_CLIENT_JOINING: view->status;
     self->lost_in_match = view->status == RALLY_CLIENT_PLAYING
@@ -531,7 +598,8 @@ static void s_move (rally_client_t *self)
     s_leave_node (self);
     int64_t at = self->connected_ms + CLIENT_RETRY_MS;
     if (move == CLIENT_ASK_LATER)
-        at = self->now_ms + CLIENT_WHERE_MS;
+        at = self->now_ms + (self->retry_ms ? self->retry_ms : CLIENT_WHERE_MS);
+    self->retry_ms = 0;
     s_find_leader (self, at, move == CLIENT_GO);
 }
 
@@ -541,7 +609,7 @@ static void s_move (rally_client_t *self)
 static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
 {
     if (self->view.status == RALLY_CLIENT_FINDING && !self->going)
-        s_connect (self, m->game, m->state, &m->from);
+        s_connect (self, m->game, m->state, m->key, &m->from);
     else
     if (s_probing (self) && s_is_current (self, m))
         s_ask_soon (self);
@@ -550,7 +618,7 @@ static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
         zsys_info ("rally_client: %s: node at %s does not answer; a broker"
                    " names %s", self->name, self->game_ep, m->game);
         s_find_leader (self, self->now_ms + CLIENT_RETRY_MS, false);
-        s_connect (self, m->game, m->state, &m->from);
+        s_connect (self, m->game, m->state, m->key, &m->from);
     }
     //  Else an answer to an earlier where, or one we no longer wait for.
 }
@@ -599,6 +667,8 @@ static void s_handle_joined (rally_client_t *self, const rally_msg_joined_t *m)
 {
     memcpy (self->token, m->token, RALLY_TOKEN_SIZE);
     self->have_token = true;
+    self->view.searching_ms = 0;
+    self->view.tries = 0;
     snprintf (self->view.name, sizeof (self->view.name), "%s", m->name);
     self->view.node = m->from.node;
     self->view.term = m->from.term;
@@ -641,6 +711,8 @@ static void s_forget_match (rally_client_t *self)
     self->view.have_state = false;
     self->view.have_prev = false;
     self->view.position = 0;
+    self->view.spectators = 0;
+    self->view.grace_ms = 0;
     self->ended = false;
     self->have_tick = false;
     self->last_tick = 0;
@@ -740,6 +812,15 @@ static void s_handle_state (rally_client_t *self, const rally_msg_state_t *m)
     }
 }
 
+static void s_handle_crowd (rally_client_t *self, const rally_msg_crowd_t *m)
+{
+    if (!self->view.match || m->match != self->view.match)
+        return;
+    self->view.spectators = m->spectators;
+    self->view.grace_ms = m->grace_ms;
+    self->view.grace_heard_ms = self->now_ms;
+}
+
 static void s_handle_pong (rally_client_t *self, const rally_msg_pong_t *m)
 {
     if (m->nonce <= (uint64_t) self->now_ms)
@@ -763,8 +844,7 @@ static void s_handle_redirect (rally_client_t *self,
 
 static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
 {
-    if (streq (m->code, "bad_name") || streq (m->code, "name_taken")
-    ||  streq (m->code, "full")) {
+    if (streq (m->code, "bad_name") || streq (m->code, "name_taken")) {
         self->view.status = RALLY_CLIENT_FAILED;
         s_error_event (self, m->code, m->reason);
     }
@@ -803,6 +883,19 @@ static void s_handle_error (rally_client_t *self, const rally_msg_error_t *m)
     }
     else
         s_error_event (self, m->code, m->reason);
+}
+
+//  A join refused for now (the node is full, or holds as many players
+//  from our address as it takes): said, and tried again when the node
+//  asks, from the broker on, since the leader may have changed meanwhile.
+static void s_handle_busy (rally_client_t *self, const rally_msg_busy_t *m)
+{
+    char reason[RALLY_REASON_BUF];
+    snprintf (reason, sizeof (reason), "%.120s; joining again in %u ms",
+              m->reason, m->retry_ms);
+    s_error_event (self, m->code, reason);
+    self->retry_ms = m->retry_ms;
+    self->move = CLIENT_ASK_LATER;
 }
 
 //  --------------------------------------------------------------------------
@@ -850,8 +943,10 @@ static void s_handle_node_msg (rally_client_t *self, const rally_msg_t *msg)
         case RALLY_MSG_QUEUED: s_handle_queued (self, &msg->u.queued); break;
         case RALLY_MSG_MATCH: s_handle_match (self, &msg->u.match); break;
         case RALLY_MSG_STATE: s_handle_state (self, &msg->u.state); break;
+        case RALLY_MSG_CROWD: s_handle_crowd (self, &msg->u.crowd); break;
         case RALLY_MSG_PONG: s_handle_pong (self, &msg->u.pong); break;
         case RALLY_MSG_ERROR: s_handle_error (self, &msg->u.error); break;
+        case RALLY_MSG_BUSY: s_handle_busy (self, &msg->u.busy); break;
         case RALLY_MSG_LEADER: s_handle_redirect (self, &msg->u.leader); break;
         default: s_unexpected (self, msg, "node");
     }

@@ -9,9 +9,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 //  A timing or game setting: its key in the file, its environment
 //  variable, where it lives in the struct and its range.
@@ -43,6 +46,8 @@ static const s_setting_t s_settings[] = {
     { "game", "max_players", "RALLY_MAX_PLAYERS",
       offsetof (rally_cluster_t, max_players),
       RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX },
+    { "game", "max_per_source", "RALLY_MAX_PER_SOURCE",
+      offsetof (rally_cluster_t, max_per_source), 0, RALLY_MAX_PLAYERS_MAX },
 };
 #define S_SETTINGS (sizeof (s_settings) / sizeof (s_settings[0]))
 
@@ -66,12 +71,16 @@ void rally_cluster_defaults (rally_cluster_t *self)
     memset (self, 0, sizeof (*self));
     self->broker_count = 1;
     strcpy (self->brokers[0], "tcp://127.0.0.1:5600");
+    strcpy (self->broker_peers[0], "tcp://127.0.0.1:5609");
+    self->broker_index[0] = 1;
+    strcpy (self->keys, "keys");
     self->node_count = 1;
     self->nodes[0] = (rally_node_conf_t) {
         .id = 1,
         .heartbeat = "tcp://127.0.0.1:5601",
         .game = "tcp://127.0.0.1:5602",
         .state = "tcp://127.0.0.1:5603",
+        .peer = "tcp://127.0.0.1:5604",
     };
     self->heartbeat_ms = 50;
     self->liveness_ms = 500;
@@ -80,6 +89,7 @@ void rally_cluster_defaults (rally_cluster_t *self)
     self->tick_hz = 60;
     self->points_to_win = 11;
     self->max_players = 1024;
+    self->max_per_source = 64;
 }
 
 //  An item's value; "" for a key written without one.
@@ -109,7 +119,8 @@ static int s_load_node (rally_cluster_t *self, zconfig_t *section,
         const char *value = s_value (item);
         char *dest = streq (key, "heartbeat")? node.heartbeat
                    : streq (key, "game")? node.game
-                   : streq (key, "state")? node.state: NULL;
+                   : streq (key, "state")? node.state
+                   : streq (key, "peer")? node.peer: NULL;
         if (streq (key, "id")) {
             if (rally_parse_u32 (value, 1, RALLY_NODE_ID_MAX, &node.id))
                 return s_fail (reason, reason_size,
@@ -162,12 +173,43 @@ static int s_load_broker (rally_cluster_t *self, zconfig_t *item,
     if (self->broker_count == RALLY_CLUSTER_BROKERS_MAX)
         return s_fail (reason, reason_size, "more than %d brokers",
                        RALLY_CLUSTER_BROKERS_MAX);
-    return s_endpoint (self->brokers[self->broker_count++],
-                       s_value (item), "broker", reason, reason_size);
+    size_t index = self->broker_count++;
+    self->broker_index[index] = (uint32_t) index + 1;
+    self->broker_peers[index][0] = 0;
+    if (s_endpoint (self->brokers[index], s_value (item), "broker", reason,
+                    reason_size))
+        return -1;
+    //  The peer endpoint is a child of the broker's line.
+    for (zconfig_t *child = zconfig_child (item); child; child = zconfig_next (child)) {
+        if (!streq (zconfig_name (child), "peer"))
+            return s_fail (reason, reason_size, "unknown key broker/%s",
+                           zconfig_name (child));
+        if (s_endpoint (self->broker_peers[index], s_value (child),
+                        "broker/peer", reason, reason_size))
+            return -1;
+    }
+    return 0;
+}
+
+//  keys = DIR: relative to the file's own directory, so that a file and
+//  its keys can move together and any working directory finds them.
+static int s_load_keys (rally_cluster_t *self, zconfig_t *item,
+                        const char *path, char *reason, size_t reason_size)
+{
+    const char *value = s_value (item);
+    const char *slash = strrchr (path, '/');
+    int dir_len = *value == '/' || !slash ? 0 : (int) (slash - path + 1);
+    int len = snprintf (self->keys, sizeof (self->keys), "%.*s%s", dir_len,
+                        path, value);
+    if (!*value || len >= (int) sizeof (self->keys))
+        return s_fail (reason, reason_size,
+                       "keys must be a directory, at most %zu bytes",
+                       sizeof (self->keys) - 1);
+    return 0;
 }
 
 static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
-                        char *reason, size_t reason_size)
+                        const char *path, char *reason, size_t reason_size)
 {
     //  Brokers and nodes in the file replace the defaults' one of each.
     self->broker_count = 0;
@@ -176,6 +218,7 @@ static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
         const char *key = zconfig_name (item);
         int rc = streq (key, "broker")? s_load_broker (self, item, reason, reason_size)
                : streq (key, "node")? s_load_node (self, item, reason, reason_size)
+               : streq (key, "keys")? s_load_keys (self, item, path, reason, reason_size)
                : streq (key, "timing") || streq (key, "game")
                    ? s_load_settings (self, item, reason, reason_size)
                : s_fail (reason, reason_size, "unknown key rally/%s", key);
@@ -187,19 +230,98 @@ static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
     return 0;
 }
 
+//  Items (lines that are not blank or a comment) in text. zconfig links
+//  each item to the end of its parent's list by walking the list, so a
+//  parse costs the square of the siblings: 40,000 sections took 14 s. A
+//  cluster file has about a hundred items, so more than
+//  RALLY_CLUSTER_ITEMS_MAX is refused before zconfig sees it, and reading
+//  a file stays linear in its size.
+static size_t s_items (const char *text, size_t size)
+{
+    size_t items = 0;
+    bool blank = true, comment = false;
+    for (size_t i = 0; i < size; i++) {
+        char c = text[i];
+        if (c == '\n') {
+            items += !blank;
+            blank = true;
+            comment = false;
+        }
+        else if (comment)
+            continue;
+        else if (blank && c == '#')
+            comment = true;
+        else if (c != ' ' && c != '\t' && c != '\r')
+            blank = false;
+    }
+    return items + !blank;
+}
+
+//  Reads the open file whole (at most RALLY_CLUSTER_FILE_MAX bytes) and
+//  parses it as ZPL. zconfig_load would do both, but it leaks its file
+//  handle whenever the text does not parse (CZMQ 4.2; found by
+//  tests/fuzz/fuzz_cluster.c). Returns NULL with a reason.
+static zconfig_t *s_parse (FILE *file, char *reason, size_t reason_size)
+{
+    zchunk_t *chunk = zchunk_new (NULL, 0);
+    char buf[4096];
+    size_t got;
+    while (zchunk_size (chunk) <= RALLY_CLUSTER_FILE_MAX
+           && (got = fread (buf, 1, sizeof (buf), file)) > 0)
+        zchunk_extend (chunk, buf, got);
+    zconfig_t *root = NULL;
+    size_t items = s_items ((const char *) zchunk_data (chunk),
+                            zchunk_size (chunk));
+    if (zchunk_size (chunk) > RALLY_CLUSTER_FILE_MAX)
+        s_fail (reason, reason_size, "larger than %d bytes",
+                RALLY_CLUSTER_FILE_MAX);
+    else if (items > RALLY_CLUSTER_ITEMS_MAX)
+        s_fail (reason, reason_size, "%zu items, more than the %d a cluster "
+                "file may have", items, RALLY_CLUSTER_ITEMS_MAX);
+    else if (!(root = zconfig_chunk_load (chunk)))
+        s_fail (reason, reason_size, "not valid ZPL (indent by four spaces, "
+                "one key = value a line; see config/README.md)");
+    zchunk_destroy (&chunk);
+    return root;
+}
+
+//  Opens path for reading if it is a regular file. Without O_NONBLOCK,
+//  opening a FIFO waits for a writer: start-up would hang on it.
+static FILE *s_open (const char *path, char *reason, size_t reason_size)
+{
+    int fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return s_fail (reason, reason_size, "cannot read it: %s",
+                       strerror (errno)), NULL;
+    struct stat st;
+    FILE *file = NULL;
+    if (fstat (fd, &st))
+        s_fail (reason, reason_size, "cannot read it: %s", strerror (errno));
+    else if (!S_ISREG (st.st_mode))
+        s_fail (reason, reason_size, "not a regular file (%s)",
+                S_ISDIR (st.st_mode) ? "a directory"
+                : S_ISFIFO (st.st_mode) ? "a FIFO" : "a device or socket");
+    else if (st.st_size > RALLY_CLUSTER_FILE_MAX)
+        s_fail (reason, reason_size, "larger than %d bytes",
+                RALLY_CLUSTER_FILE_MAX);
+    else if (!(file = fdopen (fd, "r")))
+        s_fail (reason, reason_size, "cannot read it: %s", strerror (errno));
+    if (!file)
+        close (fd);
+    return file;
+}
+
 int rally_cluster_load (rally_cluster_t *self, const char *path,
                         char *reason, size_t reason_size)
 {
     assert (self && path);
-    FILE *file = fopen (path, "r");
+    FILE *file = s_open (path, reason, reason_size);
     if (!file)
-        return s_fail (reason, reason_size, "cannot read it: %s",
-                       strerror (errno));
+        return -1;
+    zconfig_t *root = s_parse (file, reason, reason_size);
     fclose (file);
-    zconfig_t *root = zconfig_load (path);
     if (!root)
-        return s_fail (reason, reason_size, "not valid ZPL (indent by four "
-                       "spaces, one key = value a line; see config/README.md)");
+        return -1;
     zconfig_t *rally = zconfig_child (root);
     int rc;
     if (!rally || !streq (zconfig_name (rally), "rally") || zconfig_next (rally))
@@ -207,7 +329,7 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
     else {
         rally_cluster_t loaded;
         rally_cluster_defaults (&loaded);
-        rc = s_load_tree (&loaded, rally, reason, reason_size);
+        rc = s_load_tree (&loaded, rally, path, reason, reason_size);
         if (rc == 0)
             *self = loaded;
     }
@@ -215,13 +337,38 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
     return rc;
 }
 
+int rally_cluster_check (const rally_cluster_t *self, char *reason,
+                         size_t reason_size)
+{
+    assert (self);
+    //  A node counts its lease 1/8 short (node.c), renewed by each
+    //  heartbeat: with less than two heartbeats in what it counts, one
+    //  late heartbeat ends a leadership.
+    uint32_t need = 2 * self->heartbeat_ms;
+    if (self->lease_ms - self->lease_ms / 8 < need) {
+        uint32_t least = need;
+        while (least - least / 8 < need)
+            least++;
+        return s_fail (reason, reason_size, "lease_ms %u is too short for "
+                       "heartbeat_ms %u: a node counts 7/8 of a lease, which "
+                       "must hold two heartbeats (lease_ms >= %u)",
+                       self->lease_ms, self->heartbeat_ms, least);
+    }
+    //  A broker forgets a holder's liveness before its lease ends otherwise.
+    if (self->liveness_ms < self->lease_ms)
+        return s_fail (reason, reason_size, "liveness_ms %u is shorter than "
+                       "lease_ms %u: a node would count as gone while its "
+                       "lease runs", self->liveness_ms, self->lease_ms);
+    return 0;
+}
+
 int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
                                  size_t reason_size)
 {
     assert (node);
-    static const char *parts[] = { "HEARTBEAT", "GAME", "STATE" };
-    char *fields[] = { node->heartbeat, node->game, node->state };
-    for (size_t i = 0; i < 3; i++) {
+    static const char *parts[] = { "HEARTBEAT", "GAME", "STATE", "PEER" };
+    char *fields[] = { node->heartbeat, node->game, node->state, node->peer };
+    for (size_t i = 0; i < 4; i++) {
         char name[48];
         snprintf (name, sizeof (name), "RALLY_NODE%u_%s", node->id, parts[i]);
         const char *value = getenv (name);
@@ -231,17 +378,53 @@ int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
     return 0;
 }
 
+//  Replaces the brokers with the count endpoints given (flags or the
+//  environment): a listed broker's player or peer endpoint picks that
+//  broker whole; another endpoint is an unlisted broker at it.
+static int s_pick_brokers (rally_cluster_t *self, const char *const *given,
+                           size_t count, const char *what, char *reason,
+                           size_t reason_size)
+{
+    if (count > RALLY_CLUSTER_BROKERS_MAX)
+        return s_fail (reason, reason_size, "%s: at most %d brokers", what,
+                       RALLY_CLUSTER_BROKERS_MAX);
+    rally_cluster_t picked = *self;
+    for (size_t i = 0; i < count; i++) {
+        size_t found = 0;
+        while (found < self->broker_count
+               && !streq (self->brokers[found], given[i])
+               && !streq (self->broker_peers[found], given[i]))
+            found++;
+        if (found < self->broker_count) {
+            strcpy (picked.brokers[i], self->brokers[found]);
+            strcpy (picked.broker_peers[i], self->broker_peers[found]);
+            picked.broker_index[i] = self->broker_index[found];
+        }
+        else {
+            if (s_endpoint (picked.brokers[i], given[i], what, reason,
+                            reason_size))
+                return -1;
+            strcpy (picked.broker_peers[i], picked.brokers[i]);
+            picked.broker_index[i] = 0;
+        }
+    }
+    picked.broker_count = count;
+    *self = picked;
+    return 0;
+}
+
 int rally_cluster_from_env (rally_cluster_t *self, char *reason,
                             size_t reason_size)
 {
     assert (self);
     rally_cluster_t changed = *self;
     const char *broker = getenv ("RALLY_BROKER");
-    if (broker) {
-        if (s_endpoint (changed.brokers[0], broker, "RALLY_BROKER", reason, reason_size))
-            return -1;
-        changed.broker_count = 1;
-    }
+    if (broker && s_pick_brokers (&changed, &broker, 1, "RALLY_BROKER",
+                                  reason, reason_size))
+        return -1;
+    const char *keys = getenv ("RALLY_KEYS");
+    if (keys && *keys)
+        snprintf (changed.keys, sizeof (changed.keys), "%s", keys);
     for (size_t i = 0; i < S_SETTINGS; i++) {
         const char *value = getenv (s_settings[i].env);
         if (value && rally_parse_u32 (value, s_settings[i].min, s_settings[i].max,
@@ -273,15 +456,15 @@ int rally_cluster_configure (rally_cluster_t *self, const char *path,
     }
     if (rally_cluster_from_env (self, reason, reason_size))
         return -1;
-    if (count > RALLY_CLUSTER_BROKERS_MAX)
-        return s_fail (reason, reason_size, "--broker: at most %d brokers",
-                       RALLY_CLUSTER_BROKERS_MAX);
-    for (size_t i = 0; i < count; i++)
-        if (s_endpoint (self->brokers[i], brokers[i], "--broker", reason,
-                        reason_size))
-            return -1;
-    if (count)
-        self->broker_count = count;
+    if (count && s_pick_brokers (self, brokers, count, "--broker", reason,
+                                 reason_size))
+        return -1;
+    if (rally_cluster_check (self, reason, reason_size)) {
+        char why[RALLY_REASON_BUF];
+        snprintf (why, sizeof (why), "%s", reason);
+        return s_fail (reason, reason_size, "%s%s%s", path ? path : "",
+                       path ? ": " : "", why);
+    }
     return 0;
 }
 
@@ -312,8 +495,9 @@ int rally_cluster_set_node (rally_cluster_t *self,
     return 0;
 }
 
-//  A host a socket can bind: a numeric address or a wildcard. Anything
-//  else is a name that only peers resolve (a container's), so bind all.
+//  A host a socket can bind: a numeric address or a wildcard. A name is
+//  not: ZeroMQ would take it for a network interface's, and binding it as
+//  "*" (as this once did) opens the port on every interface unasked.
 static bool s_bindable_host (const char *host, size_t length)
 {
     if (length == 1 && host[0] == '*')
@@ -326,23 +510,37 @@ static bool s_bindable_host (const char *host, size_t length)
     return length > 0;
 }
 
-void rally_cluster_bind_endpoint (const char *endpoint, char *buf,
-                                  size_t size)
+int rally_cluster_check_bind (const char *endpoint, char *reason,
+                              size_t reason_size)
 {
-    assert (endpoint && buf && size > 0);
+    assert (endpoint);
     const char *host = strncmp (endpoint, "tcp://", 6) == 0? endpoint + 6: NULL;
     const char *colon = host? strrchr (host, ':'): NULL;
-    if (host && colon && !s_bindable_host (host, (size_t) (colon - host)))
-        snprintf (buf, size, "tcp://*%s", colon);
-    else
-        snprintf (buf, size, "%s", endpoint);
+    if (!host || !colon || s_bindable_host (host, (size_t) (colon - host)))
+        return 0;
+    return s_fail (reason, reason_size, "%s names a host; a program binds "
+                   "only an address or * (a name would be bound on every "
+                   "interface), so give this program its address",
+                   endpoint);
+}
+
+int rally_cluster_bind_endpoint (const char *endpoint, char *buf,
+                                 size_t size)
+{
+    assert (endpoint && buf && size > 0);
+    snprintf (buf, size, "%s", endpoint);
+    char reason[RALLY_REASON_BUF];
+    return rally_cluster_check_bind (endpoint, reason, sizeof (reason));
 }
 
 int rally_cluster_bind (zsock_t *sock, char *endpoint)
 {
     assert (sock && endpoint);
     char bind[RALLY_ENDPOINT_BUF];
-    rally_cluster_bind_endpoint (endpoint, bind, sizeof (bind));
+    if (rally_cluster_bind_endpoint (endpoint, bind, sizeof (bind))) {
+        errno = EINVAL;
+        return -1;
+    }
     int port = zsock_bind (sock, "%s", bind);
     if (port == -1)
         return -1;

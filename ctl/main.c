@@ -2,6 +2,8 @@
 
         rallyctl status [--json] [--broker EP] [--config FILE] [--timeout MS]
         rallyctl health [--node ID] [--broker EP] [--config FILE] [--timeout MS]
+        rallyctl results [--player NAME] [--json] [...]
+        rallyctl leaderboard [--player NAME] [--json] [...]
 
     Asks every broker of the cluster at once for its view (status ->
     cluster): the lease it holds for a node, the leader it names, and its
@@ -17,10 +19,21 @@
 
     health is for a container's healthcheck: it asks every broker (or,
     with --node, that node alone) and succeeds only if all of them answer.
+
+    results and leaderboard find the node as status does and ask it for
+    the stored matches (history -> results, the latest first) or the
+    players' records (standings -> board): what players see in the viewer.
+
+    All ask on the peer plane, with an operator's key (any member's key
+    will do: a container's healthcheck uses its own program's).
+
+    keys makes the cluster's certificates (rally_keys_make), keeping any
+    that are there.
 */
 #include "rally_args.h"
 #include "rally_cluster.h"
 #include "rally_json.h"
+#include "rally_keys.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -31,18 +44,25 @@
 
 //  What the command line said. NULL means the flag was not given.
 typedef struct {
-    const char *command;        //  "status" or "health"
+    const char *command;        //  "status", "health", "results" or
+                                //  "leaderboard"
+    const char *player;         //  --player NAME
     uint32_t node;              //  --node ID, 0 if not given
     const char *broker;         //  --broker ENDPOINT
     const char *config;         //  --config FILE
     uint32_t timeout_ms;        //  --timeout MS
     bool json;                  //  --json
+    const char *key;            //  --key FILE
+    bool plaintext;             //  --insecure-plaintext
     bool help;                  //  -h, --help
 } flags_t;
 
 //  One status request to one endpoint, and what came of it.
 typedef struct {
-    const char *endpoint;       //  who is asked
+    const char *endpoint;       //  who is asked, as shown
+    const char *peer;           //  its peer endpoint, where it is asked
+    const char *key;            //  its public key, NULL if unknown
+    rally_msg_t request;        //  what; a status when its type is 0
     zsock_t *dealer;            //  the socket it is asked on, NULL when done
     bool answered;              //  reply holds the answer wanted
     rally_msg_t reply;          //  the answer, when answered
@@ -51,6 +71,7 @@ typedef struct {
 
 //  Everything the report shows.
 typedef struct {
+    const rally_cluster_t *cluster;     //  as configured
     uint32_t liveness_ms;       //  a node older than this is not live
     size_t broker_count;        //  brokers asked
     ask_t brokers[RALLY_CLUSTER_BROKERS_MAX];   //  each one's cluster reply
@@ -75,6 +96,10 @@ static void s_usage (FILE *out)
         "                       [--timeout MS]\n"
         "       rallyctl health [--node ID] [--broker EP] [--config FILE]\n"
         "                       [--timeout MS]\n"
+        "       rallyctl results [--player NAME] [--json] [--broker EP]\n"
+        "                        [--config FILE] [--timeout MS]\n"
+        "       rallyctl leaderboard [--player NAME] [--json] [...]\n"
+        "       rallyctl keys [--config FILE]\n"
         "       rallyctl --help\n"
         "\n"
         "status asks every broker of the cluster, at once, for its lease and\n"
@@ -102,9 +127,20 @@ static void s_usage (FILE *out)
         "  --config FILE     cluster file (ZPL; see config/README.md;\n"
         "                    default $RALLY_CONFIG)\n"
         "  --node ID         health: ask this node of the cluster file\n"
+        "  --player NAME     results: only NAME's matches; leaderboard:\n"
+        "                    NAME's own record too\n"
         "  --timeout MS      wait for the answers, ms (default 1000); the\n"
         "                    brokers are asked together, then the node\n"
         "  -h, --help        print this and exit\n"
+        "\n"
+        "keys makes the cluster's CURVE certificates, keeping those already\n"
+        "there: KEYS/NAME.cert (public) for every node, broker and the\n"
+        "operator, and each one's own KEYS/../NAME/rally.cert (secret),\n"
+        "where KEYS is the cluster file's keys directory.\n"
+        "\n"
+        "  --key FILE        the operator's certificate (default $RALLY_KEY,\n"
+        "                    else KEYS/../operator/rally.cert)\n"
+        "  --insecure-plaintext  for a cluster run without CURVE\n"
         "\n"
         "Exit status: status 0 when a broker answered (even if others or\n"
         "the node did not), health 0 when all that were asked answered;\n"
@@ -119,6 +155,9 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_UINT ("--timeout", &f->timeout_ms, 1, 600000, NULL),
         RALLY_ARGS_UINT ("--node", &f->node, 1, RALLY_NODE_ID_MAX, NULL),
         RALLY_ARGS_SWITCH ("--json", NULL, &f->json),
+        RALLY_ARGS_STRING ("--player", &f->player),
+        RALLY_ARGS_STRING ("--key", &f->key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
     int rc = rally_args_parse (PROGRAM, table,
@@ -128,10 +167,22 @@ static int s_parse (flags_t *f, int argc, char **argv)
         return rc;
     if (!f->command)
         return rally_args_fail (PROGRAM, "no command");
-    if (!streq (f->command, "status") && !streq (f->command, "health"))
+    if (!streq (f->command, "status") && !streq (f->command, "health")
+    &&  !streq (f->command, "results") && !streq (f->command, "leaderboard")
+    &&  !streq (f->command, "keys"))
         return rally_args_fail (PROGRAM, "unknown command '%s'", f->command);
-    if (f->json && !streq (f->command, "status"))
-        return rally_args_fail (PROGRAM, "--json: only for status");
+    if (f->json && streq (f->command, "health"))
+        return rally_args_fail (PROGRAM, "--json: only for status, results and"
+                                " leaderboard");
+    bool records = streq (f->command, "results")
+                || streq (f->command, "leaderboard");
+    if (f->player && !records)
+        return rally_args_fail (PROGRAM, "--player: only for results and"
+                                " leaderboard");
+    char reason[RALLY_REASON_BUF];
+    if (f->player && !rally_msg_name_valid (f->player, reason, sizeof reason))
+        return rally_args_fail (PROGRAM, "--player '%s': %s", f->player,
+                                reason);
     if (f->node && !streq (f->command, "health"))
         return rally_args_fail (PROGRAM, "--node: only for health");
     return 0;
@@ -139,6 +190,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
 
 //  --------------------------------------------------------------------------
 //  Asking
+
+static rally_keys_t *s_keys;    //  the operator's
 
 //  Sends self's endpoint a status request. Returns 0, or -1 with why in
 //  self->reason. Until an answer comes, the reason is that none came.
@@ -148,11 +201,17 @@ static int s_ask_start (ask_t *self, uint32_t timeout_ms)
               "no answer within %" PRIu32 " ms", timeout_ms);
     self->answered = false;
     self->dealer = rally_msg_socket_new (ZMQ_DEALER);
-    rally_msg_t request;
-    rally_msg_init (&request, RALLY_MSG_STATUS);
+    rally_msg_t request = self->request;
+    if (request.type == 0)
+        rally_msg_init (&request, RALLY_MSG_STATUS);
     if (!self->dealer)
         snprintf (self->reason, sizeof (self->reason), "no socket to ask on");
-    else if (zsock_connect (self->dealer, "%s", self->endpoint) == -1)
+    else if (!rally_keys_plaintext (s_keys)
+             && rally_keys_client (s_keys, self->dealer, self->key))
+        snprintf (self->reason, sizeof (self->reason), "no public key for "
+                  "it in the key directory");
+    else if (zsock_connect (self->dealer, "%s",
+                            self->peer ? self->peer : self->endpoint) == -1)
         snprintf (self->reason, sizeof (self->reason), "cannot connect");
     else if (rally_msg_send (&request, self->dealer) == 0)
         return 0;
@@ -349,16 +408,19 @@ static void s_print_text_nodes (const report_t *r)
         return;
     }
     printf ("nodes, as broker %s heard them:\n", r->table->endpoint);
-    printf ("%4s  %-8s  %6s  %10s  %6s  %7s  %7s  %7s  %s\n", "id", "role",
-            "term", "seq", "lag", "age ms", "matches", "players", "game");
+    printf ("%4s  %-8s  %6s  %10s  %6s  %6s  %7s  %7s  %7s  %s\n", "id",
+            "role", "term", "seq", "lag", "behind", "age ms", "matches",
+            "players", "game");
     for (uint32_t i = 0; i < c->node_count; i++) {
         const rally_node_info_t *n = &c->nodes[i];
-        char lag[24] = "-";
-        if (n->role != RALLY_ROLE_LEADER)
+        char lag[24] = "-", behind[16] = "-";
+        if (n->role != RALLY_ROLE_LEADER) {
             snprintf (lag, sizeof (lag), "%" PRIu64, n->lag);
-        printf ("%4" PRIu32 "  %-8s  %6" PRIu64 "  %10" PRIu64 "  %6s  %7"
+            snprintf (behind, sizeof (behind), "%" PRIu32, n->behind);
+        }
+        printf ("%4" PRIu32 "  %-8s  %6" PRIu64 "  %10" PRIu64 "  %6s  %6s  %7"
                 PRIu32 "  %7" PRIu32 "  %7" PRIu32 "  %s%s\n",
-                n->id, s_role (n->role), n->term, n->seq, lag, n->age_ms,
+                n->id, s_role (n->role), n->term, n->seq, lag, behind, n->age_ms,
                 n->matches, n->players, n->game,
                 n->age_ms < r->liveness_ms ? "" : "  (quiet)");
     }
@@ -423,10 +485,11 @@ static void s_print_json_broker (const ask_t *b)
 static void s_print_json_node (const report_t *r, const rally_node_info_t *n)
 {
     printf ("{\"id\": %" PRIu32 ", \"role\": \"%s\", \"term\": %" PRIu64
-            ", \"seq\": %" PRIu64 ", \"lag\": %" PRIu64 ", \"age_ms\": %"
-            PRIu32 ", \"live\": %s, \"matches\": %" PRIu32
-            ", \"players\": %" PRIu32 ", \"game\": ",
-            n->id, s_role (n->role), n->term, n->seq, n->lag, n->age_ms,
+            ", \"seq\": %" PRIu64 ", \"lag\": %" PRIu64 ", \"behind\": %"
+            PRIu32 ", \"age_ms\": %" PRIu32 ", \"live\": %s, \"matches\": %"
+            PRIu32 ", \"players\": %" PRIu32 ", \"game\": ",
+            n->id, s_role (n->role), n->term, n->seq, n->lag, n->behind,
+            n->age_ms,
             n->age_ms < r->liveness_ms ? "true" : "false", n->matches,
             n->players);
     rally_json_string (stdout, n->game);
@@ -486,6 +549,26 @@ static void s_print_json (const report_t *r)
 //  --------------------------------------------------------------------------
 //  Main: only wiring
 
+static void s_ask_broker (ask_t *ask, const rally_cluster_t *cluster,
+                          size_t i)
+{
+    char name[32];
+    snprintf (name, sizeof (name), "broker%u", cluster->broker_index[i]);
+    ask->endpoint = cluster->brokers[i];
+    ask->peer = *cluster->broker_peers[i] ? cluster->broker_peers[i]
+                                          : cluster->brokers[i];
+    ask->key = rally_keys_of (s_keys, name);
+}
+
+static void s_ask_node (ask_t *ask, const rally_node_conf_t *node)
+{
+    char name[32];
+    snprintf (name, sizeof (name), "node%u", node->id);
+    ask->endpoint = node->peer;
+    ask->peer = node->peer;
+    ask->key = rally_keys_of (s_keys, name);
+}
+
 //  Asks the chosen node for its matches; says on stderr, for a person,
 //  why it did not answer.
 static void s_ask_matches (report_t *r, uint32_t timeout_ms, bool json)
@@ -494,11 +577,20 @@ static void s_ask_matches (report_t *r, uint32_t timeout_ms, bool json)
     if (!node)
         return;
     r->asked_node = node->id;
-    r->node.endpoint = node->game;
+    //  Matches are asked on the node's peer endpoint, which only the
+    //  cluster file names.
+    const rally_node_conf_t *conf = rally_cluster_node (r->cluster, node->id);
+    if (!conf || !*conf->peer) {
+        if (!json)
+            fprintf (stderr, "rallyctl: node %" PRIu32 " has no peer endpoint "
+                     "in the cluster file\n", node->id);
+        return;
+    }
+    s_ask_node (&r->node, conf);
     s_ask_all (&r->node, 1, RALLY_MSG_MATCHES, timeout_ms);
     if (!r->node.answered && !json)
         fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s\n", node->id,
-                 node->game, r->node.reason);
+                 conf->peer, r->node.reason);
 }
 
 static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
@@ -506,10 +598,11 @@ static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
 {
     report_t *r = (report_t *) zmalloc (sizeof (report_t));
     assert (r);
+    r->cluster = cluster;
     r->liveness_ms = cluster->liveness_ms;
     r->broker_count = cluster->broker_count;
     for (size_t i = 0; i < r->broker_count; i++)
-        r->brokers[i].endpoint = cluster->brokers[i];
+        s_ask_broker (&r->brokers[i], cluster, i);
     int rc = s_ask_brokers (r, timeout_ms);
     if (rc)
         for (size_t i = 0; i < r->broker_count; i++)
@@ -524,6 +617,146 @@ static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
     }
     free (r);
     return rc ? 1 : 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Results and the leaderboard
+
+static void s_print_result (const rally_result_t *x, bool json)
+{
+    const char *winner = x->winner == 0 || x->winner == 1
+                       ? x->names[x->winner]: NULL;
+    if (!json) {
+        printf ("  match %-6" PRIu32 " %s v %s  %" PRIu32 "-%" PRIu32 "  %s%s%s\n",
+                x->match, x->names[0], x->names[1], x->score[0], x->score[1],
+                winner? winner: "no winner", winner? " wins": "",
+                x->forfeit? " by forfeit": "");
+        return;
+    }
+    printf ("{\"match\": %" PRIu32 ", \"names\": [", x->match);
+    rally_json_string (stdout, x->names[0]);
+    printf (", ");
+    rally_json_string (stdout, x->names[1]);
+    printf ("], \"score\": [%" PRIu32 ", %" PRIu32 "], \"winner\": ",
+            x->score[0], x->score[1]);
+    if (winner)
+        rally_json_string (stdout, winner);
+    else
+        printf ("null");
+    printf (", \"forfeit\": %s}", x->forfeit? "true": "false");
+}
+
+static void s_print_results (uint32_t node, const rally_msg_results_t *m,
+                             bool json)
+{
+    if (!json) {
+        printf ("finished matches, latest first (node %" PRIu32 "): %" PRIu32
+                "%s\n", node, m->count,
+                m->count == RALLY_RESULTS_MAX? " (the latest ones)": "");
+        for (uint32_t i = 0; i < m->count; i++)
+            s_print_result (&m->results[i], false);
+        return;
+    }
+    printf ("{\"node\": %" PRIu32 ", \"results\": [", node);
+    for (uint32_t i = 0; i < m->count; i++) {
+        printf (i? ", ": "");
+        s_print_result (&m->results[i], true);
+    }
+    printf ("]}\n");
+}
+
+static void s_print_record (const rally_record_t *x, int rank, bool json)
+{
+    if (!json) {
+        printf ("  %3d  %-20s %5" PRIu32 " %6" PRIu32 " %8" PRIu32 "\n",
+                rank, x->name, x->wins, x->losses, x->forfeits);
+        return;
+    }
+    printf ("{\"name\": ");
+    rally_json_string (stdout, x->name);
+    printf (", \"wins\": %" PRIu32 ", \"losses\": %" PRIu32
+            ", \"forfeits\": %" PRIu32 "}", x->wins, x->losses, x->forfeits);
+}
+
+static void s_print_board (uint32_t node, const rally_msg_board_t *m,
+                           bool json)
+{
+    if (!json) {
+        printf ("leaderboard (node %" PRIu32 "): %" PRIu32 " players\n"
+                "  rank name                  wins losses forfeits\n",
+                node, m->players);
+        for (uint32_t i = 0; i < m->count; i++)
+            s_print_record (&m->top[i], (int) i + 1, false);
+        if (m->own.name[0]) {
+            printf ("record of %s: %" PRIu32 " wins, %" PRIu32 " losses (%"
+                    PRIu32 " by forfeit)\n", m->own.name, m->own.wins,
+                    m->own.losses, m->own.forfeits);
+        }
+        return;
+    }
+    printf ("{\"node\": %" PRIu32 ", \"players\": %" PRIu32 ", \"top\": [",
+            node, m->players);
+    for (uint32_t i = 0; i < m->count; i++) {
+        printf (i? ", ": "");
+        s_print_record (&m->top[i], (int) i + 1, true);
+    }
+    printf ("], \"player\": ");
+    if (m->own.name[0])
+        s_print_record (&m->own, 0, true);
+    else
+        printf ("null");
+    printf ("}\n");
+}
+
+//  Asks the node status would ask for the stored matches or the board.
+static int s_records (const rally_cluster_t *cluster, const flags_t *f)
+{
+    report_t *r = (report_t *) zmalloc (sizeof (report_t));
+    assert (r);
+    r->cluster = cluster;
+    r->liveness_ms = cluster->liveness_ms;
+    r->broker_count = cluster->broker_count;
+    for (size_t i = 0; i < r->broker_count; i++)
+        s_ask_broker (&r->brokers[i], cluster, i);
+    int rc = s_ask_brokers (r, f->timeout_ms);
+    const rally_node_info_t *node = rc? NULL: s_pick_node (r);
+    const rally_node_conf_t *conf = node ? rally_cluster_node (cluster, node->id)
+                                         : NULL;
+    if (node && (!conf || !*conf->peer)) {
+        fprintf (stderr, "rallyctl: node %" PRIu32 " has no peer endpoint in "
+                 "the cluster file\n", node->id);
+        free (r);
+        return 1;
+    }
+    bool board = streq (f->command, "leaderboard");
+    if (node) {
+        s_ask_node (&r->node, conf);
+        rally_msg_t *req = &r->node.request;
+        rally_msg_init (req, board? RALLY_MSG_STANDINGS: RALLY_MSG_HISTORY);
+        const char *name = f->player? f->player: "";
+        if (board)
+            snprintf (req->u.standings.name, sizeof (req->u.standings.name),
+                      "%s", name);
+        else
+            snprintf (req->u.history.name, sizeof (req->u.history.name),
+                      "%s", name);
+        s_ask_all (&r->node, 1, board? RALLY_MSG_BOARD: RALLY_MSG_RESULTS,
+                   f->timeout_ms);
+    }
+    if (!node)
+        fprintf (stderr, "rallyctl: no broker names a live node\n");
+    else
+    if (!r->node.answered)
+        fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s\n", node->id,
+                 conf->peer, r->node.reason);
+    else
+    if (board)
+        s_print_board (node->id, &r->node.reply.u.board, f->json);
+    else
+        s_print_results (node->id, &r->node.reply.u.results, f->json);
+    rc = node && r->node.answered? 0: 1;
+    free (r);
+    return rc;
 }
 
 //  Asks the brokers, or only node id when id is not 0, and says of each
@@ -542,13 +775,13 @@ static int s_health (const rally_cluster_t *cluster, uint32_t id,
                      "cluster file\n", id);
             return 1;
         }
-        asks[0].endpoint = node->game;
+        s_ask_node (&asks[0], node);
         count = 1;
         want = RALLY_MSG_MATCHES;
     }
     else
         for (size_t i = 0; i < count; i++)
-            asks[i].endpoint = cluster->brokers[i];
+            s_ask_broker (&asks[i], cluster, i);
     s_ask_all (asks, count, want, timeout_ms);
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
@@ -581,7 +814,26 @@ int main (int argc, char **argv)
 
     //  rallyctl is a command, not a service: Ctrl-C should just stop it.
     zsys_handler_set (NULL);
+    if (streq (flags.command, "keys")) {
+        if (rally_keys_make (&cluster, stdout, reason, sizeof (reason))) {
+            fprintf (stderr, "rallyctl: %s\n", reason);
+            return 1;
+        }
+        return 0;
+    }
+    char why[RALLY_REASON_BUF * 2];
+    s_keys = rally_keys_open_member (&cluster, PROGRAM, "operator", flags.key,
+                                     NULL, flags.plaintext, why, sizeof (why));
+    if (!s_keys) {
+        fprintf (stderr, "rallyctl: %s\n", why);
+        return 1;
+    }
     if (streq (flags.command, "health"))
-        return s_health (&cluster, flags.node, flags.timeout_ms);
-    return s_status (&cluster, flags.timeout_ms, flags.json);
+        rc = s_health (&cluster, flags.node, flags.timeout_ms);
+    else if (!streq (flags.command, "status"))
+        rc = s_records (&cluster, &flags);
+    else
+        rc = s_status (&cluster, flags.timeout_ms, flags.json);
+    rally_keys_destroy (&s_keys);
+    return rc;
 }

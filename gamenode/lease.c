@@ -19,6 +19,10 @@ struct _lease_t {
     uint64_t nonce;                         //  last nonce sent
     int64_t sent[LEASE_SENT_MAX];           //  when each nonce went
     uint64_t max_term;                      //  highest term seen
+    int64_t heard[LEASE_BROKERS_MAX];       //  each broker's last answer
+    bool heard_any[LEASE_BROKERS_MAX];      //  whether it ever answered
+    uint64_t campaign_term;                 //  asked for, 0 if no campaign
+    int64_t campaign_until;                 //  when a new one may begin
 };
 
 lease_t *lease_new (uint32_t node_id, size_t broker_count, uint32_t margin_ms)
@@ -119,4 +123,39 @@ size_t lease_majority (lease_t *self)
 {
     assert (self);
     return self->broker_count / 2 + 1;
+}
+
+void lease_heard (lease_t *self, size_t broker, int64_t now_ms)
+{
+    assert (self && broker < self->broker_count);
+    self->heard[broker] = now_ms;
+    self->heard_any[broker] = true;
+}
+
+size_t lease_reachable (lease_t *self, int64_t now_ms, uint32_t window_ms)
+{
+    assert (self);
+    size_t count = 0;
+    for (size_t i = 0; i < self->broker_count; i++)
+        if (self->heard_any[i] && now_ms - self->heard[i] < (int64_t) window_ms)
+            count++;
+    return count;
+}
+
+uint64_t lease_campaign (lease_t *self, int64_t now_ms, uint32_t backoff_ms)
+{
+    assert (self);
+    if (self->campaign_term == 0 || now_ms >= self->campaign_until) {
+        if (self->max_term == UINT64_MAX)
+            return 0;           //  no term is left to ask for
+        self->campaign_term = self->max_term + 1;
+        self->campaign_until = now_ms + backoff_ms;
+    }
+    return self->campaign_term;
+}
+
+void lease_campaign_end (lease_t *self)
+{
+    assert (self);
+    self->campaign_term = 0;
 }

@@ -11,6 +11,15 @@
     grants of T to it; its leadership ends at the earliest moment at which
     that stops being true. Any two majorities share a broker, and a broker
     never promises overlapping leases, so two nodes never lead at once.
+
+    Campaigns. A node that leads nothing asks for a term only when no
+    leader was heard lately and a majority of the brokers answer it (a
+    pre-vote: a node that could not win asks nothing, so terms do not climb
+    while no majority can form). The term it asks for is fixed for the
+    campaign, one above any seen when it began, and a campaign lasts a
+    random back-off (the caller's, one to two leases): a term a broker
+    grants it does not make it ask for the next one, and two nodes whose
+    campaigns split the brokers' grants try again at different times.
 */
 #ifndef LEASE_H_INCLUDED
 #define LEASE_H_INCLUDED
@@ -48,5 +57,20 @@ uint64_t lease_max_term (lease_t *self);
 
 //  Brokers whose grants a node needs at once.
 size_t lease_majority (lease_t *self);
+
+//  Broker number broker answered at now_ms (anything at all).
+void lease_heard (lease_t *self, size_t broker, int64_t now_ms);
+
+//  Brokers heard within window_ms of now_ms.
+size_t lease_reachable (lease_t *self, int64_t now_ms, uint32_t window_ms);
+
+//  The term to ask for at now_ms, campaigning: the campaign's term, or a
+//  new campaign's (one above any seen) if there is none or it has lasted
+//  backoff_ms. The caller asks only while it may campaign (see above).
+uint64_t lease_campaign (lease_t *self, int64_t now_ms, uint32_t backoff_ms);
+
+//  The campaign is over (the node leads, or follows a leader): the next
+//  one starts afresh.
+void lease_campaign_end (lease_t *self);
 
 #endif

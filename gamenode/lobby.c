@@ -16,6 +16,7 @@
 #include "lobby.h"
 
 #include <inttypes.h>
+#include <stdarg.h>
 #include <string.h>
 
 typedef struct _player_t player_t;
@@ -27,6 +28,7 @@ struct _player_t {
     uint8_t peer[LOBBY_PEER_MAX];       //  peer address, as last set
     size_t peer_size;                   //  0 if none
     char peer_key[LOBBY_PEER_MAX * 2 + 1];  //  peer in hex, "" if none
+    char source[LOBBY_SOURCE_MAX];      //  network address counted, or ""
     lobby_state_t state;                //  queued, playing or ended
     void *queue_handle;                 //  place in the queue list, or NULL
     uint32_t match;                     //  match id when playing, else 0
@@ -60,6 +62,7 @@ struct _lobby_t {
     zhashx_t *players;                  //  token hex -> player_t, owned
     zhashx_t *names;                    //  name -> player_t
     zhashx_t *peers;                    //  peer hex -> player_t
+    zhashx_t *sources;                  //  source -> players from it
     zlistx_t *queue;                    //  player_t, in arrival order
     zlistx_t *expired;                  //  scratch for s_check_players
     pong_match_t *games;                //  match states, for pong_tick()
@@ -68,6 +71,7 @@ struct _lobby_t {
     size_t match_count;                 //  matches held
     size_t match_cap;                   //  room in games, slots, step_events
     uint32_t next_match;                //  id of the next match
+    uint32_t match_limit;               //  highest id it may give a match
     lobby_event_t *events;              //  pending events, oldest at head
     size_t event_head;                  //  next event to pop
     size_t event_count;                 //  events pushed (head..count pending)
@@ -90,7 +94,8 @@ static const struct {
     [LOBBY_BAD_NAME] = {"bad_name", "the name is not acceptable"},
     [LOBBY_NAME_TAKEN] = {"name_taken", "a current player holds this name"},
     [LOBBY_FULL] = {"full", "the node has all the players it can take"},
-    [LOBBY_UNKNOWN_TOKEN] = {"unknown_token", "no player holds this token"},
+    [LOBBY_UNKNOWN_TOKEN] = {"unknown_token", "no player holds this token "
+                             "with this connection's key"},
     [LOBBY_NOT_PLAYING] = {"not_playing", "the player is not in a live match"},
     [LOBBY_RATE_LIMITED] = {"rate_limited",
                             "more than 60 inputs in a second; input dropped"},
@@ -101,6 +106,7 @@ static const struct {
     [LOBBY_ALREADY_JOINED] = {"already_joined",
                               "this connection already holds a player"},
     [LOBBY_UNAVAILABLE] = {"unavailable", "try again"},
+    [LOBBY_BUSY] = {"busy", "this address holds as many players as one may"},
 };
 
 static void s_hex (const uint8_t *data, size_t size, char *out)
@@ -133,6 +139,7 @@ void lobby_config_defaults (lobby_config_t *cfg)
     cfg->points_to_win = 11;
     cfg->grace_ms = 10000;
     cfg->max_players = 1024;
+    cfg->max_per_source = 0;
 }
 
 lobby_t *lobby_new (const lobby_config_t *cfg)
@@ -145,14 +152,16 @@ lobby_t *lobby_new (const lobby_config_t *cfg)
         return NULL;
     self->cfg = *cfg;
     self->next_match = 1;
+    self->match_limit = UINT32_MAX - 1;
     self->players = zhashx_new ();
     self->names = zhashx_new ();
     self->peers = zhashx_new ();
+    self->sources = zhashx_new ();
     self->queue = zlistx_new ();
     self->expired = zlistx_new ();
     if (pong_config_init (&self->rules, cfg->tick_hz, cfg->points_to_win)
         || !self->players || !self->names || !self->peers || !self->queue
-        || !self->expired) {
+        || !self->expired || !self->sources) {
         lobby_destroy (&self);
         return NULL;
     }
@@ -171,6 +180,7 @@ void lobby_destroy (lobby_t **self_p)
     zlistx_destroy (&self->queue);
     zlistx_destroy (&self->expired);
     zhashx_destroy (&self->peers);
+    zhashx_destroy (&self->sources);
     zhashx_destroy (&self->names);
     zhashx_destroy (&self->players);
     free (self->games);
@@ -328,8 +338,12 @@ static lobby_event_t *s_match_event (lobby_t *self, lobby_event_type_t type,
 //  Tells one player of its match: which, which side, whom against.
 static void s_tell_match (lobby_t *self, const player_t *p)
 {
+    //  lobby_check keeps every playing player's match here; should one
+    //  be missing all the same, the player hears nothing, and nothing
+    //  dereferences a match that is not there.
     const slot_t *slot = s_slot (self, p->match, NULL);
-    assert (slot);
+    if (!slot)
+        return;
     lobby_event_t *event = s_push_player (self, LOBBY_EVENT_MATCH, p);
     memcpy (event->names, slot->names, sizeof (slot->names));
 }
@@ -342,9 +356,8 @@ static void s_start_match (lobby_t *self, player_t *a, player_t *b)
     size_t index = self->match_count++;
     slot_t *slot = &self->slots[index];
     memset (slot, 0, sizeof (*slot));
-    //  Ids only grow: s_slot's binary search relies on it. At a match a
-    //  second, 32 bits last 136 years.
-    assert (self->next_match < UINT32_MAX);
+    //  Ids only grow: s_slot's binary search relies on it. s_pair stops
+    //  at LOBBY_MATCH_ID_MAX: at a match a second, 68 years.
     slot->id = self->next_match++;
     pong_match_init (&self->games[index], &self->rules, PONG_LEFT);
     player_t *pair[2] = {a, b};
@@ -407,7 +420,14 @@ static void s_pair (lobby_t *self)
                 pair[found++] = p;
             p = (player_t *) zlistx_next (self->queue);
         }
-        if (found < 2)
+        //  Past the limit the pair waits: the node has not yet made
+        //  the next id its own (see lobby_limit_matches).
+        if (found < 2 || self->next_match > self->match_limit)
+            return;
+        //  Ids never wrap, and finished matches lingering count against
+        //  the limit a follower checks: pairs wait rather than break it.
+        if (self->next_match > LOBBY_MATCH_ID_MAX
+            || self->match_count >= LOBBY_MATCHES_MAX (&self->cfg))
             return;
         s_start_match (self, pair[0], pair[1]);
     }
@@ -484,9 +504,34 @@ static player_t *s_peer_player (lobby_t *self, const uint8_t *peer,
     return (player_t *) zhashx_lookup (self->peers, key);
 }
 
+//  Counts p against source (NULL or "": none), instead of its old one.
+//  Counts live in the hash as integers, not pointers to anything.
+static void s_set_source (lobby_t *self, player_t *p, const char *source)
+{
+    if (p->source[0]) {
+        uintptr_t count = (uintptr_t) zhashx_lookup (self->sources, p->source);
+        if (count > 1)
+            zhashx_update (self->sources, p->source, (void *) (count - 1));
+        else
+            zhashx_delete (self->sources, p->source);
+    }
+    snprintf (p->source, sizeof (p->source), "%s", source ? source : "");
+    if (p->source[0]) {
+        uintptr_t count = (uintptr_t) zhashx_lookup (self->sources, p->source);
+        zhashx_update (self->sources, p->source, (void *) (count + 1));
+    }
+}
+
+size_t lobby_source_players (lobby_t *self, const char *source)
+{
+    assert (self && source);
+    return (size_t) (uintptr_t) zhashx_lookup (self->sources, source);
+}
+
 //  Forgets a player entirely; its name is free again.
 static void s_forget (lobby_t *self, player_t *p)
 {
+    s_set_source (self, p, NULL);
     if (p->queue_handle)
         zlistx_delete (self->queue, p->queue_handle);
     if (p->match)
@@ -544,7 +589,18 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
                            size_t peer_size, int64_t now_ms, char *reason,
                            size_t reason_size)
 {
+    return lobby_join_from (self, name, token, peer, peer_size, NULL, now_ms,
+                            reason, reason_size);
+}
+
+lobby_result_t lobby_join_from (lobby_t *self, const char *name,
+                                const uint8_t *token, const uint8_t *peer,
+                                size_t peer_size, const char *source,
+                                int64_t now_ms, char *reason,
+                                size_t reason_size)
+{
     assert (self && name && token);
+    uint32_t per_source = self->cfg.max_per_source;
     char why[RALLY_REASON_BUF] = "";
     lobby_result_t result = LOBBY_OK;
     if (!rally_msg_name_valid (name, why, sizeof (why)))
@@ -555,6 +611,9 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
         result = LOBBY_ALREADY_JOINED;  //  or one socket could take every seat
     else if (zhashx_size (self->players) >= self->cfg.max_players)
         result = LOBBY_FULL;
+    else if (per_source && source && *source
+             && lobby_source_players (self, source) >= per_source)
+        result = LOBBY_BUSY;
     else if (s_player (self, token))
         result = LOBBY_UNAVAILABLE;     //  a token drawn twice: let it retry
     if (result != LOBBY_OK && result != LOBBY_BAD_NAME)
@@ -576,6 +635,7 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
     zhashx_insert (self->players, p->key, p);
     zhashx_insert (self->names, p->name, p);
     s_set_peer (self, p, peer, peer_size);
+    s_set_source (self, p, source);
     s_enqueue (self, p);
     s_tell_places (self, now_ms);
     s_pair (self);
@@ -587,11 +647,20 @@ lobby_result_t lobby_resume (lobby_t *self, const uint8_t *token,
                              const uint8_t *peer, size_t peer_size,
                              int64_t now_ms)
 {
+    return lobby_resume_from (self, token, peer, peer_size, NULL, now_ms);
+}
+
+lobby_result_t lobby_resume_from (lobby_t *self, const uint8_t *token,
+                                  const uint8_t *peer, size_t peer_size,
+                                  const char *source, int64_t now_ms)
+{
     assert (self && token);
     player_t *p = s_player (self, token);
     if (!p)
         return LOBBY_UNKNOWN_TOKEN;
     s_set_peer (self, p, peer, peer_size);
+    if (source)
+        s_set_source (self, p, source);
     s_heard (self, p, now_ms);
     if (p->state == LOBBY_PLAYING)
         s_tell_match (self, p);
@@ -740,6 +809,24 @@ static void s_check_grace (lobby_t *self, int64_t now)
     }
 }
 
+uint32_t lobby_grace_left (lobby_t *self, uint32_t id, int64_t now)
+{
+    assert (self);
+    const slot_t *slot = s_slot (self, id, NULL);
+    if (!slot || !s_live (slot))
+        return 0;
+    int64_t left = -1;
+    for (int side = 0; side < 2; side++) {
+        const player_t *p = slot->players[side];
+        if (!p || !p->lost)
+            continue;
+        int64_t ms = (int64_t) self->cfg.grace_ms - (now - p->lost_since);
+        if (left < 0 || ms < left)
+            left = ms;
+    }
+    return left > 0? (uint32_t) left: 0;
+}
+
 //  Drops finished matches past their linger; their players are ended.
 static void s_drop_finished (lobby_t *self, int64_t now)
 {
@@ -862,13 +949,39 @@ uint64_t lobby_hash (lobby_t *self)
                                     self->next_ticket);
 }
 
-void lobby_reserve_matches (lobby_t *self, uint32_t last)
+int lobby_reserve_matches (lobby_t *self, uint32_t last)
 {
-    assert (self && last < UINT32_MAX);
+    assert (self);
+    if (last >= LOBBY_MATCH_ID_MAX)
+        return -1;              //  from a file: no id would be left
     if (self->next_match <= last) {
         self->next_match = last + 1;
         self->shipped_hash = lobby_hash (self);
     }
+    return 0;
+}
+
+void lobby_raise_matches (lobby_t *self, uint32_t last)
+{
+    assert (self);
+    //  shipped_hash stays: the next diff carries the globals, and its base
+    //  is the state the followers hold. Past the last id, no pair is made.
+    if (last > LOBBY_MATCH_ID_MAX)
+        last = LOBBY_MATCH_ID_MAX;
+    if (self->next_match <= last)
+        self->next_match = last + 1;
+}
+
+void lobby_limit_matches (lobby_t *self, uint32_t limit)
+{
+    assert (self);
+    self->match_limit = limit < UINT32_MAX ? limit : UINT32_MAX - 1;
+}
+
+uint32_t lobby_next_match (lobby_t *self)
+{
+    assert (self);
+    return self->next_match;
 }
 
 uint64_t lobby_ticks (lobby_t *self)
@@ -942,6 +1055,7 @@ static void s_clear (lobby_t *self)
 {
     zlistx_purge (self->queue);
     zhashx_purge (self->peers);
+    zhashx_purge (self->sources);
     zhashx_purge (self->names);
     zhashx_purge (self->players);
     self->match_count = 0;
@@ -1085,15 +1199,401 @@ static int s_apply_match (lobby_t *self, const rally_match_rec_t *rec,
     return 0;
 }
 
+//  --------------------------------------------------------------------------
+//  Checks: a diff or snapshot is checked whole before any of it is applied
+//
+//  The sender is a member, which proves who it is, not that it is right. A
+//  state the lobby's own code could never reach (a player seated in a
+//  match that does not seat it, a match id at or past the next, a next id
+//  that would wrap) would break the lobby later, in code that trusts its
+//  own invariants (a match found by binary search, a seat that points at a
+//  freed player). So the state after the message is checked first, where
+//  it can differ from the state held: every record in the message, and
+//  every held record that refers to one the message changes or drops.
+
+//  A player or a match as it will be once the message is applied.
+typedef struct {
+    const uint8_t *token;
+    const char *name;
+    uint32_t state, match;
+    int32_t side;
+    uint64_t ticket;
+} s_pview_t;
+
+typedef struct {
+    uint32_t seated;
+    const uint8_t *tokens[2];
+} s_mview_t;
+
+//  Scratch for one check: the message's records by key.
+typedef struct {
+    lobby_t *self;
+    const rally_repl_t *in;
+    bool diff;                      //  else a snapshot: nothing held counts
+    zhashx_t *players;              //  token hex -> rally_player_rec_t
+    zhashx_t *gone;                 //  token hex -> player gone
+    zhashx_t *names;                //  name -> rally_player_rec_t
+    const rally_match_rec_t **matches;  //  the message's matches, by id
+    uint32_t *gone_ids;             //  its gone match ids, sorted
+    char *reason;
+    size_t reason_size;
+} s_check_t;
+
+static int s_id_compare (const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+static bool s_id_in (const uint32_t *ids, size_t count, uint32_t id)
+{
+    return count && bsearch (&id, ids, count, sizeof (uint32_t), s_id_compare);
+}
+
+static int s_fail (s_check_t *c, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (c->reason, c->reason_size, format, args);
+    va_end (args);
+    return -1;
+}
+
+static int s_rec_compare (const void *a, const void *b)
+{
+    return s_id_compare (&(*(const rally_match_rec_t *const *) a)->id,
+                         &(*(const rally_match_rec_t *const *) b)->id);
+}
+
+//  The message's record for match id, or NULL.
+static const rally_match_rec_t *s_msg_match (s_check_t *c, uint32_t id)
+{
+    rally_match_rec_t key = { .id = id };
+    const rally_match_rec_t *keyp = &key;
+    if (c->in->match_count == 0)
+        return NULL;
+    const rally_match_rec_t **found = (const rally_match_rec_t **) bsearch (
+        &keyp, c->matches, c->in->match_count, sizeof (*c->matches),
+        s_rec_compare);
+    return found ? *found : NULL;
+}
+
+static bool s_post_player (s_check_t *c, const uint8_t *token, s_pview_t *v)
+{
+    char key[RALLY_TOKEN_SIZE * 2 + 1];
+    s_hex (token, RALLY_TOKEN_SIZE, key);
+    const rally_player_rec_t *rec =
+        (const rally_player_rec_t *) zhashx_lookup (c->players, key);
+    if (rec) {
+        *v = (s_pview_t) { rec->token, rec->name, rec->state, rec->match,
+                           rec->side, rec->ticket };
+        return true;
+    }
+    player_t *p = c->diff && !zhashx_lookup (c->gone, key)
+                ? s_player (c->self, token) : NULL;
+    if (!p)
+        return false;
+    *v = (s_pview_t) { p->token, p->name, p->state, p->match, p->side,
+                       p->ticket };
+    return true;
+}
+
+static bool s_post_match (s_check_t *c, uint32_t id, s_mview_t *v)
+{
+    const rally_match_rec_t *rec = s_msg_match (c, id);
+    if (rec) {
+        v->seated = rec->seated;
+        v->tokens[0] = rec->tokens[0];
+        v->tokens[1] = rec->tokens[1];
+        return true;
+    }
+    const slot_t *slot = c->diff && !s_id_in (c->gone_ids,
+                                              c->in->gone_match_count, id)
+                       ? s_slot (c->self, id, NULL) : NULL;
+    if (!slot)
+        return false;
+    v->seated = 0;
+    for (int side = 0; side < 2; side++) {
+        v->tokens[side] = slot->players[side] ? slot->players[side]->token
+                                              : NULL;
+        if (slot->players[side])
+            v->seated |= 1u << side;
+    }
+    return true;
+}
+
+//  A player's own fields, and the match it says it plays in.
+static int s_check_player (s_check_t *c, const uint8_t *token)
+{
+    s_pview_t v;
+    if (!s_post_player (c, token, &v))
+        return 0;
+    uint64_t next_ticket = c->in->next_ticket;
+    if (v.state == LOBBY_QUEUED
+        && (v.match || v.side != -1 || v.ticket < 1 || v.ticket > next_ticket))
+        return s_fail (c, "queued player %s has match %u, side %d, ticket %"
+                       PRIu64, v.name, v.match, v.side, v.ticket);
+    if (v.state == LOBBY_ENDED && (v.match || v.side != -1 || v.ticket))
+        return s_fail (c, "player %s, ended, still has match %u", v.name,
+                       v.match);
+    if (v.state != LOBBY_PLAYING)
+        return 0;
+    s_mview_t m;
+    if (v.side < 0 || v.ticket || !s_post_match (c, v.match, &m))
+        return s_fail (c, "player %s plays in match %u, which is not here",
+                       v.name, v.match);
+    if (!(m.seated & (1u << v.side))
+        || memcmp (m.tokens[v.side], v.token, RALLY_TOKEN_SIZE))
+        return s_fail (c, "player %s is not in the seat of match %u it "
+                       "says it holds", v.name, v.match);
+    return 0;
+}
+
+//  A match's seats: each holder is here and plays this match on that side.
+static int s_check_seats (s_check_t *c, uint32_t id)
+{
+    s_mview_t m;
+    if (!s_post_match (c, id, &m))
+        return 0;
+    for (int side = 0; side < 2; side++) {
+        s_pview_t v;
+        if (!(m.seated & (1u << side)))
+            continue;
+        if (!s_post_player (c, m.tokens[side], &v))
+            return s_fail (c, "match %u seats a player who is not here", id);
+        if (v.state != LOBBY_PLAYING || v.match != id || v.side != side)
+            return s_fail (c, "match %u seats player %s, who plays match "
+                           "%u side %d", id, v.name, v.match, v.side);
+    }
+    return 0;
+}
+
+static int s_check_globals (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    lobby_t *self = c->self;
+    if (in->next_match < 1 || in->next_match > LOBBY_MATCH_ID_MAX + 1)
+        return s_fail (c, "next match id %u is out of range (1..%u)",
+                       in->next_match, LOBBY_MATCH_ID_MAX + 1);
+    if (c->diff && (in->next_match < self->next_match
+                    || in->next_ticket < self->next_ticket
+                    || in->ticks < self->ticks))
+        return s_fail (c, "diff %" PRIu64 " takes a counter back (next match "
+                       "%u after %u)", in->seq, in->next_match,
+                       self->next_match);
+    return 0;
+}
+
+//  The message's own records: keys unique, values in range, names free.
+static int s_check_records (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    for (size_t i = 0; i < in->match_count; i++) {
+        const rally_match_rec_t *rec = &in->matches[i];
+        if (rec->id >= in->next_match)
+            return s_fail (c, "match %u is not below the next id, %u",
+                           rec->id, in->next_match);
+        if (rec->score[0] > c->self->cfg.points_to_win
+            || rec->score[1] > c->self->cfg.points_to_win)
+            return s_fail (c, "match %u has a score past %u", rec->id,
+                           c->self->cfg.points_to_win);
+        if (i && c->matches[i]->id == c->matches[i - 1]->id)
+            return s_fail (c, "match %u comes twice", c->matches[i]->id);
+    }
+    for (size_t i = 0; i < in->player_count; i++) {
+        const rally_player_rec_t *rec = &in->players[i];
+        char key[RALLY_TOKEN_SIZE * 2 + 1];
+        s_hex (rec->token, RALLY_TOKEN_SIZE, key);
+        if (zhashx_insert (c->players, key, (void *) rec))
+            return s_fail (c, "player %s comes twice", rec->name);
+        if (zhashx_insert (c->names, rec->name, (void *) rec))
+            return s_fail (c, "two players named %s", rec->name);
+    }
+    return 0;
+}
+
+//  A name the message gives must not be held by a player it keeps.
+static int s_check_names (s_check_t *c)
+{
+    for (size_t i = 0; c->diff && i < c->in->player_count; i++) {
+        const rally_player_rec_t *rec = &c->in->players[i];
+        player_t *named = (player_t *) zhashx_lookup (c->self->names,
+                                                      rec->name);
+        s_pview_t v;
+        if (named && memcmp (named->token, rec->token, RALLY_TOKEN_SIZE)
+            && s_post_player (c, named->token, &v)
+            && streq (v.name, rec->name))
+            return s_fail (c, "two players named %s", rec->name);
+        player_t *p = s_player (c->self, rec->token);
+        if (p && !zhashx_lookup (c->gone, p->key) && strcmp (p->name, rec->name))
+            return s_fail (c, "player %s changed its name", p->name);
+    }
+    return 0;
+}
+
+//  How many players and matches the lobby will hold, within its limits.
+static int s_check_counts (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    size_t players = c->diff ? zhashx_size (c->self->players) : 0;
+    size_t matches = c->diff ? c->self->match_count : 0;
+    for (size_t i = 0; i < in->gone_player_count; i++) {
+        if (!s_player (c->self, in->gone_players[i]))
+            return s_fail (c, "a gone player is not here");
+        players--;
+    }
+    for (size_t i = 0; i < in->gone_match_count; i++) {
+        if (!s_slot (c->self, in->gone_matches[i], NULL))
+            return s_fail (c, "gone match %u is not here", in->gone_matches[i]);
+        matches--;
+    }
+    for (size_t i = 0; i < in->player_count; i++) {
+        const uint8_t *token = in->players[i].token;
+        char key[RALLY_TOKEN_SIZE * 2 + 1];
+        s_hex (token, RALLY_TOKEN_SIZE, key);
+        if (!c->diff || !s_player (c->self, token) || zhashx_lookup (c->gone, key))
+            players++;
+    }
+    for (size_t i = 0; i < in->match_count; i++) {
+        uint32_t id = in->matches[i].id;
+        if (!c->diff || !s_slot (c->self, id, NULL)
+            || s_id_in (c->gone_ids, in->gone_match_count, id))
+            matches++;
+    }
+    if (players > c->self->cfg.max_players)
+        return s_fail (c, "%zu players, more than the %u a node holds",
+                       players, c->self->cfg.max_players);
+    if (matches > LOBBY_MATCHES_MAX (&c->self->cfg))
+        return s_fail (c, "%zu matches, more than the %u a node holds",
+                       matches, LOBBY_MATCHES_MAX (&c->self->cfg));
+    return 0;
+}
+
+//  True if a diff's match record seats the players the held slot does,
+//  and the diff leaves those players as they are: the seats were right,
+//  so they still are, and the common record (a match that only moved its
+//  ball) costs no lookup.
+static bool s_same_seats (s_check_t *c, const rally_match_rec_t *rec,
+                          const slot_t *slot)
+{
+    bool players_untouched = c->in->player_count == 0
+                          && c->in->gone_player_count == 0;
+    for (int side = 0; side < 2; side++) {
+        const player_t *held = slot->players[side];
+        bool seated = (rec->seated & (1u << side)) != 0;
+        if (seated != (held != NULL))
+            return false;
+        if (!held)
+            continue;
+        if (memcmp (held->token, rec->tokens[side], RALLY_TOKEN_SIZE))
+            return false;
+        if (!players_untouched && (zhashx_lookup (c->players, held->key)
+                                   || zhashx_lookup (c->gone, held->key)))
+            return false;
+    }
+    return true;
+}
+
+//  References: every record the message carries, and every held one that
+//  refers to a record it changes or drops.
+static int s_check_references (s_check_t *c)
+{
+    const rally_repl_t *in = c->in;
+    for (size_t i = 0; i < in->player_count; i++) {
+        if (s_check_player (c, in->players[i].token))
+            return -1;
+        player_t *p = c->diff ? s_player (c->self, in->players[i].token) : NULL;
+        if (p && p->match && s_check_seats (c, p->match))
+            return -1;
+    }
+    for (size_t i = 0; i < in->gone_player_count; i++) {
+        player_t *p = s_player (c->self, in->gone_players[i]);
+        if (p && p->match && s_check_seats (c, p->match))
+            return -1;
+    }
+    for (size_t i = 0; i < in->match_count + in->gone_match_count; i++) {
+        uint32_t id = i < in->match_count ? in->matches[i].id
+                                          : in->gone_matches[i - in->match_count];
+        const slot_t *slot = c->diff ? s_slot (c->self, id, NULL) : NULL;
+        if (i < in->match_count && slot
+            && s_same_seats (c, &in->matches[i], slot))
+            continue;
+        if (i < in->match_count && s_check_seats (c, id))
+            return -1;
+        for (int side = 0; slot && side < 2; side++)
+            if (slot->players[side]
+                && s_check_player (c, slot->players[side]->token))
+                return -1;
+    }
+    return 0;
+}
+
+static uint32_t *s_sorted_gone (const rally_repl_t *in)
+{
+    size_t count = in->gone_match_count;
+    uint32_t *ids = (uint32_t *) malloc ((count ? count : 1) * sizeof (uint32_t));
+    if (!ids)
+        return NULL;
+    //  A message with no gone match may have no array at all, and memcpy
+    //  from NULL is undefined even for 0 bytes (UBSan, fuzz_lobby).
+    if (count)
+        memcpy (ids, in->gone_matches, count * sizeof (uint32_t));
+    qsort (ids, count, sizeof (uint32_t), s_id_compare);
+    return ids;
+}
+
+static const rally_match_rec_t **s_sorted_matches (const rally_repl_t *in)
+{
+    size_t count = in->match_count;
+    const rally_match_rec_t **recs = (const rally_match_rec_t **) malloc (
+        (count ? count : 1) * sizeof (*recs));
+    if (!recs)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        recs[i] = &in->matches[i];
+    qsort (recs, count, sizeof (*recs), s_rec_compare);
+    return recs;
+}
+
+int lobby_check (lobby_t *self, const rally_repl_t *in, char *reason,
+                 size_t reason_size)
+{
+    assert (self && in && reason);
+    s_check_t c = { self, in, in->kind == RALLY_REPL_DIFF, zhashx_new (),
+                    zhashx_new (), zhashx_new (), s_sorted_matches (in),
+                    s_sorted_gone (in), reason, reason_size };
+    int rc = -1;
+    if (!c.players || !c.gone || !c.names || !c.matches || !c.gone_ids)
+        snprintf (reason, reason_size, "out of memory checking it");
+    else {
+        for (size_t i = 0; i < in->gone_player_count; i++) {
+            char key[RALLY_TOKEN_SIZE * 2 + 1];
+            s_hex (in->gone_players[i], RALLY_TOKEN_SIZE, key);
+            zhashx_update (c.gone, key, (void *) 1);
+        }
+        rc = s_check_globals (&c) || s_check_records (&c) || s_check_names (&c)
+          || s_check_counts (&c) || s_check_references (&c) ? -1 : 0;
+    }
+    zhashx_destroy (&c.players);
+    zhashx_destroy (&c.gone);
+    zhashx_destroy (&c.names);
+    free (c.matches);
+    free (c.gone_ids);
+    return rc;
+}
+
 int lobby_apply (lobby_t *self, const rally_repl_t *in, char *reason,
                  size_t reason_size)
 {
     assert (self && in && reason);
-    if (in->kind == RALLY_REPL_SNAPSHOT)
-        s_clear (self);
-    else if (lobby_hash (self) != in->base_hash)
+    if (in->kind == RALLY_REPL_DIFF && lobby_hash (self) != in->base_hash)
         return snprintf (reason, reason_size, "diff %" PRIu64 " is not "
                          "against the state held", in->seq), -1;
+    //  Refused whole, the lobby as it was: nothing of it applied.
+    if (lobby_check (self, in, reason, reason_size))
+        return -1;
+    if (in->kind == RALLY_REPL_SNAPSHOT)
+        s_clear (self);
     if (s_apply_gone (self, in, reason, reason_size))
         return -1;
     for (size_t i = 0; i < in->player_count; i++)

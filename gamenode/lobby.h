@@ -26,6 +26,11 @@
 #define LOBBY_INPUT_RATE     60     //  inputs a player may send in a second
 #define LOBBY_QUEUED_EVERY   1000   //  a queued player hears its place this often
 #define LOBBY_PEER_MAX       256    //  bytes in a peer address (routing id)
+#define LOBBY_SOURCE_MAX     64     //  bytes in a source (network address)
+#define LOBBY_MATCH_ID_MAX   0x7fffffffu    //  highest match id; never wraps,
+                                            //  and fits any signed 32 bits
+//  Matches held at once, lingering ones too: a lobby pairs no more.
+#define LOBBY_MATCHES_MAX(cfg) ((cfg)->max_players * 2)
 
 typedef struct _lobby_t lobby_t;
 
@@ -34,6 +39,8 @@ typedef struct {
     uint32_t points_to_win;     //  PONG_POINTS_MIN..MAX
     uint32_t grace_ms;          //  seat kept for a lost player
     uint32_t max_players;       //  players at once, >= 2
+    uint32_t max_per_source;    //  players at once from one source (its
+                                //  network address); 0: no limit
 } lobby_config_t;
 
 //  Why a request was refused; LOBBY_OK when it was not.
@@ -49,7 +56,8 @@ typedef enum {
     LOBBY_IN_MATCH,             //  "in_match"
     LOBBY_BAD_INTENT,           //  "bad_message": intent not -1, 0 or +1
     LOBBY_ALREADY_JOINED,       //  "already_joined": one player a connection
-    LOBBY_UNAVAILABLE           //  "unavailable": try again
+    LOBBY_UNAVAILABLE,          //  "unavailable": try again
+    LOBBY_BUSY                  //  "busy": the source holds max_per_source
 } lobby_result_t;
 
 typedef enum {
@@ -105,7 +113,8 @@ typedef struct {
     uint32_t lost;              //  bit 0 left, bit 1 right
 } lobby_match_view_t;
 
-//  Fills cfg with Rally's defaults (60 Hz, 11 points, 10 s, 1024 players).
+//  Fills cfg with Rally's defaults (60 Hz, 11 points, 10 s, 1024 players,
+//  no limit per source).
 void lobby_config_defaults (lobby_config_t *cfg);
 
 //  A new, empty lobby, or NULL if cfg is out of range.
@@ -121,11 +130,27 @@ lobby_result_t lobby_join (lobby_t *self, const char *name,
                            size_t peer_size, int64_t now_ms, char *reason,
                            size_t reason_size);
 
+//  The same, from a source (the connection's network address, or NULL):
+//  a source holds at most max_per_source players at once, so that one
+//  host cannot take every seat. A player counts against its source until
+//  it is forgotten; a resume moves it to the new source.
+lobby_result_t lobby_join_from (lobby_t *self, const char *name,
+                                const uint8_t *token, const uint8_t *peer,
+                                size_t peer_size, const char *source,
+                                int64_t now_ms, char *reason,
+                                size_t reason_size);
+
+//  Players held from a source.
+size_t lobby_source_players (lobby_t *self, const char *source);
+
 //  A player comes back: its peer becomes this one, it is heard, and an
 //  event tells it where it is (QUEUED or MATCH; none when ended).
 lobby_result_t lobby_resume (lobby_t *self, const uint8_t *token,
                              const uint8_t *peer, size_t peer_size,
                              int64_t now_ms);
+lobby_result_t lobby_resume_from (lobby_t *self, const uint8_t *token,
+                                  const uint8_t *peer, size_t peer_size,
+                                  const char *source, int64_t now_ms);
 
 //  Sets the intent of the token's own paddle, within the rate limit.
 lobby_result_t lobby_input (lobby_t *self, const uint8_t *token,
@@ -165,6 +190,11 @@ int lobby_match_at (lobby_t *self, size_t index, lobby_match_view_t *view);
 //  Fills view for match id; -1 if there is no such match.
 int lobby_match_find (lobby_t *self, uint32_t id, lobby_match_view_t *view);
 
+//  Milliseconds at now before the player of match id lost first forfeits
+//  (what a paused match's players are shown); 0 if none is lost or there
+//  is no such match.
+uint32_t lobby_grace_left (lobby_t *self, uint32_t id, int64_t now);
+
 //  Writes the match's part of its state message into state: everything but
 //  the origin, seq and points, which are the node's.
 void lobby_match_state (const lobby_match_view_t *view,
@@ -180,8 +210,21 @@ uint64_t lobby_hash (lobby_t *self);
 uint64_t lobby_ticks (lobby_t *self);
 
 //  Match ids up to last are taken (stored before a restart): the next
-//  match made here gets a higher one.
-void lobby_reserve_matches (lobby_t *self, uint32_t last);
+//  match made here gets a higher one. -1 (nothing changed) if last is
+//  LOBBY_MATCH_ID_MAX or more: no id would be left.
+int lobby_reserve_matches (lobby_t *self, uint32_t last);
+
+//  Leader, mid-term: ids up to last are taken elsewhere (a follower stored
+//  or reserved them); the next match gets a higher one. The next diff
+//  carries the new globals.
+void lobby_raise_matches (lobby_t *self, uint32_t last);
+
+//  Players are paired only while the next id is at most limit; pairs wait
+//  otherwise (UINT32_MAX - 1, the default, never holds them back).
+void lobby_limit_matches (lobby_t *self, uint32_t limit);
+
+//  The id the next match will get.
+uint32_t lobby_next_match (lobby_t *self);
 
 //  Leader, after each tick: fills out with what changed since the last
 //  diff (or since the lobby was made or adopted), base and new hash. The
@@ -191,8 +234,17 @@ void lobby_diff (lobby_t *self, rally_repl_t *out);
 //  Leader, right after lobby_diff: the whole state, as that diff left it.
 void lobby_snapshot (lobby_t *self, rally_repl_t *out);
 
+//  Checks a diff or snapshot against the lobby without applying any of it:
+//  the state it would leave must be one the lobby could reach itself (ids
+//  in range, below a next match id that cannot wrap, at most max_players
+//  players and LOBBY_MATCHES_MAX matches, every seat and every player's
+//  match pointing at each other, names unique, no counter going back).
+//  Returns 0, or -1 with a reason.
+int lobby_check (lobby_t *self, const rally_repl_t *in, char *reason,
+                 size_t reason_size);
+
 //  Follower: applies a diff (against the state held) or a snapshot (which
-//  replaces it). A match it shows decided for the first time comes out as
+//  replaces it), once lobby_check passes it: a refused one changes nothing. A match it shows decided for the first time comes out as
 //  an OVER event, as on the leader. Returns 0, or -1 with a reason when the diff does not fit
 //  or the result does not hash to in->hash; the lobby is then unusable
 //  until a snapshot is applied.

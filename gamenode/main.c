@@ -7,7 +7,11 @@
 #include "node.h"
 
 #include "rally_args.h"
+#include "rally_limits.h"
 #include "rally_parse.h"
+
+#include <errno.h>
+#include <inttypes.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +27,16 @@ typedef struct {
     const char *game;
     const char *state;
     const char *heartbeat;
+    const char *peer;
+    const char *key;
+    bool plaintext;
     const char *advertise_game;
     const char *advertise_state;
     const char *data;
     uint32_t tick_hz, points_to_win, grace_ms, max_players, heartbeat_ms;
+    uint32_t max_per_source;
     bool tick_hz_given, points_to_win_given, grace_ms_given;
-    bool max_players_given, heartbeat_ms_given;
+    bool max_players_given, heartbeat_ms_given, max_per_source_given;
     bool verbose;
     bool help;
 } flags_t;
@@ -55,6 +63,14 @@ static void s_usage (FILE *out)
         "  --game ENDPOINT       ROUTER for requests (default tcp://127.0.0.1:5602)\n"
         "  --state ENDPOINT      PUB for match states (default tcp://127.0.0.1:5603)\n"
         "  --heartbeat ENDPOINT  PUB for node heartbeats (default tcp://127.0.0.1:5601)\n"
+        "  --peer ENDPOINT       ROUTER for the other members: sync, ack,\n"
+        "                        fetch, status (default tcp://127.0.0.1:5604)\n"
+        "  --key FILE            this node's certificate (default $RALLY_KEY,\n"
+        "                        else DATA/rally.cert with --data, else\n"
+        "                        KEYS/../node<ID>/rally.cert; rallyctl keys\n"
+        "                        makes them)\n"
+        "  --insecure-plaintext  no CURVE: anyone who reaches a port can read\n"
+        "                        and forge everything; every log line says so\n"
         "  --advertise-game ENDPOINT\n"
         "  --advertise-state ENDPOINT\n"
         "                        what players are told to connect to, when\n"
@@ -67,6 +83,8 @@ static void s_usage (FILE *out)
         "  --grace-ms N          seat kept for a lost player, ms, 0..%u\n"
         "                        (default 10000)\n"
         "  --max-players N       players at once, %u..%u (default 1024)\n"
+        "  --max-per-source N    of them from one network address, 0..%u\n"
+        "                        (default 64; 0: no limit)\n"
         "  --heartbeat-ms N      heartbeat period, ms, %u..%u (default 50)\n"
         "  --data DIR            data directory: finished matches are kept in\n"
         "                        DIR/results.db (default $RALLY_DATA; none:\n"
@@ -78,7 +96,7 @@ static void s_usage (FILE *out)
         "port taken, say), 2 a bad command line, file or environment.\n",
         RALLY_TICK_HZ_MIN, RALLY_TICK_HZ_MAX, RALLY_SCORE_MAX,
         RALLY_GRACE_MS_MAX, RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX,
-        RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX);
+        RALLY_MAX_PLAYERS_MAX, RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX);
 }
 
 static int s_parse (flags_t *f, int argc, char **argv)
@@ -90,6 +108,9 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_STRING ("--game", &f->game),
         RALLY_ARGS_STRING ("--state", &f->state),
         RALLY_ARGS_STRING ("--heartbeat", &f->heartbeat),
+        RALLY_ARGS_STRING ("--peer", &f->peer),
+        RALLY_ARGS_STRING ("--key", &f->key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_STRING ("--advertise-game", &f->advertise_game),
         RALLY_ARGS_STRING ("--advertise-state", &f->advertise_state),
         RALLY_ARGS_UINT ("--tick-hz", &f->tick_hz,
@@ -102,6 +123,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_UINT ("--max-players", &f->max_players,
                          RALLY_MAX_PLAYERS_MIN, RALLY_MAX_PLAYERS_MAX,
                          &f->max_players_given),
+        RALLY_ARGS_UINT ("--max-per-source", &f->max_per_source,
+                         0, RALLY_MAX_PLAYERS_MAX, &f->max_per_source_given),
         RALLY_ARGS_UINT ("--heartbeat-ms", &f->heartbeat_ms,
                          RALLY_HEARTBEAT_MS_MIN, RALLY_HEARTBEAT_MS_MAX,
                          &f->heartbeat_ms_given),
@@ -163,6 +186,7 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         strcpy (node.heartbeat, "tcp://127.0.0.1:5601");
         strcpy (node.game, "tcp://127.0.0.1:5602");
         strcpy (node.state, "tcp://127.0.0.1:5603");
+        strcpy (node.peer, "tcp://127.0.0.1:5604");
         char reason[RALLY_REASON_BUF];
         if (rally_cluster_node_from_env (&node, reason, sizeof (reason)))
             return rally_args_fail (PROGRAM, "%s", reason);
@@ -172,9 +196,32 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         rc = s_endpoint (f->state, "--state", node.state);
     if (!rc)
         rc = s_endpoint (f->heartbeat, "--heartbeat", node.heartbeat);
+    if (!rc)
+        rc = s_endpoint (f->peer, "--peer", node.peer);
     if (!rc && rally_cluster_set_node (c, &node))
         rc = rally_args_fail (PROGRAM, "--id: cannot add node %u", id);
+    const char *own[] = { node.heartbeat, node.game, node.state };
+    char reason[RALLY_REASON_BUF];
+    for (size_t i = 0; i < 3 && !rc; i++)
+        if (rally_cluster_check_bind (own[i], reason, sizeof (reason)))
+            rc = rally_args_fail (PROGRAM, "node %u: %s", id, reason);
     return rc;
+}
+
+//  A node a cluster file does not list would bind ports no peer connects
+//  to, and lead a cluster of its own: with a file, the id must be in it.
+static int s_check_listed (const rally_cluster_t *c, const flags_t *f,
+                           uint32_t id)
+{
+    const char *file = f->config ? f->config : getenv ("RALLY_CONFIG");
+    if (!file || !*file || rally_cluster_node (c, id))
+        return 0;
+    char ids[4 * RALLY_CLUSTER_NODES_MAX + 1] = "";
+    for (size_t i = 0; i < c->node_count; i++)
+        snprintf (ids + strlen (ids), sizeof (ids) - strlen (ids), "%s%u",
+                  i ? ", " : "", c->nodes[i].id);
+    return rally_args_fail (PROGRAM, "node %u is not in %s (it lists %s)",
+                            id, file, ids);
 }
 
 //  Replaces setting with a flag's number when the flag was given.
@@ -209,8 +256,12 @@ static int s_apply (node_config_t *cfg, const flags_t *f)
     s_number (&c->points_to_win, f->points_to_win, f->points_to_win_given);
     s_number (&c->grace_ms, f->grace_ms, f->grace_ms_given);
     s_number (&c->max_players, f->max_players, f->max_players_given);
+    s_number (&c->max_per_source, f->max_per_source, f->max_per_source_given);
     s_number (&c->heartbeat_ms, f->heartbeat_ms, f->heartbeat_ms_given);
-    return s_apply_node (c, f, cfg->id);
+    if (rally_cluster_check (c, reason, sizeof (reason)))
+        return rally_args_fail (PROGRAM, "%s", reason);
+    rc = s_check_listed (c, f, cfg->id);
+    return rc ? rc : s_apply_node (c, f, cfg->id);
 }
 
 int main (int argc, char **argv)
@@ -232,10 +283,26 @@ int main (int argc, char **argv)
     zsys_init ();
     zsys_set_logident (PROGRAM);
     zsys_set_logstream (stderr);
+    char name[32], reason[RALLY_REASON_BUF * 2];
+    snprintf (name, sizeof (name), "node%u", cfg.id);
+    cfg.keys = rally_keys_open_member (&cfg.cluster, PROGRAM, name, flags.key,
+                                       cfg.data, flags.plaintext, reason,
+                                       sizeof (reason));
+    if (!cfg.keys)
+        return rally_args_fail (PROGRAM, "%s", reason);
+    uint64_t limit = 0;
+    if (rally_limits_raise_nofile (&limit))
+        zsys_warning ("gamenode: cannot raise the descriptor limit: %s; it "
+                      "stays %" PRIu64, strerror (errno), limit);
+    else
+        zsys_info ("gamenode: descriptor limit %" PRIu64, limit);
     node_t *node = node_new (&cfg);
-    if (!node)
+    if (!node) {
+        rally_keys_destroy (&cfg.keys);
         return 1;
+    }
     rc = node_run (node);
     node_destroy (&node);
+    rally_keys_destroy (&cfg.keys);
     return rc == 0 ? 0 : 1;
 }

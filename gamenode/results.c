@@ -6,9 +6,11 @@
     results_match_t can hold; reading a row checks them again all the same,
     since the file is outside input.
 
-    A store is one upsert whose update applies only when the new version is
-    from the same or a later term and differs from the stored one, so a
-    match stored again as it was writes nothing.
+    A store is one insert that does nothing if the id is there: a stored
+    match is never overwritten. A match stored again as it was is no news;
+    a different row under a stored id is an alarm, logged with both rows,
+    and the stored one stays (two leaders gave one id to two matches,
+    which the node's identity, ident.h, exists to prevent).
 */
 #include "results.h"
 
@@ -22,6 +24,11 @@ struct _results_t {
     sqlite3_stmt *since;        //  matches above an id, in order, limited
     sqlite3_stmt *max;          //  the highest id, 0 if none
     sqlite3_stmt *count;        //  how many matches
+    sqlite3_stmt *ids;          //  ids from one on, in order
+    sqlite3_stmt *recent;       //  newest first, below an id, by a player
+    sqlite3_stmt *standings;    //  the records, best first
+    sqlite3_stmt *record;       //  one player's record
+    sqlite3_stmt *players;      //  how many players have a match
 };
 
 static const char *s_create_meta =
@@ -44,21 +51,16 @@ static const char *s_create_matches =
 #define S_COLUMNS \
     "id, left_name, right_name, left_score, right_score, winner, forfeit, term"
 
+//  A stored match is never overwritten: a second store of the same id
+//  writes nothing, and results_store then compares the rows.
 static const char *s_sql_store =
     "INSERT INTO matches (" S_COLUMNS ")"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-    " ON CONFLICT (id) DO UPDATE SET"
-    "  left_name = excluded.left_name, right_name = excluded.right_name,"
-    "  left_score = excluded.left_score, right_score = excluded.right_score,"
-    "  winner = excluded.winner, forfeit = excluded.forfeit,"
-    "  term = excluded.term"
-    " WHERE excluded.term >= matches.term"
-    "  AND (matches.left_name, matches.right_name, matches.left_score,"
-    "       matches.right_score, matches.winner, matches.forfeit,"
-    "       matches.term)"
-    "   IS NOT (excluded.left_name, excluded.right_name, excluded.left_score,"
-    "       excluded.right_score, excluded.winner, excluded.forfeit,"
-    "       excluded.term)";
+    " ON CONFLICT (id) DO NOTHING";
+
+//  The ids from one on, in order, for results_ranges.
+static const char *s_sql_ids =
+    "SELECT id FROM matches WHERE id >= ?1 ORDER BY id";
 
 static const char *s_sql_get =
     "SELECT " S_COLUMNS " FROM matches WHERE id = ?1";
@@ -70,6 +72,33 @@ static const char *s_sql_since =
 static const char *s_sql_max = "SELECT MAX (id) FROM matches";
 
 static const char *s_sql_count = "SELECT COUNT (*) FROM matches";
+
+static const char *s_sql_recent =
+    "SELECT " S_COLUMNS " FROM matches"
+    " WHERE (?1 = 0 OR id < ?1) AND (?2 = '' OR left_name = ?2"
+    "  OR right_name = ?2) ORDER BY id DESC LIMIT ?3";
+
+//  Each match counts once for each side: a win for the winner, a loss for
+//  the other, and a forfeit too when the loser forfeited.
+#define S_SIDES \
+    "WITH sides (name, won, lost, ff) AS (" \
+    " SELECT left_name, winner = 0, winner = 1, forfeit AND winner = 1" \
+    "  FROM matches" \
+    " UNION ALL" \
+    " SELECT right_name, winner = 1, winner = 0, forfeit AND winner = 0" \
+    "  FROM matches) "
+
+static const char *s_sql_standings =
+    S_SIDES "SELECT name, SUM (won), SUM (lost), SUM (ff) FROM sides"
+    " GROUP BY name ORDER BY SUM (won) DESC, SUM (lost), name LIMIT ?1";
+
+static const char *s_sql_record =
+    S_SIDES "SELECT name, SUM (won), SUM (lost), SUM (ff) FROM sides"
+    " WHERE name = ?1 GROUP BY name";
+
+static const char *s_sql_players =
+    "SELECT COUNT (*) FROM (SELECT left_name FROM matches"
+    " UNION SELECT right_name FROM matches)";
 
 static int s_open (results_t *self, const char *path, char *why,
                    size_t why_size);
@@ -107,17 +136,44 @@ void results_destroy (results_t **self_p)
     sqlite3_finalize (self->since);
     sqlite3_finalize (self->max);
     sqlite3_finalize (self->count);
+    sqlite3_finalize (self->ids);
+    sqlite3_finalize (self->recent);
+    sqlite3_finalize (self->standings);
+    sqlite3_finalize (self->record);
+    sqlite3_finalize (self->players);
     if (sqlite3_close (self->db) != SQLITE_OK)
         zsys_error ("results: close: %s", sqlite3_errmsg (self->db));
     free (self);
     *self_p = NULL;
 }
 
+//  Same match, same row? The term it ended in is part of the row: two
+//  leaders that both decided one id in different terms conflict.
+static bool s_same (const results_match_t *a, const results_match_t *b)
+{
+    return a->match == b->match && streq (a->names[0], b->names[0])
+        && streq (a->names[1], b->names[1]) && a->score[0] == b->score[0]
+        && a->score[1] == b->score[1] && a->winner == b->winner
+        && a->forfeit == b->forfeit && a->term == b->term;
+}
+
+static void s_alarm (const results_match_t *kept, const results_match_t *m)
+{
+    zsys_error ("results: ALARM: match %u conflicts with the stored row, "
+                "which is kept: stored %s %u - %u %s (winner %d%s, term %"
+                PRIu64 "), offered %s %u - %u %s (winner %d%s, term %" PRIu64
+                ")", m->match, kept->names[0], kept->score[0], kept->score[1],
+                kept->names[1], kept->winner, kept->forfeit ? ", forfeit" : "",
+                kept->term, m->names[0], m->score[0], m->score[1],
+                m->names[1], m->winner, m->forfeit ? ", forfeit" : "",
+                m->term);
+}
+
 int results_store (results_t *self, const results_match_t *m)
 {
     assert (self && m);
     if (!s_valid (m))
-        return -1;
+        return RESULTS_INVALID;
     int rc = s_bind_match (self->store, m);
     if (rc == SQLITE_OK)
         rc = sqlite3_step (self->store);
@@ -125,6 +181,49 @@ int results_store (results_t *self, const results_match_t *m)
         s_log (self, "store", rc);
     //  A reset returns the error of the step it follows: logged above.
     sqlite3_reset (self->store);
+    if (rc != SQLITE_DONE)
+        return RESULTS_FAILED;
+    if (sqlite3_changes (self->db) == 1)
+        return RESULTS_STORED;
+    results_match_t kept;
+    if (results_get (self, m->match, &kept))
+        return RESULTS_FAILED;
+    if (s_same (&kept, m))
+        return RESULTS_HELD;
+    s_alarm (&kept, m);
+    return RESULTS_CONFLICT;
+}
+
+int results_ranges (results_t *self, uint32_t lo, size_t max,
+                     results_range_t *out, size_t *count, uint32_t *hi)
+{
+    assert (self && out && count && hi && max > 0);
+    sqlite3_stmt *st = self->ids;
+    size_t n = 0;
+    *hi = UINT32_MAX;
+    int rc = sqlite3_bind_int64 (st, 1, lo);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    for (; rc == SQLITE_ROW; rc = sqlite3_step (st)) {
+        int64_t id = sqlite3_column_int64 (st, 0);
+        if (id < lo || id > UINT32_MAX)
+            continue;           //  the CHECK holds this; the file is input
+        if (n && (int64_t) out[n - 1].hi + 1 == id) {
+            out[n - 1].hi = (uint32_t) id;
+            continue;
+        }
+        if (n == max) {
+            *hi = (uint32_t) id - 1;    //  the window ends before this range
+            rc = SQLITE_DONE;
+            break;
+        }
+        out[n].lo = out[n].hi = (uint32_t) id;
+        n++;
+    }
+    if (rc != SQLITE_DONE)
+        s_log (self, "ranges", rc);
+    sqlite3_reset (st);
+    *count = rc == SQLITE_DONE ? n : 0;
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -165,6 +264,99 @@ int results_since (results_t *self, uint32_t after, size_t max,
     //  The limit ends the rows at max; a row left over is one unreadable.
     if (rc != SQLITE_DONE)
         s_log (self, "since", rc);
+    sqlite3_reset (st);
+    *count = rc == SQLITE_DONE ? n : 0;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int results_recent (results_t *self, const char *name, uint32_t before,
+                    size_t max, results_match_t *out, size_t *count)
+{
+    assert (self && count && (out || max == 0));
+    sqlite3_stmt *st = self->recent;
+    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t) max;
+    int rc = sqlite3_bind_int64 (st, 1, before);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text (st, 2, name ? name : "", -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64 (st, 3, limit);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    size_t n = 0;
+    while (rc == SQLITE_ROW && n < max && s_read_row (st, &out[n]) == 0) {
+        n++;
+        rc = sqlite3_step (st);
+    }
+    if (rc != SQLITE_DONE)
+        s_log (self, "recent", rc);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    *count = rc == SQLITE_DONE ? n : 0;
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+//  One record row (name, wins, losses, forfeits) into out; -1 if a value
+//  is out of range (the file is outside input).
+static int s_read_record (sqlite3_stmt *st, rally_record_t *out)
+{
+    const char *name = (const char *) sqlite3_column_text (st, 0);
+    int64_t v[3];
+    for (int i = 0; i < 3; i++) {
+        v[i] = sqlite3_column_int64 (st, i + 1);
+        if (v[i] < 0 || v[i] > UINT32_MAX)
+            return -1;
+    }
+    if (!name || !*name || strlen (name) > RALLY_NAME_MAX)
+        return -1;
+    snprintf (out->name, sizeof (out->name), "%s", name);
+    out->wins = (uint32_t) v[0];
+    out->losses = (uint32_t) v[1];
+    out->forfeits = (uint32_t) v[2];
+    return 0;
+}
+
+//  own's record, by its name; zeros for a name with no match.
+static int s_record (results_t *self, rally_record_t *own)
+{
+    sqlite3_stmt *st = self->record;
+    char name[RALLY_NAME_BUF];
+    snprintf (name, sizeof (name), "%s", own->name);
+    own->wins = own->losses = own->forfeits = 0;
+    int rc = sqlite3_bind_text (st, 1, name, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    if (rc == SQLITE_ROW && s_read_record (st, own) == 0)
+        rc = SQLITE_DONE;
+    if (rc != SQLITE_DONE)
+        s_log (self, "record", rc);
+    sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int results_standings (results_t *self, size_t max, rally_record_t *top,
+                       size_t *count, uint32_t *players, rally_record_t *own)
+{
+    assert (self && count && players && (top || max == 0));
+    *count = 0;
+    int64_t many;
+    if (s_scalar (self, self->players, &many) != 0)
+        return -1;
+    *players = many > 0 && many <= UINT32_MAX ? (uint32_t) many : 0;
+    if (own && own->name[0] && s_record (self, own) != 0)
+        return -1;
+    sqlite3_stmt *st = self->standings;
+    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t) max;
+    int rc = sqlite3_bind_int64 (st, 1, limit);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step (st);
+    size_t n = 0;
+    while (rc == SQLITE_ROW && n < max && s_read_record (st, &top[n]) == 0) {
+        n++;
+        rc = sqlite3_step (st);
+    }
+    if (rc != SQLITE_DONE)
+        s_log (self, "standings", rc);
     sqlite3_reset (st);
     *count = rc == SQLITE_DONE ? n : 0;
     return rc == SQLITE_DONE ? 0 : -1;
@@ -282,7 +474,12 @@ static int s_prepare_all (results_t *self)
         { s_sql_get, &self->get },
         { s_sql_since, &self->since },
         { s_sql_max, &self->max },
-        { s_sql_count, &self->count }
+        { s_sql_count, &self->count },
+        { s_sql_recent, &self->recent },
+        { s_sql_standings, &self->standings },
+        { s_sql_record, &self->record },
+        { s_sql_players, &self->players },
+        { s_sql_ids, &self->ids }
     };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
         if (sqlite3_prepare_v3 (self->db, all[i].sql, -1, flags, all[i].st,

@@ -5,11 +5,10 @@
     a full cluster restart loses none, and a node that comes back asks for
     the ones stored after the highest id it holds.
 
-    A match is keyed by its id. Storing it again with the same content
-    changes nothing; with different content the version from the later
-    term wins (in the same term, the later store). Ids never repeat: a node
-    that starts after a full cluster restart numbers its matches above
-    results_max_match.
+    A match is keyed by its id and never overwritten. Storing it again with
+    the same content changes nothing; with different content the stored
+    row stays and the store logs an alarm naming both. Ids never repeat:
+    see ident.h.
 
     The file is in WAL mode with synchronous=NORMAL: a commit is one append
     to the log and no fsync, so a power cut can lose the last few matches,
@@ -39,10 +38,30 @@ results_t *results_new (const char *path, char *reason, size_t reason_size);
 //  Closes it; safe on NULL, nulls *self_p.
 void results_destroy (results_t **self_p);
 
+//  What results_store did.
+typedef enum {
+    RESULTS_STORED = 0,         //  a new row
+    RESULTS_HELD = 1,           //  the same row was there already
+    RESULTS_CONFLICT = 2,       //  another row holds the id: kept, alarm logged
+    RESULTS_INVALID = -2,       //  out of range, not stored (logged)
+    RESULTS_FAILED = -1         //  a database error (full, locked, read-only;
+                                //  logged): try again later
+} results_status_t;
+
+//  A run of stored ids, lo..hi inclusive, as a have message carries it.
+typedef rally_range_t results_range_t;
+
 //  Stores a finished match (see above for a match stored twice). A match
 //  out of range (id 0, a name not terminated, a winner not -1..1, forfeit
-//  not 0 or 1, a term above INT64_MAX) or a database error logs and returns -1; else 0.
+//  not 0 or 1, a term above INT64_MAX) is RESULTS_INVALID.
 int results_store (results_t *self, const results_match_t *m);
+
+//  The stored ids from lo on, as at most max runs in out, and *count of
+//  them. *hi is where that description ends: UINT32_MAX if it covers every
+//  id from lo, else the id before the first run that did not fit. -1 on a
+//  database error, with *count 0.
+int results_ranges (results_t *self, uint32_t lo, size_t max,
+                    results_range_t *out, size_t *count, uint32_t *hi);
 
 //  The highest match id stored, 0 if none (or on a database error, logged).
 uint32_t results_max_match (results_t *self);
@@ -55,6 +74,20 @@ size_t results_count (results_t *self);
 //  error, with *count 0.
 int results_since (results_t *self, uint32_t after, size_t max,
                    results_match_t *out, size_t *count);
+
+//  Copies into out (room for max) the stored matches with an id below
+//  before (0: any), newest first, that name played ("" or NULL: anyone),
+//  and sets *count. -1 on a database error, with *count 0.
+int results_recent (results_t *self, const char *name, uint32_t before,
+                    size_t max, results_match_t *out, size_t *count);
+
+//  The leaderboard: players' records (wins, losses, of those forfeited)
+//  over every stored match, most wins first, then fewest losses, then by
+//  name; at most max into top, *count of them. *players is how many
+//  players have a stored match. If own is not NULL, own->name's record is
+//  filled in (all 0 for a name with none). -1 on a database error.
+int results_standings (results_t *self, size_t max, rally_record_t *top,
+                       size_t *count, uint32_t *players, rally_record_t *own);
 
 //  Copies match into out: 0, or -1 if it is not stored.
 int results_get (results_t *self, uint32_t match, results_match_t *out);

@@ -8,7 +8,8 @@
         "type"  str, the wire name: where, leader, node_hb, join, joined,
                 resume, queued, match, input, requeue, leave, ping, pong,
                 state, error, status, cluster, matches, sync, ack, lease,
-                fetch, results
+                fetch, results, watch, crowd,
+                history, standings, board, busy, have
     and then exactly the fields of its type, named as the C struct fields.
     A message from a game node carries its rally_origin_t flattened as
     "term" (uint64) and "node" (uint, 0..255; 0 is the broker).
@@ -78,6 +79,7 @@ static const rally_field_t s_leader[] = {
     F_ORIGIN (leader),
     F (M, STR, "game", u.leader.game, 1, RALLY_ENDPOINT_MAX),
     F (M, STR, "state", u.leader.state, 1, RALLY_ENDPOINT_MAX),
+    F (M, STR, "key", u.leader.key, 0, RALLY_KEY_MAX),
 };
 
 static const rally_field_t s_node_hb[] = {
@@ -92,6 +94,7 @@ static const rally_field_t s_node_hb[] = {
     F (M, UINT, "want", u.node_hb.want, 0, U64),
     F (M, UINT, "nonce", u.node_hb.nonce, 0, U64),
     F (M, UINT, "lag", u.node_hb.lag, 0, U64),
+    F (M, UINT, "behind", u.node_hb.behind, 0, U32),
 };
 
 static const rally_field_t s_join[] = {
@@ -175,6 +178,7 @@ static const rally_field_t s_node_info[] = {
     F (N, STR, "game", game, 1, RALLY_ENDPOINT_MAX),
     F (N, STR, "state", state, 1, RALLY_ENDPOINT_MAX),
     F (N, UINT, "lag", lag, 0, U64),
+    F (N, UINT, "behind", behind, 0, U32),
 };
 #undef N
 
@@ -268,6 +272,78 @@ static const rally_field_t s_results[] = {
             &s_results_list),
 };
 
+static const rally_field_t s_watch[] = {
+    F (M, UINT, "match", u.watch.match, 0, U32),
+};
+
+static const rally_field_t s_busy[] = {
+    F_ORIGIN (busy),
+    F (M, CODE, "code", u.busy.code, 1, RALLY_CODE_MAX),
+    F (M, STR, "reason", u.busy.reason, 0, RALLY_REASON_MAX),
+    F (M, UINT, "retry_ms", u.busy.retry_ms, 1, RALLY_RETRY_MS_MAX),
+};
+
+static const rally_field_t s_crowd[] = {
+    F_ORIGIN (crowd),
+    F (M, UINT, "match", u.crowd.match, 1, U32),
+    F (M, UINT, "spectators", u.crowd.spectators, 0, RALLY_SPECTATORS_MAX),
+    F (M, UINT, "grace", u.crowd.grace_ms, 0, U32),
+};
+
+static const rally_field_t s_history[] = {
+    F (M, STR, "name", u.history.name, 0, RALLY_NAME_MAX),
+    F (M, UINT, "before", u.history.before, 0, U32),
+};
+
+static const rally_field_t s_standings[] = {
+    F (M, STR, "name", u.standings.name, 0, RALLY_NAME_MAX),
+};
+
+#define B rally_record_t
+static const rally_field_t s_record[] = {
+    F (B, STR, "name", name, 1, RALLY_NAME_MAX),
+    F (B, UINT, "wins", wins, 0, U32),
+    F (B, UINT, "losses", losses, 0, U32),
+    F (B, UINT, "forfeits", forfeits, 0, U32),
+};
+#undef B
+
+static const rally_field_list_t s_records_list = {
+    s_record, sizeof (s_record) / sizeof (s_record[0]),
+    sizeof (rally_record_t), offsetof (M, u.board.count)
+};
+
+static const rally_field_t s_board[] = {
+    F_ORIGIN (board),
+    F (M, UINT, "players", u.board.players, 0, U32),
+    F (M, STR, "name", u.board.own.name, 0, RALLY_NAME_MAX),
+    F (M, UINT, "wins", u.board.own.wins, 0, U32),
+    F (M, UINT, "losses", u.board.own.losses, 0, U32),
+    F (M, UINT, "forfeits", u.board.own.forfeits, 0, U32),
+    F_LIST (M, "top", u.board.top, RALLY_BOARD_MAX, &s_records_list),
+};
+
+#define G rally_range_t
+static const rally_field_t s_range[] = {
+    F (G, UINT, "lo", lo, 1, U32),
+    F (G, UINT, "hi", hi, 1, U32),
+};
+#undef G
+
+static const rally_field_list_t s_ranges_list = {
+    s_range, sizeof (s_range) / sizeof (s_range[0]),
+    sizeof (rally_range_t), offsetof (M, u.have.count)
+};
+
+static const rally_field_t s_have[] = {
+    F (M, UINT, "term", u.have.from.term, 0, U64),
+    F (M, UINT, "node", u.have.from.node, 1, RALLY_NODE_ID_MAX),
+    F (M, UINT, "lo", u.have.lo, 1, U32),
+    F (M, UINT, "hi", u.have.hi, 1, U32),
+    F (M, UINT, "top", u.have.top, 0, U32),
+    F_LIST (M, "ranges", u.have.ranges, RALLY_HAVE_RANGES, &s_ranges_list),
+};
+
 typedef struct {
     const char *name;           //  wire name
     const rally_field_t *fields;    //  fields after v and type
@@ -299,6 +375,13 @@ static const s_type_t s_types[RALLY_MSG_TYPE_COUNT] = {
     [RALLY_MSG_LEASE] = T ("lease", s_lease),
     [RALLY_MSG_FETCH] = T ("fetch", s_fetch),
     [RALLY_MSG_RESULTS] = T ("results", s_results),
+    [RALLY_MSG_WATCH] = T ("watch", s_watch),
+    [RALLY_MSG_CROWD] = T ("crowd", s_crowd),
+    [RALLY_MSG_HISTORY] = T ("history", s_history),
+    [RALLY_MSG_STANDINGS] = T ("standings", s_standings),
+    [RALLY_MSG_BOARD] = T ("board", s_board),
+    [RALLY_MSG_BUSY] = T ("busy", s_busy),
+    [RALLY_MSG_HAVE] = T ("have", s_have),
 };
 #undef T
 

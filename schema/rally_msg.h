@@ -38,12 +38,19 @@
 #define RALLY_STATUS_NODES_MAX  16      //  nodes in one cluster reply
 #define RALLY_STATUS_MATCHES_MAX 64     //  matches in one matches reply
 #define RALLY_RESULTS_MAX       32      //  finished matches in one results
+#define RALLY_HAVE_RANGES       128     //  runs of match ids in one have
+#define RALLY_SPECTATORS_MAX    65535   //  spectators one crowd counts
+#define RALLY_CROWD_EVERY_MS    500     //  crowd published this often
+#define RALLY_BOARD_MAX         10      //  players in one board
 #define RALLY_MSG_DEPTH_MAX     8       //  deepest nesting the pre-walk takes
 #define RALLY_MSG_QUOTE_MAX     24      //  bytes of hostile text quoted
+#define RALLY_RETRY_MS_MAX      60000   //  longest retry-after in busy
 
 //  Buffer sizes include the terminating NUL.
 #define RALLY_NAME_BUF      (RALLY_NAME_MAX + 1)
 #define RALLY_ENDPOINT_BUF  (RALLY_ENDPOINT_MAX + 1)
+#define RALLY_KEY_MAX       40      //  a CURVE public key in Z85
+#define RALLY_KEY_BUF       (RALLY_KEY_MAX + 1)
 #define RALLY_CODE_BUF      (RALLY_CODE_MAX + 1)
 #define RALLY_REASON_BUF    (RALLY_REASON_MAX + 1)
 
@@ -71,6 +78,16 @@ typedef enum {
     RALLY_MSG_LEASE,        //  broker -> node: reply to every node_hb
     RALLY_MSG_FETCH,        //  follower -> leader: results after this match
     RALLY_MSG_RESULTS,      //  leader -> follower: finished matches
+    RALLY_MSG_WATCH,        //  spectator -> node: I watch this match;
+                            //  answered with matches
+    RALLY_MSG_CROWD,        //  node -> PUB: a match's spectators, grace
+    RALLY_MSG_HISTORY,      //  viewer or rallyctl -> node: recent matches
+                            //  (answered with results, newest first)
+    RALLY_MSG_STANDINGS,    //  viewer or rallyctl -> node: the leaderboard
+    RALLY_MSG_BOARD,        //  node -> asker: the leaderboard
+    RALLY_MSG_BUSY,         //  node -> client: join refused for now; retry
+                            //  after retry_ms
+    RALLY_MSG_HAVE,         //  leader <-> follower: the match ids I store
     RALLY_MSG_TYPE_COUNT
 } rally_msg_type_t;
 
@@ -102,6 +119,8 @@ typedef struct {
     rally_origin_t from;
     char game[RALLY_ENDPOINT_BUF];  //  leader's ROUTER, for requests
     char state[RALLY_ENDPOINT_BUF]; //  leader's PUB, for match states
+    char key[RALLY_KEY_BUF];        //  leader's CURVE public key (Z85),
+                                    //  "" in plain text
 } rally_msg_leader_t;
 
 typedef struct {
@@ -117,6 +136,8 @@ typedef struct {
     uint64_t nonce;                 //  echoed in the broker's lease
     uint64_t lag;                   //  ticks behind the leader it follows;
                                     //  0 for a leader
+    uint32_t behind;                //  finished matches its leader stores
+                                    //  and it does not, as last compared
 } rally_msg_node_hb_t;
 
 typedef struct {
@@ -182,11 +203,32 @@ typedef struct {
     char names[2][RALLY_NAME_BUF];
 } rally_msg_state_t;
 
+//  crowd: what a match's players and spectators see besides the game,
+//  published on the match's topic every RALLY_CROWD_EVERY_MS.
+typedef struct {
+    rally_origin_t from;
+    uint32_t match;
+    uint32_t spectators;            //  viewers watching it
+    uint32_t grace_ms;              //  paused: ms before the player lost
+                                    //  first forfeits; else 0
+} rally_msg_crowd_t;
+
 typedef struct {
     rally_origin_t from;            //  term 0, node 0 when the broker sends
     char code[RALLY_CODE_BUF];      //  machine-readable: "bad_name", ...
     char reason[RALLY_REASON_BUF];  //  human-readable
 } rally_msg_error_t;
+
+//  A join refused for now ("full": the node holds max players; "busy":
+//  the client's address holds as many as one may): ask again after
+//  retry_ms, which the node spreads so that refused clients do not come
+//  back at once.
+typedef struct {
+    rally_origin_t from;
+    char code[RALLY_CODE_BUF];      //  "full" or "busy"
+    char reason[RALLY_REASON_BUF];  //  human-readable
+    uint32_t retry_ms;              //  1..RALLY_RETRY_MS_MAX
+} rally_msg_busy_t;
 
 typedef struct {
     uint32_t id;
@@ -199,6 +241,7 @@ typedef struct {
     char game[RALLY_ENDPOINT_BUF];
     char state[RALLY_ENDPOINT_BUF];
     uint64_t lag;                   //  ticks behind its leader, as it said
+    uint32_t behind;                //  finished matches it lacks, as it said
 } rally_node_info_t;
 
 typedef struct {
@@ -227,6 +270,11 @@ typedef struct {
     rally_match_info_t matches[RALLY_STATUS_MATCHES_MAX];
 } rally_msg_matches_t;
 
+//  watch: a spectator shows this match (0: none yet, only the list).
+typedef struct {
+    uint32_t match;
+} rally_msg_watch_t;
+
 //  sync asks the leader for a snapshot; ack reports what was applied. Both
 //  come from a follower, so node is 1..255.
 typedef struct {
@@ -254,6 +302,24 @@ typedef struct {
     uint32_t after;                 //  the last match id it holds, 0 none
 } rally_msg_fetch_t;
 
+//  have: the finished matches a node stores with ids lo..hi, as runs of
+//  ids, and the highest match id it has used, seen or reserved. A
+//  follower sends it for each window of its store; the leader answers with
+//  the results the follower lacks and a have of its own for the same
+//  window, from which the follower sends the results the leader lacks.
+typedef struct {
+    uint32_t lo, hi;                //  one run of stored ids, lo <= hi
+} rally_range_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t lo;                    //  the window described, lo..hi
+    uint32_t hi;
+    uint32_t top;                   //  highest id used, seen or reserved
+    uint32_t count;
+    rally_range_t ranges[RALLY_HAVE_RANGES];   //  ascending, apart
+} rally_msg_have_t;
+
 typedef struct {
     uint32_t match;                 //  match id, >= 1
     char names[2][RALLY_NAME_BUF];  //  left, right
@@ -270,6 +336,37 @@ typedef struct {
     uint32_t count;
     rally_result_t results[RALLY_RESULTS_MAX];
 } rally_msg_results_t;
+
+//  history: the finished matches with an id below before (0: the
+//  latest), newest first, of the player name ("": anyone's).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+    uint32_t before;
+} rally_msg_history_t;
+
+//  standings: the leaderboard, and name's own record ("": none).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+} rally_msg_standings_t;
+
+//  One player's record over the stored matches: every win and loss, and
+//  of the losses those by forfeit (away past the grace, or left).
+typedef struct {
+    char name[RALLY_NAME_BUF];
+    uint32_t wins;
+    uint32_t losses;
+    uint32_t forfeits;
+} rally_record_t;
+
+typedef struct {
+    rally_origin_t from;
+    uint32_t players;               //  players with a stored match
+    rally_record_t own;             //  the name asked for; wins, losses
+                                    //  and forfeits 0 if it has none
+    uint32_t count;
+    rally_record_t top[RALLY_BOARD_MAX];    //  most wins first, then
+                                    //  fewest losses, then by name
+} rally_msg_board_t;
 
 typedef struct {
     rally_msg_type_t type;
@@ -295,6 +392,13 @@ typedef struct {
         rally_msg_lease_t lease;
         rally_msg_fetch_t fetch;
         rally_msg_results_t results;
+        rally_msg_watch_t watch;
+        rally_msg_crowd_t crowd;
+        rally_msg_history_t history;
+        rally_msg_standings_t standings;
+        rally_msg_board_t board;
+        rally_msg_busy_t busy;
+        rally_msg_have_t have;
     } u;                            //  where, status: no fields
 } rally_msg_t;
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "broker.h"
+#include "rally_term.h"
 
 //  A heartbeat from node id with this role and term, asking for no lease.
 //  Its endpoints and nonce name the node, so a test can tell whose it got
@@ -365,6 +366,35 @@ START_TEST (test_bad_id)
 }
 END_TEST
 
+//  A follower cut off from the leader's stream hears no seq to lag behind
+//  and says lag 0; the report gives its real lag, from the seqs both say.
+START_TEST (test_cluster_real_lag)
+{
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 2, 3, 4, 1100);
+    s_grant (broker, 1100, 2, 4, BROKER_LEASE_MS);
+    rally_msg_node_hb_t hb = s_hb (2, RALLY_ROLE_LEADER, 4);
+    hb.want = 4;
+    hb.seq = 5000;
+    s_beat (broker, &hb, 1200);
+    hb = s_hb (7, RALLY_ROLE_FOLLOWER, 4);
+    hb.seq = 4400;
+    hb.lag = 0;                             //  hears nothing of the leader
+    broker_heard (broker, &hb, 1210);
+    hb = s_hb (9, RALLY_ROLE_FOLLOWER, 4);
+    hb.seq = 4990;
+    hb.lag = 30;                            //  its own figure, larger: kept
+    broker_heard (broker, &hb, 1210);
+    rally_msg_cluster_t cluster = s_cluster (broker, 1220);
+    ck_assert_uint_eq (cluster.leader, 2);
+    ck_assert_uint_eq (cluster.node_count, 3);
+    ck_assert_uint_eq (cluster.nodes[0].lag, 0);
+    ck_assert_uint_eq (cluster.nodes[1].lag, 600);
+    ck_assert_uint_eq (cluster.nodes[2].lag, 30);
+    broker_destroy (&broker);
+}
+END_TEST
+
 START_TEST (test_cluster_report)
 {
     broker_t *broker = broker_new (0, 0, 0);
@@ -570,8 +600,10 @@ START_TEST (test_first_grant)
     s_grant (broker, 809, 0, 0, 0);
     s_expect (broker, BROKER_EVENT_NEW, 8);
     s_expect_none (broker);
-    //  Noticed at 812, the lapse is dated when the lease ran out: a grant
-    //  logged with it must come after the old lease by both stamps.
+    //  Node 3 dies: its connection closes. Noticed at 812, the lapse is
+    //  dated when the lease ran out: a grant logged with it must come
+    //  after the old lease by both stamps.
+    broker_closed (broker, 3, 700);
     s_grant (broker, 812, 8, 4, BROKER_LEASE_MS);
     event = s_expect (broker, BROKER_EVENT_LAPSED, 3);
     ck_assert_uint_eq (event.term, 3);
@@ -595,12 +627,13 @@ START_TEST (test_want_too_low)
     rally_msg_lease_t reply = s_ask (broker, 1, 3, 4, 200);
     s_grant (broker, 200, 0, 0, 0);
     s_grant (broker, 250, 0, 0, 0);
-    //  The reply tells it the term to beat.
-    ck_assert_uint_eq (reply.lease_term, 4);
+    //  The reply carries the term granted here (none yet), never one only
+    //  heard: node 1 learns term 4 from node 2's heartbeats.
+    ck_assert_uint_eq (reply.lease_term, 0);
     ck_assert_uint_eq (reply.holder, 0);
     ck_assert_uint_eq (reply.ms, 0);
     reply = s_ask (broker, 1, 3, 5, 300);
-    ck_assert_uint_eq (reply.lease_term, 4);
+    ck_assert_uint_eq (reply.lease_term, 0);
     s_grant (broker, 300, 1, 5, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
@@ -704,8 +737,10 @@ START_TEST (test_lapse)
     ck_assert_uint_eq (event.previous, 0);
     s_expect_none (broker);
 
-    //  With no expire in between, a grant reports the lapse it follows.
+    //  With no expire in between, a grant reports the lapse it follows
+    //  (node 2 died: its connection closed).
     s_ask (broker, 1, 2, 3, 550);
+    broker_closed (broker, 2, 560);
     s_grant (broker, 609, 0, 0, 0);
     s_expect_none (broker);
     s_grant (broker, 610, 1, 3, BROKER_LEASE_MS);
@@ -730,6 +765,7 @@ START_TEST (test_dead_holder)
     s_ask (broker, 1, 0, 1, 200);
     s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
     s_lead (broker, 1, 1, 250);                 //  until 450; then it dies
+    broker_closed (broker, 1, 260);
     s_ask (broker, 2, 1, 2, 300);
     s_grant (broker, 449, 0, 0, 0);
     s_grant (broker, 450, 2, 2, BROKER_LEASE_MS);
@@ -776,7 +812,7 @@ START_TEST (test_terms_grow)
     //  follows term 20, granted by brokers this one did not hear from.
     s_heard (broker, 5, RALLY_ROLE_FOLLOWER, 20, 30500);
     reply = s_ask (broker, 4, 0, 20, 30520);
-    ck_assert_uint_eq (reply.lease_term, 20);
+    ck_assert_uint_eq (reply.lease_term, 8);
     s_grant (broker, 30520, 0, 0, 0);
     s_ask (broker, 4, 0, 21, 30530);
     s_grant (broker, 30530, 4, 21, BROKER_LEASE_MS);
@@ -786,24 +822,90 @@ END_TEST
 
 START_TEST (test_terms_exhausted)
 {
-    //  A heartbeat that claims the last term there is (a bug, or hostile)
-    //  must not wrap the next term round to 0: no term is granted twice,
-    //  none goes down, and a node asking for nothing gets nothing.
+    //  The last term there is, or 2^63 (past SQLite's integers), from a
+    //  member (a bug, or hostile): refused whole, logged by an event, and
+    //  nothing changes: not the table, not the terms, not the lease.
+    uint64_t bad[] = { UINT64_MAX, UINT64_C (1) << 63, RALLY_TERM_MAX + 1 };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        broker_t *broker = broker_new (0, 0, 0);
+        s_ask (broker, 1, 0, 1, 200);
+        s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+        s_lead (broker, 1, 1, 210);
+        s_drain (broker);
+        rally_msg_node_hb_t hb = s_hb (2, RALLY_ROLE_FOLLOWER, bad[i]);
+        ck_assert_int_eq (broker_heard (broker, &hb, 220),
+                          BROKER_HEARD_BAD_TERM);
+        broker_event_t event = s_expect (broker, BROKER_EVENT_BAD_TERM, 2);
+        ck_assert_uint_eq (event.term, bad[i]);
+        ck_assert_uint_eq (event.known, 1);
+        s_expect_none (broker);
+        //  A leader claiming it, or a follower asking for it: the same.
+        hb = s_hb (1, RALLY_ROLE_LEADER, bad[i]);
+        hb.want = bad[i];
+        ck_assert_int_eq (broker_heard (broker, &hb, 230),
+                          BROKER_HEARD_BAD_TERM);
+        hb = s_hb (3, RALLY_ROLE_FOLLOWER, 1);
+        hb.want = bad[i];
+        ck_assert_int_eq (broker_heard (broker, &hb, 230),
+                          BROKER_HEARD_BAD_TERM);
+        ck_assert_uint_eq (broker_size (broker), 1);
+        rally_msg_cluster_t cluster = s_cluster (broker, 240);
+        ck_assert_uint_eq (cluster.term, 1);
+        ck_assert_uint_eq (cluster.lease_term, 1);
+        ck_assert_uint_eq (cluster.lease_holder, 1);
+        //  The leader renews as before; when it goes, the next term is 2.
+        rally_msg_lease_t reply = s_lead (broker, 1, 1, 300);
+        ck_assert_uint_eq (reply.lease_term, 1);
+        ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+        s_ask (broker, 2, 1, 2, 400);
+        broker_closed (broker, 1, 450);         //  it dies
+        s_grant (broker, 500, 2, 2, BROKER_LEASE_MS);
+        broker_destroy (&broker);
+    }
+}
+END_TEST
+
+START_TEST (test_terms_bounded_steps)
+{
     broker_t *broker = broker_new (0, 0, 0);
-    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, UINT64_MAX, 200);
-    rally_msg_lease_t reply = s_ask (broker, 2, 0, 5, 200);
-    ck_assert_uint_eq (reply.lease_term, UINT64_MAX);
-    s_grant (broker, 200, 0, 0, 0);
+    //  A broker that knows no term believes a large one: the cluster's
+    //  terms may have grown for years before it (re)started.
+    s_heard (broker, 1, RALLY_ROLE_FOLLOWER, 1000000, 10);
+    ck_assert_uint_eq (s_cluster (broker, 10).term, 1000000);
+    //  From then on, a term believed is at most RALLY_TERM_STEP above the
+    //  highest known, however it is sent.
+    uint64_t top = 1000000 + RALLY_TERM_STEP;
+    rally_msg_node_hb_t hb = s_hb (2, RALLY_ROLE_FOLLOWER, top + 1);
+    ck_assert_int_eq (broker_heard (broker, &hb, 20), BROKER_HEARD_BAD_TERM);
+    hb = s_hb (2, RALLY_ROLE_FOLLOWER, 1000000);
+    hb.want = top + 1;
+    ck_assert_int_eq (broker_heard (broker, &hb, 20), BROKER_HEARD_BAD_TERM);
+    s_drain (broker);
+    ck_assert_int_eq (s_heard (broker, 2, RALLY_ROLE_FOLLOWER, top, 30),
+                      BROKER_HEARD_NEW);
+    ck_assert_uint_eq (s_cluster (broker, 30).term, top);
     broker_destroy (&broker);
 
+    //  A fresh broker still refuses what would leave too few terms.
     broker = broker_new (0, 0, 0);
-    s_ask (broker, 1, 0, UINT64_MAX, 200);
-    s_grant (broker, 200, 1, UINT64_MAX, BROKER_LEASE_MS);
-    s_ask (broker, 2, 0, 1, 300);
-    s_grant (broker, 400, 0, 0, 0);         //  lapsed; nothing to grant
-    s_ask (broker, 1, 0, UINT64_MAX, 450);
-    s_grant (broker, 450, 0, 0, 0);
+    hb = s_hb (1, RALLY_ROLE_FOLLOWER, RALLY_TERM_FIRST_MAX + 1);
+    ck_assert_int_eq (broker_heard (broker, &hb, 10), BROKER_HEARD_BAD_TERM);
+    ck_assert_uint_eq (broker_size (broker), 0);
     broker_destroy (&broker);
+
+    //  The rule itself, at its edges: the last term may be believed and
+    //  granted, then none (terms never wrap); a step is the most above
+    //  the known; old terms are always believed.
+    ck_assert (rally_term_believable (RALLY_TERM_MAX - 1, RALLY_TERM_MAX));
+    ck_assert (!rally_term_believable (RALLY_TERM_MAX, RALLY_TERM_MAX + 1));
+    ck_assert (!rally_term_believable (RALLY_TERM_MAX, UINT64_MAX));
+    ck_assert (rally_term_grantable (RALLY_TERM_MAX - 1));
+    ck_assert (!rally_term_grantable (RALLY_TERM_MAX));
+    ck_assert (rally_term_believable (5, 5 + RALLY_TERM_STEP));
+    ck_assert (!rally_term_believable (5, 6 + RALLY_TERM_STEP));
+    ck_assert (rally_term_believable (5, 0));
+    ck_assert (rally_term_believable (0, RALLY_TERM_FIRST_MAX));
+    ck_assert (!rally_term_believable (0, RALLY_TERM_FIRST_MAX + 1));
 }
 END_TEST
 
@@ -889,8 +991,10 @@ END_TEST
 START_TEST (test_lease_moves)
 {
     //  Node 1 holds term 1 here, but saw term 2 at another broker before
-    //  it could lead: it asks for 3, and the lease moves to that term (a
-    //  whole lease from now) so that the brokers' grants meet on one term.
+    //  it could lead: it asks for 3, and the lease moves to that term so
+    //  that the brokers' grants meet on one term. It keeps its end (400):
+    //  a move that extended it would let a holder that never leads keep
+    //  the lease for ever by asking higher on every heartbeat.
     broker_t *broker = broker_new (0, 0, 0);
     s_ask (broker, 1, 0, 1, 200);
     s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
@@ -898,13 +1002,13 @@ START_TEST (test_lease_moves)
     rally_msg_lease_t reply = s_ask (broker, 1, 2, 3, 250);
     ck_assert_uint_eq (reply.holder, 1);
     ck_assert_uint_eq (reply.lease_term, 3);
-    ck_assert_uint_eq (reply.ms, BROKER_LEASE_MS);
+    ck_assert_uint_eq (reply.ms, 150);
     broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED, 1);
     ck_assert_uint_eq (event.term, 3);
     s_expect_none (broker);
     rally_msg_cluster_t cluster = s_cluster (broker, 300);
     ck_assert_uint_eq (cluster.lease_term, 3);
-    ck_assert_uint_eq (cluster.lease_ms, 150);
+    ck_assert_uint_eq (cluster.lease_ms, 100);
 
     //  It leads term 3: renewed, and named.
     reply = s_lead (broker, 1, 3, 300);         //  until 500
@@ -927,6 +1031,112 @@ START_TEST (test_lease_moves)
     ck_assert_uint_eq (cluster.lease_ms, 170);
     s_expect (broker, BROKER_EVENT_NEW, 2);
     s_expect_none (broker);     //  no grant, moved or otherwise
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_silent_leader_held)
+{
+    //  Node 1 leads term 1, renewing until 300 (lease until 500), then goes
+    //  silent with its connection open: a stall, not a death.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 300);
+    s_ask (broker, 2, 1, 2, 450);
+    s_drain (broker);
+    //  The lease lapses at 500 and is held for it until 300 + 5 * 200.
+    s_grant (broker, 500, 0, 0, 0);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_LAPSED, 1);
+    ck_assert_int_eq (event.at_ms, 500);
+    ck_assert_uint_eq (event.held_ms, BROKER_SILENCE_LEASES * BROKER_LEASE_MS);
+    s_ask (broker, 2, 1, 2, 900);
+    s_grant (broker, 900, 0, 0, 0);
+    //  Heard again leading term 1, it gets term 1 back: no new term.
+    s_lead (broker, 1, 1, 950);
+    s_grant (broker, 950, 1, 1, BROKER_LEASE_MS);
+    ck_assert_uint_eq (s_cluster (broker, 960).lease_term, 1);
+    s_drain (broker);
+    //  Silent again, past the hold (950 + 1000): node 2 gets a new term.
+    s_ask (broker, 2, 1, 2, 1900);
+    s_grant (broker, 1949, 0, 0, 0);
+    s_grant (broker, 1950, 2, 2, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_closed_leader_not_held)
+{
+    //  Node 1 leads term 1; its kernel closes its connection (it died):
+    //  the lease goes on the moment it lapses.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 300);
+    broker_closed (broker, 1, 310);
+    s_ask (broker, 2, 1, 2, 450);
+    s_drain (broker);
+    s_grant (broker, 499, 0, 0, 0);
+    s_grant (broker, 500, 2, 2, BROKER_LEASE_MS);
+    broker_event_t event = s_expect (broker, BROKER_EVENT_LAPSED, 1);
+    ck_assert_uint_eq (event.held_ms, 0);
+    //  A node heard again after its connection closed is open again.
+    broker_t *other = broker_new (0, 0, 0);
+    s_ask (other, 1, 0, 1, 200);
+    s_grant (other, 200, 1, 1, BROKER_LEASE_MS);
+    broker_closed (other, 1, 250);
+    s_lead (other, 1, 1, 300);
+    s_ask (other, 2, 1, 2, 450);
+    s_grant (other, 500, 0, 0, 0);      //  held: silent, not closed
+    broker_destroy (&other);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_a_held_leader_that_gives_up)
+{
+    //  A silent leader heard again as a follower has given up its term:
+    //  the hold ends and the candidate gets the lease at once.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    s_lead (broker, 1, 1, 300);
+    s_ask (broker, 2, 1, 2, 450);
+    s_grant (broker, 500, 0, 0, 0);
+    s_ask (broker, 1, 1, 0, 600);               //  follows, asks nothing
+    s_grant (broker, 600, 2, 2, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
+START_TEST (test_no_term_storm)
+{
+    //  A holder that never leads and asks one term higher on every
+    //  heartbeat (it sees its own grant's term come back) moves the lease
+    //  along but does not keep it: it lapses at its first end, 200 + 200.
+    broker_t *broker = broker_new (0, 0, 0);
+    s_ask (broker, 1, 0, 1, 200);
+    s_grant (broker, 200, 1, 1, BROKER_LEASE_MS);
+    for (int64_t t = 250, want = 2; t < 400; t += 50, want++)
+        s_ask (broker, 1, 0, (uint64_t) want, t);
+    ck_assert_uint_eq (s_cluster (broker, 399).lease_holder, 1);
+    ck_assert_uint_eq (s_cluster (broker, 400).lease_holder, 0);
+    broker_destroy (&broker);
+
+    //  A broker that restarts while node 2 leads term 7 on the other
+    //  brokers' grants, and node 1, restarted, follows it and asks for
+    //  nothing: the broker joins node 2's term, and no term climbs.
+    broker = broker_new (0, 0, 1000);
+    for (int64_t t = 1000; t <= 3000; t += 50) {
+        s_lead (broker, 2, 7, t);
+        s_ask (broker, 1, 7, 0, t);
+        rally_msg_lease_t grant;
+        broker_grant_due (broker, t, &grant);
+    }
+    rally_msg_cluster_t cluster = s_cluster (broker, 3000);
+    ck_assert_uint_eq (cluster.lease_holder, 2);
+    ck_assert_uint_eq (cluster.lease_term, 7);
+    ck_assert_uint_eq (cluster.term, 7);
     broker_destroy (&broker);
 }
 END_TEST
@@ -1010,9 +1220,15 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_dead_holder);
     tcase_add_test (tc, test_terms_grow);
     tcase_add_test (tc, test_terms_exhausted);
+    tcase_add_test (tc, test_terms_bounded_steps);
     tcase_add_test (tc, test_sitting_leader);
     tcase_add_test (tc, test_lease_moves);
     tcase_add_test (tc, test_leader_freshness);
+    tcase_add_test (tc, test_silent_leader_held);
+    tcase_add_test (tc, test_closed_leader_not_held);
+    tcase_add_test (tc, test_a_held_leader_that_gives_up);
+    tcase_add_test (tc, test_no_term_storm);
+    tcase_add_test (tc, test_cluster_real_lag);
     suite_add_tcase (s, tc);
     return s;
 }

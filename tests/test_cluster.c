@@ -3,7 +3,9 @@
 #include "rally_json.h"
 
 #include "check_main.h"
+#include <errno.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char s_path[64];
@@ -249,17 +251,142 @@ START_TEST (set_node_adds_and_replaces)
 }
 END_TEST
 
-START_TEST (bind_endpoint_binds_names_as_wildcard)
+START_TEST (bind_endpoint_refuses_names)
 {
+    //  A name would once be bound as "*", on every interface, unasked.
     char buf[RALLY_ENDPOINT_BUF];
-    rally_cluster_bind_endpoint ("tcp://node2:5602", buf, sizeof (buf));
-    ck_assert_str_eq (buf, "tcp://*:5602");
-    rally_cluster_bind_endpoint ("tcp://127.0.0.1:5602", buf, sizeof (buf));
+    ck_assert_int_eq (rally_cluster_bind_endpoint ("tcp://node2:5602", buf,
+                                                   sizeof (buf)), -1);
+    ck_assert_int_eq (rally_cluster_check_bind ("tcp://node2:5602", s_reason,
+                                                sizeof (s_reason)), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "names a host"));
+    ck_assert_int_eq (rally_cluster_bind_endpoint ("tcp://127.0.0.1:5602", buf,
+                                                   sizeof (buf)), 0);
     ck_assert_str_eq (buf, "tcp://127.0.0.1:5602");
-    rally_cluster_bind_endpoint ("tcp://*:5602", buf, sizeof (buf));
+    ck_assert_int_eq (rally_cluster_bind_endpoint ("tcp://*:5602", buf,
+                                                   sizeof (buf)), 0);
     ck_assert_str_eq (buf, "tcp://*:5602");
-    rally_cluster_bind_endpoint ("ipc:///tmp/rally", buf, sizeof (buf));
+    ck_assert_int_eq (rally_cluster_bind_endpoint ("tcp://[::1]:5602", buf,
+                                                   sizeof (buf)), 0);
+    ck_assert_int_eq (rally_cluster_bind_endpoint ("ipc:///tmp/rally", buf,
+                                                   sizeof (buf)), 0);
     ck_assert_str_eq (buf, "ipc:///tmp/rally");
+    zsock_t *sock = zsock_new (ZMQ_PUB);
+    char endpoint[RALLY_ENDPOINT_BUF] = "tcp://localhost:*";
+    ck_assert_int_eq (rally_cluster_bind (sock, endpoint), -1);
+    ck_assert_int_eq (errno, EINVAL);
+    zsock_destroy (&sock);
+}
+END_TEST
+
+//  Loads path, which must be refused promptly with a reason saying says.
+static void s_refused (const char *path, const char *says)
+{
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    ck_assert_int_eq (rally_cluster_load (&cluster, path, s_reason,
+                                          sizeof (s_reason)), -1);
+    ck_assert_msg (strstr (s_reason, says), "%s: '%s' does not say '%s'",
+                   path, s_reason, says);
+    ck_assert_uint_eq (cluster.broker_count, 1);    //  unchanged
+}
+
+START_TEST (only_regular_files_are_read)
+{
+    //  Opening a FIFO for reading waits for a writer: it must not.
+    char dir[] = "/tmp/test_cluster_dir_XXXXXX";
+    ck_assert_ptr_nonnull (mkdtemp (dir));
+    char fifo[64];
+    snprintf (fifo, sizeof (fifo), "%s/fifo", dir);
+    ck_assert_int_eq (mkfifo (fifo, 0600), 0);
+    s_refused (fifo, "not a regular file (a FIFO)");
+    s_refused (dir, "not a regular file (a directory)");
+    s_refused ("/dev/zero", "not a regular file (a device or socket)");
+    unlink (fifo);
+    rmdir (dir);
+}
+END_TEST
+
+START_TEST (large_files_are_refused_in_linear_time)
+{
+    //  40,000 node sections: refused by their size, before any parse.
+    size_t size = 0;
+    char *text = NULL;
+    FILE *out = open_memstream (&text, &size);
+    fprintf (out, "rally\n    broker = \"tcp://127.0.0.1:1\"\n");
+    for (int i = 0; i < 40000; i++)
+        fprintf (out, "    node\n        id = %d\n", i % 255 + 1);
+    fclose (out);
+    rally_cluster_t cluster;
+    ck_assert_int_eq (s_load (&cluster, text), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "larger than 65536 bytes"));
+    free (text);
+
+    //  Within the size, more items than a cluster file has: counted in
+    //  one pass and refused before zconfig, whose parse is quadratic in
+    //  the siblings. The count is the whole file's, every item once.
+    out = open_memstream (&text, &size);
+    fprintf (out, "rally\n    broker = \"tcp://127.0.0.1:1\"\n");
+    for (int i = 0; i < 1500; i++)
+        fprintf (out, "    timing\n\n    # a comment\n");
+    fclose (out);
+    ck_assert_int_lt (size, RALLY_CLUSTER_FILE_MAX);
+    ck_assert_int_eq (s_load (&cluster, text), -1);
+    ck_assert_msg (strstr (s_reason, "1502 items, more than the 1024"),
+                   "%s", s_reason);
+    free (text);
+
+    //  As many as may be: read, parsed and used.
+    out = open_memstream (&text, &size);
+    fprintf (out, "rally\n    broker = \"tcp://127.0.0.1:1\"\n");
+    for (int i = 0; i < RALLY_CLUSTER_ITEMS_MAX - 4; i++)
+        fprintf (out, "    timing\n");
+    fprintf (out, "    game\n        tick_hz = 30 # a comment\n");
+    fclose (out);
+    ck_assert_msg (s_load (&cluster, text) == 0, "%s", s_reason);
+    ck_assert_uint_eq (cluster.tick_hz, 30);
+    free (text);
+}
+END_TEST
+
+START_TEST (timings_must_work_together)
+{
+    static const struct { const char *timing; const char *says; } cases[] = {
+        { "heartbeat_ms = 100\n        lease_ms = 200\n",
+          "lease_ms 200 is too short for heartbeat_ms 100" },
+        { "heartbeat_ms = 50\n        lease_ms = 100\n",
+          "(lease_ms >= 114)" },
+        { "lease_ms = 1000\n        liveness_ms = 500\n",
+          "liveness_ms 500 is shorter than lease_ms 1000" },
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char text[512];
+        snprintf (text, sizeof (text), "rally\n    broker = \"tcp://127.0.0.1:1"
+                  "\"\n    timing\n        %s", cases[i].timing);
+        s_write (text);
+        rally_cluster_t cluster;
+        ck_assert_int_eq (rally_cluster_configure (&cluster, s_path, NULL, 0,
+                                                   s_reason, sizeof (s_reason)),
+                          -1);
+        unlink (s_path);
+        ck_assert_msg (strstr (s_reason, cases[i].says) && strstr (s_reason, s_path),
+                       "case %zu: '%s' does not say '%s'", i, s_reason,
+                       cases[i].says);
+    }
+    rally_cluster_t cluster;
+    rally_cluster_defaults (&cluster);
+    ck_assert_int_eq (rally_cluster_check (&cluster, s_reason, sizeof (s_reason)), 0);
+    cluster.lease_ms = 114;
+    ck_assert_int_eq (rally_cluster_check (&cluster, s_reason, sizeof (s_reason)), 0);
+    cluster.lease_ms = 113;
+    ck_assert_int_eq (rally_cluster_check (&cluster, s_reason, sizeof (s_reason)), -1);
+    //  The environment is checked with the file.
+    rally_cluster_defaults (&cluster);
+    setenv ("RALLY_LIVENESS_MS", "100", 1);
+    ck_assert_int_eq (rally_cluster_configure (&cluster, NULL, NULL, 0,
+                                               s_reason, sizeof (s_reason)), -1);
+    unsetenv ("RALLY_LIVENESS_MS");
+    ck_assert_ptr_nonnull (strstr (s_reason, "liveness_ms 100 is shorter"));
 }
 END_TEST
 
@@ -287,7 +414,10 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, configure_layers_file_then_environment);
     tcase_add_test (tc, configure_reads_rally_config);
     tcase_add_test (tc, set_node_adds_and_replaces);
-    tcase_add_test (tc, bind_endpoint_binds_names_as_wildcard);
+    tcase_add_test (tc, bind_endpoint_refuses_names);
+    tcase_add_test (tc, only_regular_files_are_read);
+    tcase_add_test (tc, large_files_are_refused_in_linear_time);
+    tcase_add_test (tc, timings_must_work_together);
     tcase_add_test (tc, json_strings_are_escaped);
     suite_add_tcase (suite, tc);
     return suite;

@@ -1,10 +1,12 @@
-"""The cluster of docker-compose.yml, for real: a broker and three game nodes
-in containers, played from this host through the published ports.
+"""The cluster of docker-compose.yml, for real: three brokers and three game
+nodes in containers, played from this host through the published ports.
 
 Builds the images with no registry (scripts/make-base-image, then compose's
 build), brings the cluster up under a project of its own, and plays a bot
 match from the host. Then:
 
+0. `compose kill` a broker, and `compose start` it again: no player
+   notices (the leader keeps a majority of the brokers).
 1. `compose kill` the leader's container: the match goes on on another
    node, with nothing going back and no point lost.
 2. `docker network disconnect` the new leader's container: it fences itself
@@ -31,14 +33,20 @@ import subprocess
 import sys
 import time
 
+import zmq.auth
+
 from rallytest import (STOPS, Cluster, TestFailure, check, check_monotonic,
                        check_one_leader, check_points_kept, count)
 
 SKIP = 77
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "rallytest"
-SERVICES = ("broker", "node1", "node2", "node3")
-HOST_PORTS = (5600, 5602, 5603, 5612, 5613, 5622, 5623)
+SERVICES = ("broker", "broker2", "broker3", "node1", "node2", "node3")
+HOST_PORTS = (5600, 5700, 5800, 5602, 5603, 5612, 5613, 5622, 5623,
+              5609, 5709, 5809, 5604, 5614, 5624)
+#  The harness names brokers by index (broker, broker1, broker2); compose's
+#  services are broker, broker2, broker3.
+BROKER_SERVICES = {"broker1": "broker2", "broker2": "broker3"}
 
 
 def compose_tool():
@@ -70,7 +78,7 @@ class Compose(Cluster):
         self._begin("compose")
         self.tool = tool
         self.config = os.path.join(ROOT, "config", "local.cfg")
-        self.brokers = ["tcp://127.0.0.1:5600"]
+        self.brokers = ["tcp://127.0.0.1:%d" % p for p in (5600, 5700, 5800)]
         self.broker = self.brokers[0]
         self.nodes = {1: {}, 2: {}, 3: {}}
         self.env = dict(os.environ, RALLY_POINTS_TO_WIN=str(points))
@@ -107,6 +115,7 @@ class Compose(Cluster):
         return ids[0]
 
     def log(self, label):
+        label = BROKER_SERVICES.get(label, label)
         if label not in SERVICES:
             return Cluster.log(self, label)
         out = subprocess.run(["docker", "logs", self.container(label)],
@@ -170,6 +179,23 @@ def players_left(bots, node, how):
                   15, "both players to leave %s node %d" % (how, node))
 
 
+def kill_broker(cluster, bots):
+    """The first broker is killed and started again: the leader keeps its
+    term, and no player moves."""
+    before = cluster.wait_leader(timeout=60)
+    cluster.compose("kill", "broker")
+    ticks = count(bots.events, "tick")
+    bots.wait_for(lambda ev: count(ev, "tick") >= ticks + 120, 20,
+                  "play to go on without broker 1")
+    cluster.compose("start", "broker")
+    after = cluster.wait_leader(timeout=60)
+    check((after["leader"], after["term"]) == (before["leader"], before["term"]),
+          "a broker's death changed the leader: %s -> %s"
+          % ((before["leader"], before["term"]), (after["leader"], after["term"])))
+    check(not bots.of("reconnect"), "a player noticed a broker's death: %s"
+          % bots.of("reconnect"))
+
+
 def kill_leader(cluster, bots):
     st = cluster.wait_leader(timeout=60)
     leader, term = st["leader"], st["term"]
@@ -201,14 +227,27 @@ def partition_leader(cluster, bots, st):
     return leader, (network, address), taken
 
 
+def take_keys(cluster):
+    """The cluster's public keys and the operator's, out of the broker's
+    container (as README.md says), for the bots and rallyctl here."""
+    keys = os.path.join(cluster.dir, "keys")
+    shutil.rmtree(keys, ignore_errors=True)
+    subprocess.run(["docker", "cp", "%s:/var/lib/rally-keys" % cluster.container("broker"),
+                    keys], check=True, timeout=60)
+    os.environ["RALLY_KEYS"] = os.path.join(keys, "public")
+    return keys
+
+
 def test(cluster):
     build(cluster)
     cluster.compose("up", "-d", log="up.log")
+    take_keys(cluster)
     cluster.wait_leader(timeout=60)
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "170")
     bots.wait_for(lambda ev: count(ev, "point") >= 2, 60, "a point in the match")
 
+    kill_broker(cluster, bots)
     killed, st = kill_leader(cluster, bots)
     cut, network, st = partition_leader(cluster, bots, st)
     print("killed node %d; partitioned node %d; node %d leads term %d"
@@ -269,6 +308,12 @@ def restart(cluster, match):
     cluster.compose("down", "-t", "5", log="down.log")
     cluster.compose("up", "-d", log="up.log")
     cluster.wait_leader(timeout=60)
+    def public(name):
+        return zmq.auth.load_certificate(os.path.join(os.environ["RALLY_KEYS"], name))[0]
+    before = [public("%s.cert" % m) for m in ("broker1", "node1", "node2", "node3")]
+    take_keys(cluster)
+    after = [public("%s.cert" % m) for m in ("broker1", "node1", "node2", "node3")]
+    check(before == after, "a second up made new keys")
     kept = "keeps results in /var/lib/rally/results.db (1 matches, last %d)" % match
     for node_id in (1, 2, 3):
         cluster.wait_log("node%d" % node_id, lambda text: kept in text, 30,
@@ -308,6 +353,8 @@ def main():
                     text = cluster.log(service)
                 except TestFailure:
                     continue
+                with open(os.path.join(cluster.dir, service + ".log"), "w") as f:
+                    f.write(text)
                 print("---- %s log (last 30 lines) ----" % service)
                 print("\n".join(text.splitlines()[-30:]))
         try:

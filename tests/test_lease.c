@@ -131,6 +131,43 @@ START_TEST (test_split_terms_lead_nothing)
 }
 END_TEST
 
+START_TEST (test_campaign_term_fixed)
+{
+    //  A campaign asks for one above any term seen when it began, and keeps
+    //  asking for it, whatever it sees meanwhile (its own grant's term
+    //  coming back from a broker most of all), until its back-off is over.
+    lease_t *lease = lease_new (1, 3, MARGIN);
+    lease_see_term (lease, 4);
+    ck_assert_uint_eq (lease_campaign (lease, 1000, 300), 5);
+    lease_see_term (lease, 5);
+    lease_see_term (lease, 6);
+    ck_assert_uint_eq (lease_campaign (lease, 1299, 300), 5);
+    ck_assert_uint_eq (lease_campaign (lease, 1300, 250), 7);
+    ck_assert_uint_eq (lease_campaign (lease, 1549, 250), 7);
+    //  Over (it followed, or led): the next begins afresh.
+    lease_campaign_end (lease);
+    ck_assert_uint_eq (lease_campaign (lease, 1400, 250), 7);
+    lease_see_term (lease, 9);
+    lease_campaign_end (lease);
+    ck_assert_uint_eq (lease_campaign (lease, 1401, 250), 10);
+    lease_destroy (&lease);
+}
+END_TEST
+
+START_TEST (test_reachable)
+{
+    lease_t *lease = lease_new (1, 3, MARGIN);
+    ck_assert_uint_eq (lease_reachable (lease, 0, 400), 0);
+    lease_heard (lease, 0, 100);
+    lease_heard (lease, 2, 300);
+    ck_assert_uint_eq (lease_reachable (lease, 400, 400), 2);
+    ck_assert_uint_eq (lease_reachable (lease, 500, 400), 1);
+    ck_assert_uint_eq (lease_reachable (lease, 700, 400), 0);
+    ck_assert_uint_eq (lease_majority (lease), 2);
+    lease_destroy (&lease);
+}
+END_TEST
+
 START_TEST (test_bad_counts)
 {
     ck_assert_ptr_null (lease_new (1, 0, 0));
@@ -149,6 +186,8 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_majority);
     tcase_add_test (tc, test_split_terms_lead_nothing);
     tcase_add_test (tc, test_bad_counts);
+    tcase_add_test (tc, test_campaign_term_fixed);
+    tcase_add_test (tc, test_reachable);
     suite_add_tcase (s, tc);
     return s;
 }

@@ -432,9 +432,14 @@ START_TEST (test_grace_forfeit)
     s_flush (lobby);
     //  ann (left) goes quiet; lost at about 1 s; forfeits 2 s later.
     const int bob[] = {2, -1};
+    ck_assert_uint_eq (lobby_grace_left (lobby, id, now), 0);
     s_run (lobby, &now, 2900, bob);
     ck_assert_uint_eq (s_match (lobby, id).game->phase, PONG_PAUSED);
+    //  What players are shown counts down to the forfeit.
+    uint32_t left = lobby_grace_left (lobby, id, now);
+    ck_assert (left > 0 && left <= 1100);
     s_run (lobby, &now, 3100, bob);
+    ck_assert_uint_eq (lobby_grace_left (lobby, id, now), 0);
     lobby_match_view_t m = s_match (lobby, id);
     ck_assert_uint_eq (m.game->phase, PONG_OVER);
     ck_assert_int_eq (m.game->winner, RALLY_SIDE_RIGHT);
@@ -677,6 +682,59 @@ START_TEST (test_two_matches)
 }
 END_TEST
 
+START_TEST (test_per_source_limit)
+{
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    cfg.max_per_source = 2;
+    cfg.grace_ms = 500;
+    lobby_t *lobby = lobby_new (&cfg);
+    int64_t now = 0;
+    const char *a = "10.0.0.1", *b = "10.0.0.2";
+    ck_assert_int_eq (lobby_join_from (lobby, "ann", s_tok (1), s_peer (1), 1,
+                                       a, now, NULL, 0), LOBBY_OK);
+    ck_assert_int_eq (lobby_join_from (lobby, "bob", s_tok (2), s_peer (2), 1,
+                                       a, now, NULL, 0), LOBBY_OK);
+    char reason[RALLY_REASON_BUF];
+    ck_assert_int_eq (lobby_join_from (lobby, "cy", s_tok (3), s_peer (3), 1,
+                                       a, now, reason, sizeof (reason)),
+                      LOBBY_BUSY);
+    ck_assert_str_eq (lobby_result_code (LOBBY_BUSY), "busy");
+    ck_assert_ptr_nonnull (strstr (reason, "as many players as one may"));
+    ck_assert_uint_eq (lobby_players (lobby), 2);
+    //  Another source, or none, is not held back.
+    ck_assert_int_eq (lobby_join_from (lobby, "cy", s_tok (3), s_peer (3), 1,
+                                       b, now, NULL, 0), LOBBY_OK);
+    ck_assert_int_eq (s_join (lobby, "dee", 4, now), LOBBY_OK);
+    ck_assert_uint_eq (lobby_source_players (lobby, a), 2);
+    ck_assert_uint_eq (lobby_source_players (lobby, b), 1);
+    //  A player that leaves gives its place back; one that resumes from
+    //  elsewhere counts there.
+    ck_assert_int_eq (lobby_leave (lobby, s_tok (1), now), LOBBY_OK);
+    ck_assert_uint_eq (lobby_source_players (lobby, a), 1);
+    ck_assert_int_eq (lobby_resume_from (lobby, s_tok (3), s_peer (3), 1, a,
+                                         now), LOBBY_OK);
+    ck_assert_uint_eq (lobby_source_players (lobby, a), 2);
+    ck_assert_uint_eq (lobby_source_players (lobby, b), 0);
+    ck_assert_int_eq (lobby_join_from (lobby, "eve", s_tok (5), s_peer (5), 1,
+                                       a, now, NULL, 0), LOBBY_BUSY);
+    //  One forgotten (lost past grace, not playing) gives it back too.
+    ck_assert_int_eq (lobby_join_from (lobby, "eve", s_tok (5), s_peer (5), 1,
+                                       b, now, NULL, 0), LOBBY_OK);
+    ck_assert_int_eq (s_info (lobby, 5).state, LOBBY_QUEUED);
+    for (now = 100; now < 3000; now += 100) {
+        lobby_heard (lobby, s_tok (2), now);
+        lobby_heard (lobby, s_tok (3), now);
+        lobby_heard (lobby, s_tok (4), now);
+        lobby_tick (lobby, now);
+    }
+    ck_assert_int_eq (lobby_player_info (lobby, s_tok (5),
+                                         &(lobby_player_info_t){0}), -1);
+    ck_assert_uint_eq (lobby_source_players (lobby, b), 0);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
 START_TEST (test_config)
 {
     lobby_config_t cfg;
@@ -853,6 +911,231 @@ START_TEST (test_bad_diffs_refused)
 }
 END_TEST
 
+//  A snapshot's hash as a leader would compute it, after a test changed it:
+//  a member can forge a consistent hash, so refusals must not rest on it.
+static void s_rehash (rally_repl_t *snap)
+{
+    uint64_t sum = rally_repl_globals_hash (snap->ticks, snap->next_match,
+                                            snap->next_ticket);
+    for (size_t i = 0; i < snap->match_count; i++)
+        sum += rally_repl_match_hash (&snap->matches[i]);
+    for (size_t i = 0; i < snap->player_count; i++)
+        sum += rally_repl_player_hash (&snap->players[i]);
+    snap->hash = sum;
+}
+
+static rally_player_rec_t *s_rec (rally_repl_t *snap, int n)
+{
+    for (size_t i = 0; i < snap->player_count; i++)
+        if (snap->players[i].token[0] == n)
+            return &snap->players[i];
+    ck_abort_msg ("no player %d in the snapshot", n);
+    return NULL;
+}
+
+typedef enum {
+    BAD_NEXT_MATCH_WRAPS, BAD_NEXT_MATCH_ZERO, BAD_ID_NOT_BELOW_NEXT,
+    BAD_PLAYS_MISSING_MATCH, BAD_WRONG_SEAT, BAD_SEATS_QUEUED,
+    BAD_SEATS_STRANGER, BAD_PLAYER_TWICE, BAD_MATCH_TWICE, BAD_NAME_TWICE,
+    BAD_QUEUED_TICKET, BAD_ENDED_MATCH, BAD_SCORE, BAD_TOO_MANY_PLAYERS,
+    BAD_COUNT
+} s_bad_t;
+
+static const char *s_bad_reasons[BAD_COUNT] = {
+    "next match id", "next match id", "not below the next id",
+    "which is not here", "not in the seat", "seat",
+    "seat", "comes twice", "comes twice",
+    "two players named", "queued player", "ended, still has",
+    "score past", "more than the 3",
+};
+
+//  One way to break a snapshot of ann (1) v bob (2) in match m, cy (3)
+//  queued.
+static void s_break (rally_repl_t *snap, s_bad_t bad)
+{
+    rally_match_rec_t *m = &snap->matches[0];
+    switch (bad) {
+    case BAD_NEXT_MATCH_WRAPS: snap->next_match = UINT32_MAX; break;
+    case BAD_NEXT_MATCH_ZERO: snap->next_match = 0; break;
+    case BAD_ID_NOT_BELOW_NEXT: m->id = snap->next_match; break;
+    case BAD_PLAYS_MISSING_MATCH: s_rec (snap, 1)->match = m->id + 7; break;
+    case BAD_WRONG_SEAT: s_rec (snap, 1)->side = 1; break;
+    case BAD_SEATS_QUEUED: memcpy (m->tokens[0], s_tok (3), 16); break;
+    case BAD_SEATS_STRANGER: memcpy (m->tokens[1], s_tok (9), 16); break;
+    case BAD_PLAYER_TWICE:
+        *rally_repl_add_player (snap) = *s_rec (snap, 3);
+        break;
+    case BAD_MATCH_TWICE: {
+        rally_match_rec_t copy = *m;
+        *rally_repl_add_match (snap) = copy;
+        break;
+    }
+    case BAD_NAME_TWICE: strcpy (s_rec (snap, 2)->name, "cy"); break;
+    case BAD_QUEUED_TICKET: s_rec (snap, 3)->ticket = snap->next_ticket + 1;
+        break;
+    case BAD_ENDED_MATCH:
+        s_rec (snap, 3)->state = LOBBY_ENDED;
+        s_rec (snap, 3)->ticket = 0;
+        s_rec (snap, 3)->match = m->id;
+        break;
+    case BAD_SCORE: m->score[1] = 3; break;
+    case BAD_TOO_MANY_PLAYERS: {
+        rally_player_rec_t *p = rally_repl_add_player (snap);
+        *p = *s_rec (snap, 3);
+        memset (p->token, 5, 16);
+        strcpy (p->name, "eve");
+        p->ticket = snap->next_ticket;
+        break;
+    }
+    case BAD_COUNT: break;
+    }
+}
+
+START_TEST (test_hostile_snapshots_refused)
+{
+    //  The leader holds more than the followers may (a member's bug, or a
+    //  hostile member): it is where the state comes from, not what a
+    //  follower checks it against.
+    lobby_config_t cfg;
+    lobby_config_defaults (&cfg);
+    cfg.points_to_win = 2;
+    cfg.max_players = 3;
+    lobby_t *follower = lobby_new (&cfg);
+    cfg.max_players = 16;
+    lobby_t *leader = lobby_new (&cfg);
+    int64_t now = 0;
+    s_join (leader, "ann", 1, now);
+    s_join (leader, "bob", 2, now);
+    s_join (leader, "cy", 3, now);
+    s_replicate (leader, &follower, 1, now += TICK_MS);
+    ck_assert_int_eq (s_info (follower, 1).state, LOBBY_PLAYING);
+    ck_assert_int_eq (s_info (follower, 3).state, LOBBY_QUEUED);
+    uint64_t held = lobby_hash (follower);
+
+    rally_repl_t *snap = rally_repl_new (RALLY_REPL_SNAPSHOT);
+    char reason[RALLY_REASON_BUF];
+    for (int bad = 0; bad < BAD_COUNT; bad++) {
+        lobby_snapshot (leader, snap);
+        ck_assert_msg (lobby_check (follower, snap, reason,
+                                    sizeof (reason)) == 0, "%s", reason);
+        s_break (snap, (s_bad_t) bad);
+        s_rehash (snap);
+        ck_assert_msg (lobby_apply (follower, snap, reason,
+                                    sizeof (reason)) == -1,
+                       "broken snapshot %d was applied", bad);
+        ck_assert_msg (strstr (reason, s_bad_reasons[bad]),
+                       "broken snapshot %d: '%s' does not say '%s'", bad,
+                       reason, s_bad_reasons[bad]);
+        //  Refused whole: the follower holds what it held, and goes on.
+        ck_assert_uint_eq (lobby_hash (follower), held);
+        s_same (leader, follower);
+    }
+    s_replicate (leader, &follower, 1, now += TICK_MS);
+    s_same (leader, follower);
+    rally_repl_destroy (&snap);
+    lobby_destroy (&follower);
+    lobby_destroy (&leader);
+}
+END_TEST
+
+START_TEST (test_hostile_diffs_refused)
+{
+    lobby_t *leader = s_scored_lobby ();
+    lobby_t *follower = s_scored_lobby ();
+    int64_t now = 0;
+    s_join (leader, "ann", 1, now);
+    s_join (leader, "bob", 2, now);
+    s_join (leader, "cy", 3, now);
+    s_replicate (leader, &follower, 1, now += TICK_MS);
+    uint64_t held = lobby_hash (follower);
+    char reason[RALLY_REASON_BUF];
+    rally_repl_t *diff = rally_repl_new (RALLY_REPL_DIFF);
+    lobby_tick (leader, now += TICK_MS);
+    s_flush (leader);
+    lobby_diff (leader, diff);
+    rally_repl_t *bad = rally_repl_new (RALLY_REPL_DIFF);
+
+    //  Each change to the leader's diff, with its hash made right again.
+    for (int change = 0; change < 5; change++) {
+        rally_repl_reset (bad, RALLY_REPL_DIFF);
+        bad->base_hash = diff->base_hash;
+        bad->seq = diff->seq;
+        bad->ticks = diff->ticks;
+        bad->next_match = diff->next_match;
+        bad->next_ticket = diff->next_ticket;
+        for (size_t i = 0; i < diff->match_count; i++)
+            *rally_repl_add_match (bad) = diff->matches[i];
+        const char *says = "";
+        if (change == 0) {          //  a counter goes back
+            bad->next_match = 1;
+            says = "takes a counter back";
+        }
+        else if (change == 1) {     //  ann is dropped; her match seats her
+            rally_repl_add_gone_player (bad, s_tok (1));
+            says = "seats a player who is not here";
+        }
+        else if (change == 2) {     //  the live match goes; ann plays it
+            rally_repl_add_gone_match (bad, s_info (leader, 1).match);
+            bad->match_count = 0;
+            says = "which is not here";
+        }
+        else if (change == 3) {     //  cy, queued, takes ann's seat
+            bad->matches[0].tokens[0][0] = 3;
+            memset (bad->matches[0].tokens[0], 3, 16);
+            says = "seats player cy";
+        }
+        else {                      //  next match id past the last one
+            bad->next_match = LOBBY_MATCH_ID_MAX + 2;
+            says = "out of range";
+        }
+        bad->hash = lobby_hash (leader);
+        ck_assert_int_eq (lobby_apply (follower, bad, reason, sizeof (reason)),
+                          -1);
+        ck_assert_msg (strstr (reason, says), "change %d: '%s' does not say "
+                       "'%s'", change, reason, says);
+        ck_assert_uint_eq (lobby_hash (follower), held);
+    }
+    //  The leader's own diff still applies: nothing was half done.
+    ck_assert_msg (lobby_apply (follower, diff, reason, sizeof (reason)) == 0,
+                   "%s", reason);
+    s_same (leader, follower);
+    rally_repl_destroy (&bad);
+    rally_repl_destroy (&diff);
+    lobby_destroy (&follower);
+    lobby_destroy (&leader);
+}
+END_TEST
+
+START_TEST (test_match_ids_never_wrap)
+{
+    lobby_t *lobby = s_scored_lobby ();
+    //  A results store that holds the last id, or past it: refused.
+    ck_assert_int_eq (lobby_reserve_matches (lobby, UINT32_MAX), -1);
+    ck_assert_int_eq (lobby_reserve_matches (lobby, LOBBY_MATCH_ID_MAX), -1);
+    ck_assert_int_eq (lobby_reserve_matches (lobby, LOBBY_MATCH_ID_MAX - 1), 0);
+    int64_t now = 0;
+    s_join (lobby, "ann", 1, now);
+    s_join (lobby, "bob", 2, now);
+    ck_assert_uint_eq (s_info (lobby, 1).match, LOBBY_MATCH_ID_MAX);
+    //  The last id is spent: the next pair waits, and nothing wraps.
+    s_join (lobby, "cy", 3, now);
+    s_join (lobby, "dee", 4, now);
+    lobby_tick (lobby, now += TICK_MS);
+    ck_assert_int_eq (s_info (lobby, 3).state, LOBBY_QUEUED);
+    ck_assert_int_eq (s_info (lobby, 4).state, LOBBY_QUEUED);
+    ck_assert_uint_eq (lobby_match_count (lobby), 1);
+    rally_repl_t *diff = rally_repl_new (RALLY_REPL_DIFF);
+    lobby_diff (lobby, diff);
+    diff->from.node = 1;
+    ck_assert_uint_eq (diff->next_match, LOBBY_MATCH_ID_MAX + 1);
+    zframe_t *frame = rally_repl_encode (diff);
+    ck_assert_ptr_nonnull (frame);
+    zframe_destroy (&frame);
+    rally_repl_destroy (&diff);
+    lobby_destroy (&lobby);
+}
+END_TEST
+
 START_TEST (test_adopt_and_lead)
 {
     lobby_t *leader = s_scored_lobby ();
@@ -946,11 +1229,15 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_finished_dropped);
     tcase_add_test (tc, test_two_matches);
     tcase_add_test (tc, test_config);
+    tcase_add_test (tc, test_per_source_limit);
     suite_add_tcase (s, tc);
     tc = tcase_create ("replication");
     tcase_add_test (tc, test_follower_keeps_up);
     tcase_add_test (tc, test_snapshot_then_diffs);
     tcase_add_test (tc, test_bad_diffs_refused);
+    tcase_add_test (tc, test_hostile_snapshots_refused);
+    tcase_add_test (tc, test_hostile_diffs_refused);
+    tcase_add_test (tc, test_match_ids_never_wrap);
     tcase_add_test (tc, test_adopt_and_lead);
     tcase_add_test (tc, test_quiet_tick_ships_little);
     suite_add_tcase (s, tc);

@@ -187,6 +187,7 @@ START_TEST (round_trip_leader_and_hb)
     hb->want = UINT64_MAX - 1;
     hb->nonce = 0x0123456789abcdefull;
     hb->lag = 1u << 20;
+    hb->behind = UINT32_MAX;
     s_round_trip (&msg);
     hb->want = 0;           //  asks nothing, a leader's lag
     hb->lag = 0;
@@ -242,6 +243,70 @@ START_TEST (round_trip_results)
     msg->u.fetch.after = UINT32_MAX;
     s_round_trip (msg);
 
+    rally_msg_init (msg, RALLY_MSG_WATCH);
+    s_round_trip (msg);         //  a spectator that only lists
+    msg->u.watch.match = UINT32_MAX;
+    s_round_trip (msg);
+
+    rally_msg_init (msg, RALLY_MSG_HISTORY);
+    s_round_trip (msg);
+    snprintf (msg->u.history.name, sizeof (msg->u.history.name), "ann");
+    msg->u.history.before = 77;
+    s_round_trip (msg);
+    rally_msg_init (msg, RALLY_MSG_STANDINGS);
+    s_round_trip (msg);
+    s_repeat (msg->u.standings.name, "\xc3\xa9", 16);
+    s_round_trip (msg);
+    rally_msg_init (msg, RALLY_MSG_BOARD);
+    msg->u.board.from.node = 2;
+    s_round_trip (msg);         //  nobody asked about, nobody on it
+    msg->u.board.players = 12;
+    snprintf (msg->u.board.own.name, sizeof (msg->u.board.own.name), "ann");
+    msg->u.board.own.wins = UINT32_MAX;
+    msg->u.board.count = RALLY_BOARD_MAX;
+    for (uint32_t i = 0; i < RALLY_BOARD_MAX; i++) {
+        rally_record_t *rec = &msg->u.board.top[i];
+        snprintf (rec->name, sizeof (rec->name), "p%u", i);
+        rec->wins = 20 - i;
+        rec->losses = i;
+        rec->forfeits = i / 2;
+    }
+    s_round_trip (msg);
+    //  A record on the board must name someone.
+    msg->u.board.top[3].name[0] = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
+    rally_msg_init (msg, RALLY_MSG_BUSY);
+    msg->u.busy.from.term = 9;
+    msg->u.busy.from.node = 3;
+    strcpy (msg->u.busy.code, "full");
+    msg->u.busy.retry_ms = 1;
+    s_round_trip (msg);
+    msg->u.busy.retry_ms = RALLY_RETRY_MS_MAX;
+    strcpy (msg->u.busy.reason, "the node has all the players it can take");
+    s_round_trip (msg);
+    msg->u.busy.retry_ms = 0;       //  a retry needs a time to retry at
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    msg->u.busy.retry_ms = RALLY_RETRY_MS_MAX + 1;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
+    rally_msg_init (msg, RALLY_MSG_CROWD);
+    msg->u.crowd.from.term = 9;
+    msg->u.crowd.from.node = 3;
+    msg->u.crowd.match = 1;
+    s_round_trip (msg);
+    msg->u.crowd.match = UINT32_MAX;
+    msg->u.crowd.spectators = RALLY_SPECTATORS_MAX;
+    msg->u.crowd.grace_ms = UINT32_MAX;
+    s_round_trip (msg);
+    //  The encoder refuses what the decoder would: no match 0, no more
+    //  spectators than the limit.
+    msg->u.crowd.spectators = RALLY_SPECTATORS_MAX + 1;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    msg->u.crowd.spectators = 0;
+    msg->u.crowd.match = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
     rally_msg_init (msg, RALLY_MSG_RESULTS);
     msg->u.results.from.term = 5;
     msg->u.results.from.node = 1;
@@ -262,6 +327,27 @@ START_TEST (round_trip_results)
 
     //  A result is checked like any field: a match id of 0 is refused.
     msg->u.results.results[3].match = 0;
+    ck_assert_ptr_null (rally_msg_encode (msg));
+
+    rally_msg_init (msg, RALLY_MSG_HAVE);
+    rally_msg_have_t *have = &msg->u.have;
+    have->from.term = UINT64_MAX;
+    have->from.node = 255;
+    have->lo = 1;
+    have->hi = UINT32_MAX;
+    s_round_trip (msg);         //  stores nothing
+    have->top = UINT32_MAX;
+    have->count = RALLY_HAVE_RANGES;
+    for (uint32_t i = 0; i < RALLY_HAVE_RANGES; i++) {
+        have->ranges[i].lo = 3 * i + 1;
+        have->ranges[i].hi = 3 * i + 2;
+    }
+    have->ranges[RALLY_HAVE_RANGES - 1].hi = UINT32_MAX;
+    s_round_trip (msg);
+    have->ranges[5].lo = 0;     //  ids start at 1
+    ck_assert_ptr_null (rally_msg_encode (msg));
+    have->ranges[5].lo = 16;
+    have->lo = 0;
     ck_assert_ptr_null (rally_msg_encode (msg));
     free (msg);
 }
@@ -387,6 +473,7 @@ START_TEST (round_trip_cluster_full)
         s_repeat (n->game, "G", RALLY_ENDPOINT_MAX);
         snprintf (n->state, sizeof (n->state), "tcp://10.0.0.%u:5603", i);
         n->lag = UINT64_MAX - 3 * i;
+        n->behind = 7 * i;
     }
     c->lease_holder = 255;
     c->lease_term = UINT64_MAX;
@@ -1334,7 +1421,9 @@ START_TEST (type_names_and_topics)
                              "joined", "resume", "queued", "match", "input",
                              "requeue", "leave", "ping", "pong", "state",
                              "error", "status", "cluster", "matches", "sync",
-                             "ack", "lease", "fetch", "results" };
+                             "ack", "lease", "fetch", "results", "watch",
+                             "crowd", "history", "standings", "board",
+                             "busy", "have" };
     ck_assert_uint_eq (sizeof (expect) / sizeof (expect[0]),
                        RALLY_MSG_TYPE_COUNT);
     for (int i = 0; i < RALLY_MSG_TYPE_COUNT; i++)

@@ -122,18 +122,20 @@ START_TEST (test_store_idempotent)
     int64_t before = sqlite3_column_int64 (st, 0);
     ck_assert_int_eq (sqlite3_reset (st), SQLITE_OK);
     for (int i = 0; i < 3; i++)
-        ck_assert_int_eq (results_store (results, &m), 0);
+        ck_assert_int_eq (results_store (results, &m), RESULTS_HELD);
     ck_assert_int_eq (sqlite3_step (st), SQLITE_ROW);
     ck_assert_int_eq (sqlite3_column_int64 (st, 0), before);
     ck_assert_int_eq (sqlite3_reset (st), SQLITE_OK);
     ck_assert_uint_eq (results_count (results), 1);
 
-    //  A real change does move it.
+    //  Nor does a different row under the same id: a conflict, kept out.
+    results_match_t first = m;
     m.score[1] = 10;
-    ck_assert_int_eq (results_store (results, &m), 0);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_CONFLICT);
     ck_assert_int_eq (sqlite3_step (st), SQLITE_ROW);
-    ck_assert_int_ne (sqlite3_column_int64 (st, 0), before);
+    ck_assert_int_eq (sqlite3_column_int64 (st, 0), before);
     ck_assert_int_eq (sqlite3_finalize (st), SQLITE_OK);
+    m = first;
     ck_assert_int_eq (sqlite3_close (db), SQLITE_OK);
 
     results_match_t got;
@@ -144,26 +146,60 @@ START_TEST (test_store_idempotent)
 }
 END_TEST
 
-START_TEST (test_later_term_wins)
+//  A stored match is never overwritten, whatever the term of the row
+//  offered: a full restart once restarted terms at 1, and a later match
+//  given a stored id replaced it on every node.
+START_TEST (test_never_overwritten)
 {
     results_t *results = s_memory ();
     results_match_t old = s_match (4, "alice", "bob", 11, 2, 0, false, 5);
-    results_match_t later = s_match (4, "alice", "bob", 3, 0, 1, true, 6);
-    ck_assert_int_eq (results_store (results, &old), 0);
-    ck_assert_int_eq (results_store (results, &later), 0);
+    results_match_t later = s_match (4, "carol", "dave", 3, 0, 1, true, 6);
+    results_match_t earlier = s_match (4, "erin", "frank", 1, 11, 1, false, 1);
+    ck_assert_int_eq (results_store (results, &old), RESULTS_STORED);
+    ck_assert_int_eq (results_store (results, &later), RESULTS_CONFLICT);
+    ck_assert_int_eq (results_store (results, &earlier), RESULTS_CONFLICT);
+    ck_assert_int_eq (results_store (results, &old), RESULTS_HELD);
     results_match_t got;
     ck_assert_int_eq (results_get (results, 4, &got), 0);
-    s_assert_same (&got, &later);
-    //  The earlier term's version, arriving late, changes nothing.
-    ck_assert_int_eq (results_store (results, &old), 0);
-    ck_assert_int_eq (results_get (results, 4, &got), 0);
-    s_assert_same (&got, &later);
-    //  In the same term, the later store wins.
-    results_match_t again = s_match (4, "alice", "bob", 3, 1, 1, true, 6);
-    ck_assert_int_eq (results_store (results, &again), 0);
-    ck_assert_int_eq (results_get (results, 4, &got), 0);
-    s_assert_same (&got, &again);
+    s_assert_same (&got, &old);
     ck_assert_uint_eq (results_count (results), 1);
+    results_destroy (&results);
+}
+END_TEST
+
+START_TEST (test_ranges)
+{
+    results_t *results = s_memory ();
+    uint32_t ids[] = { 9, 1, 2, 3, 7, 5, 6, 20, UINT32_MAX };
+    for (size_t i = 0; i < sizeof (ids) / sizeof (ids[0]); i++) {
+        results_match_t m = s_match (ids[i], "a", "b", 1, 0, 0, false, 1);
+        ck_assert_int_eq (results_store (results, &m), RESULTS_STORED);
+    }
+    results_range_t r[8];
+    size_t count;
+    uint32_t hi;
+    ck_assert_int_eq (results_ranges (results, 1, 8, r, &count, &hi), 0);
+    ck_assert_uint_eq (count, 5);
+    ck_assert_uint_eq (hi, UINT32_MAX);
+    uint32_t want[][2] = { {1, 3}, {5, 7}, {9, 9}, {20, 20},
+                           {UINT32_MAX, UINT32_MAX} };
+    for (size_t i = 0; i < 5; i++) {
+        ck_assert_uint_eq (r[i].lo, want[i][0]);
+        ck_assert_uint_eq (r[i].hi, want[i][1]);
+    }
+    //  Two runs fit: the window ends before the third.
+    ck_assert_int_eq (results_ranges (results, 2, 2, r, &count, &hi), 0);
+    ck_assert_uint_eq (count, 2);
+    ck_assert_uint_eq (r[0].lo, 2);
+    ck_assert_uint_eq (r[0].hi, 3);
+    ck_assert_uint_eq (r[1].hi, 7);
+    ck_assert_uint_eq (hi, 8);
+    //  Nothing from here on.
+    results_destroy (&results);
+    results = s_memory ();
+    ck_assert_int_eq (results_ranges (results, 1, 2, r, &count, &hi), 0);
+    ck_assert_uint_eq (count, 0);
+    ck_assert_uint_eq (hi, UINT32_MAX);
     results_destroy (&results);
 }
 END_TEST
@@ -206,6 +242,62 @@ START_TEST (test_since_pages)
     ck_assert_int_eq (results_since (results, 0, 0, NULL, &count), 0);
     ck_assert_uint_eq (count, 0);
     results_destroy (&results);
+}
+END_TEST
+
+//  The leaderboard and history agree with what was stored: every match
+//  counted once per side, forfeits among the losses, best first.
+START_TEST (test_standings_and_recent)
+{
+    results_t *r = s_memory ();
+    results_match_t m[] = {
+        s_match (1, "ann", "bob", 11, 3, 0, false, 1),
+        s_match (2, "bob", "cy", 11, 9, 0, false, 1),
+        s_match (3, "cy", "ann", 2, 4, 1, true, 1),     //  cy forfeits
+        s_match (4, "Zo\xc3\xab \xe6\x97\xa5", "ann", 11, 1, 0, false, 2),
+        s_match (5, "bob", "ann", 0, 0, -1, false, 2),  //  no winner
+    };
+    for (size_t i = 0; i < sizeof (m) / sizeof (m[0]); i++)
+        ck_assert_int_eq (results_store (r, &m[i]), 0);
+    rally_record_t top[RALLY_BOARD_MAX], own;
+    size_t count = 0;
+    uint32_t players = 0;
+    snprintf (own.name, sizeof (own.name), "cy");
+    ck_assert_int_eq (results_standings (r, RALLY_BOARD_MAX, top, &count,
+                                         &players, &own), 0);
+    ck_assert_uint_eq (players, 4);
+    ck_assert_uint_eq (count, 4);
+    //  ann 2-1; then Zoe 1-0 before bob 1-1 (fewer losses); cy 0-2, one
+    //  of them forfeited. A match with no winner counts for nobody.
+    ck_assert_str_eq (top[0].name, "ann");
+    ck_assert_uint_eq (top[0].wins, 2);
+    ck_assert_uint_eq (top[0].losses, 1);
+    ck_assert_str_eq (top[1].name, "Zo\xc3\xab \xe6\x97\xa5");
+    ck_assert_str_eq (top[2].name, "bob");
+    ck_assert_uint_eq (top[2].wins, 1);
+    ck_assert_uint_eq (top[2].losses, 1);
+    ck_assert_str_eq (top[3].name, "cy");
+    ck_assert_uint_eq (own.wins, 0);
+    ck_assert_uint_eq (own.losses, 2);
+    ck_assert_uint_eq (own.forfeits, 1);
+    //  A name with no match has a record of zeros; a short board.
+    snprintf (own.name, sizeof (own.name), "nobody");
+    ck_assert_int_eq (results_standings (r, 2, top, &count, &players, &own), 0);
+    ck_assert_uint_eq (count, 2);
+    ck_assert_uint_eq (own.wins + own.losses + own.forfeits, 0);
+
+    results_match_t out[8];
+    ck_assert_int_eq (results_recent (r, "ann", 0, 8, out, &count), 0);
+    ck_assert_uint_eq (count, 4);
+    ck_assert_uint_eq (out[0].match, 5);    //  newest first
+    ck_assert_uint_eq (out[3].match, 1);
+    ck_assert_int_eq (results_recent (r, "", 4, 2, out, &count), 0);
+    ck_assert_uint_eq (count, 2);
+    ck_assert_uint_eq (out[0].match, 3);
+    ck_assert_uint_eq (out[1].match, 2);
+    ck_assert_int_eq (results_recent (r, NULL, 0, 8, out, &count), 0);
+    ck_assert_uint_eq (count, 5);
+    results_destroy (&r);
 }
 END_TEST
 
@@ -326,19 +418,19 @@ START_TEST (test_out_of_range)
 {
     results_t *results = s_memory ();
     results_match_t m = s_match (0, "a", "b", 1, 0, 0, false, 1);
-    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_INVALID);
     m = s_match (1, "a", "b", 1, 0, 2, false, 1);
-    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_INVALID);
     m = s_match (1, "a", "b", 1, 0, -2, false, 1);
-    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_INVALID);
     m = s_match (1, "a", "b", 1, 0, 0, false, (uint64_t) INT64_MAX + 1);
-    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_INVALID);
     m = s_match (1, "a", "b", 1, 0, 0, false, 1);
     m.forfeit = 2;                      //  a flag: 0 or 1
-    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_INVALID);
     m = s_match (1, "a", "b", 1, 0, 0, false, 1);
     memset (m.names[1], 'x', sizeof (m.names[1]));
-    ck_assert_int_eq (results_store (results, &m), -1);
+    ck_assert_int_eq (results_store (results, &m), RESULTS_INVALID);
     ck_assert_uint_eq (results_count (results), 0);
     //  The limits themselves are fine.
     m = s_match (UINT32_MAX, "a", "b", UINT32_MAX, 0, 0, false, INT64_MAX);
@@ -356,9 +448,11 @@ Suite *rally_test_suite (void)
     TCase *tc = tcase_create ("store");
     tcase_add_test (tc, test_store_get);
     tcase_add_test (tc, test_store_idempotent);
-    tcase_add_test (tc, test_later_term_wins);
+    tcase_add_test (tc, test_never_overwritten);
+    tcase_add_test (tc, test_ranges);
     tcase_add_test (tc, test_since_pages);
     tcase_add_test (tc, test_max_match);
+    tcase_add_test (tc, test_standings_and_recent);
     tcase_add_test (tc, test_out_of_range);
     tcase_add_test (tc, test_utf8_names);
     suite_add_tcase (s, tc);

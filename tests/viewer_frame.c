@@ -1,4 +1,5 @@
 /*  rally-frame-check FILE - does this screenshot show a game of Pong?
+    rally-frame-check --lines FILE - where is the text in it? (see below)
 
     Reads a PNG of the viewer's window and looks for what a match frame must
     hold, by shape alone: the viewer draws light things on a dark field, so
@@ -336,12 +337,92 @@ static int s_selftest (void)
     return failed? 1: 0;
 }
 
+//  --------------------------------------------------------------------------
+//  --lines: where the text is. Any pixel clearly lighter than the dark
+//  backgrounds is ink; its components, less the paddles (tall filled
+//  bars), are grouped into lines by vertical overlap. One JSON object:
+//  the image's size and each line's box and number of components, for a
+//  test to judge (enough lines, tall enough to read, none cut by an edge).
+
+#define INK_MIN     100         //  luminance of ink, above every background
+#define LINES_MAX   256
+
+typedef struct {
+    int x0, y0, x1, y1;
+    int glyphs;
+} line_t;
+
+static int s_by_top (const void *a, const void *b)
+{
+    return ((const blob_t *) a)->y0 - ((const blob_t *) b)->y0;
+}
+
+static int s_lines (const uint8_t *rgb, int w, int h)
+{
+    size_t total = (size_t) w * h;
+    uint8_t *mask = malloc (total);
+    if (!mask)
+        return 1;
+    for (size_t i = 0; i < total; i++) {
+        const uint8_t *p = rgb + i * 3;
+        mask[i] = (299 * p[0] + 587 * p[1] + 114 * p[2]) / 1000 >= INK_MIN;
+    }
+    blobs_t blobs = { 0 };
+    int rc = s_components (mask, w, h, &blobs);
+    free (mask);
+    if (rc)
+        return 1;
+    qsort (blobs.items, blobs.count, sizeof (blob_t), s_by_top);
+    line_t lines[LINES_MAX];
+    int count = 0;
+    for (size_t i = 0; i < blobs.count; i++) {
+        const blob_t *b = &blobs.items[i];
+        bool bar = s_fill (b) >= FILLED_MIN && s_h (b) >= 3 * s_w (b)
+                && s_h (b) > h / 10;
+        if (bar || s_w (b) > w / 2)
+            continue;
+        int at = -1;
+        for (int k = count - 1; k >= 0 && at < 0; k--) {
+            int top = b->y0 > lines[k].y0? b->y0: lines[k].y0;
+            int bottom = b->y1 < lines[k].y1? b->y1: lines[k].y1;
+            int lh = lines[k].y1 - lines[k].y0 + 1;
+            int least = s_h (b) < lh? s_h (b): lh;
+            if (bottom - top + 1 >= (least + 1) / 2)
+                at = k;
+        }
+        if (at < 0 && count == LINES_MAX)
+            continue;
+        if (at < 0) {
+            lines[count++] = (line_t) { b->x0, b->y0, b->x1, b->y1, 0 };
+            at = count - 1;
+        }
+        line_t *l = &lines[at];
+        l->x0 = b->x0 < l->x0? b->x0: l->x0;
+        l->y0 = b->y0 < l->y0? b->y0: l->y0;
+        l->x1 = b->x1 > l->x1? b->x1: l->x1;
+        l->y1 = b->y1 > l->y1? b->y1: l->y1;
+        l->glyphs++;
+    }
+    free (blobs.items);
+    printf ("{\"width\": %d, \"height\": %d, \"lines\": [", w, h);
+    for (int k = 0; k < count; k++)
+        printf ("%s[%d, %d, %d, %d, %d]", k? ", ": "", lines[k].x0,
+                lines[k].y0, lines[k].x1, lines[k].y1, lines[k].glyphs);
+    printf ("]}\n");
+    return 0;
+}
+
 int main (int argc, char **argv)
 {
     if (argc == 2 && strcmp (argv[1], "--selftest") == 0)
         return s_selftest ();
+    bool lines = argc == 3 && strcmp (argv[1], "--lines") == 0;
+    if (lines)
+        argv++;
+    else
     if (argc != 2 || argv[1][0] == '-') {
-        fprintf (stderr, "usage: rally-frame-check FILE.png | --selftest\n");
+        fprintf (stderr, "usage: rally-frame-check [--lines] FILE.png"
+                 " | --selftest\n");
         return argc == 2 && strcmp (argv[1], "--help") == 0? 0: 2;
     }
     int w, h, n;
@@ -350,6 +431,11 @@ int main (int argc, char **argv)
         printf ("FAIL: cannot read %s: %s\n", argv[1],
                 stbi_failure_reason ());
         return 1;
+    }
+    if (lines) {
+        int rc = s_lines (rgb, w, h);
+        stbi_image_free (rgb);
+        return rc;
     }
     const char *fail = s_check (rgb, w, h);
     stbi_image_free (rgb);

@@ -2,16 +2,21 @@
 
     main only wires: it parses the flags, opens a GLFW window with an
     OpenGL 3.3 core context, hands keys to ui, and runs the frame loop:
-    read the network without waiting, draw, swap, then sleep on the network
-    for what is left of the frame so that a window that is not shown (or a
-    swap that does not wait, as under Xvfb) never spins.
+    read the network without waiting, draw if ui says the frame would
+    change, swap, then wait on the network until the frame's time is up,
+    however many messages wake it meanwhile, so that a swap that does not
+    wait for vsync (as under Xvfb) never runs faster than the cap, and a
+    static screen costs a frame only when something on it changes.
 
-    With --screenshot the viewer saves the first frame that shows a match
-    under way and exits: that is how scripts and tests see the real window.
+    With --screenshot the viewer saves the first frame that shows what
+    --when names (a match under way by default) and exits: that is how
+    scripts and tests see the real window.
 */
 #include "rally_args.h"
+#include "rally_client.h"
 #include "rally_cluster.h"
 #include "render.h"
+#include "sound.h"
 #include "ui.h"
 
 #include <GLFW/glfw3.h>
@@ -22,14 +27,21 @@
 #define PROGRAM             "rally-viewer"
 #define VIEWER_FRAME_US     (1000000 / 120)     //  at most 120 frames/s
 #define VIEWER_HIDDEN_MS    50                  //  wait when minimised
+#define VIEWER_MIN_W        320                 //  the smallest window
+#define VIEWER_MIN_H        240                 //  that still reads
 
 typedef struct {
     rally_cluster_t cluster;            //  its brokers: where to ask for
                                         //  the leader
     const char *name;                   //  --name, or NULL
     const char *screenshot;             //  --screenshot FILE, or NULL
+    const char *when;                   //  --when: the screen to save
+    bool watch;                         //  --watch: spectate
+    bool mute;                          //  --mute
+    bool autoplay;                      //  --autoplay
     uint32_t timeout_s;                 //  give up on the screenshot after
     bool timeout_set;                   //  --timeout was given
+    bool plaintext;                     //  --insecure-plaintext
     uint32_t width, height;             //  window size
 } viewer_args_t;
 
@@ -45,19 +57,46 @@ static void s_usage (FILE *out)
         "  --broker ENDPOINT   a broker to ask for the leader; repeat for\n"
         "                      several, up to %d"
         " (default tcp://127.0.0.1:5600)\n"
+        "  --broker-key KEY    the brokers' public key (Z85, or a certificate\n"
+        "                      file), where the cluster file's key\n"
+        "                      directory has none ($RALLY_BROKER_KEY)\n"
+        "  --insecure-plaintext  no CURVE, for a cluster run so\n"
         "  --config FILE       cluster file: its brokers are used (default\n"
         "                      $RALLY_CONFIG)\n"
         "  --name NAME         fill in the username and join at once\n"
+        "  --watch             spectate: the matches under way, one shown\n"
+        "  --mute              start with the sound off (M toggles it)\n"
+        "  --autoplay          the paddle follows the ball by itself (for\n"
+        "                      a demo without a player)\n"
         "  --screenshot FILE   save the first frame of a match as PNG, exit\n"
+        "  --when SCREEN       with --screenshot: save the first frame of\n"
+        "                      this screen instead: name, finding, joining,\n"
+        "                      queued, match, paused, reconnecting,\n"
+        "                      unreachable, menu, last-point, end (with\n"
+        "                      the leaderboard), end-wait, board (Tab at\n"
+        "                      the name screen), watch, watch-list\n"
         "  --timeout SECONDS   with --screenshot: exit 3 if none by then"
         " (default 60)\n"
-        "  --width PIXELS      window width (default 960)\n"
-        "  --height PIXELS     window height (default 720)\n"
+        "  --width PIXELS      window width, 320 or more (default 960)\n"
+        "  --height PIXELS     window height, 240 or more (default 720)\n"
         "  -h, --help          this text\n"
-        "Keys: W/S or Up/Down move, F1 details, Esc quits.\n"
+        "Keys: W/S or Up/Down move, Esc menu, M mute, F1 details;\n"
+        "watching, Left/Right switch match.\n"
         "Exit status: 0 closed (or screenshot saved), 1 no window or the\n"
         "file cannot be written, 2 a bad command line, 3 no match to\n"
         "screenshot in time.\n", RALLY_CLUSTER_BROKERS_MAX);
+}
+
+static bool s_screen_known (const char *name)
+{
+    const char *screens[] = { "name", "finding", "joining", "queued", "match",
+                              "paused", "paused-wait", "reconnecting", "unreachable", "menu",
+                              "last-point", "end", "end-wait", "board",
+                              "board-wait", "watch", "watch-list" };
+    for (size_t i = 0; i < sizeof (screens) / sizeof (screens[0]); i++)
+        if (streq (name, screens[i]))
+            return true;
+    return false;
 }
 
 //  Parses argv into args. Returns -1 to run, else the exit code (0 when
@@ -67,16 +106,23 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     *args = (viewer_args_t) { .timeout_s = 60, .width = 960, .height = 720 };
     const char *config = NULL;
     rally_args_list_t brokers = { .count = 0 };
+    const char *broker_key = NULL;
     bool help = false;
     const rally_arg_t table[] = {
         RALLY_ARGS_LIST ("--broker", &brokers),
         RALLY_ARGS_STRING ("--config", &config),
         RALLY_ARGS_STRING ("--name", &args->name),
         RALLY_ARGS_STRING ("--screenshot", &args->screenshot),
+        RALLY_ARGS_STRING ("--when", &args->when),
+        RALLY_ARGS_SWITCH ("--watch", NULL, &args->watch),
+        RALLY_ARGS_SWITCH ("--mute", NULL, &args->mute),
+        RALLY_ARGS_SWITCH ("--autoplay", NULL, &args->autoplay),
         RALLY_ARGS_UINT ("--timeout", &args->timeout_s,
                          1, 86400, &args->timeout_set),
-        RALLY_ARGS_UINT ("--width", &args->width, 160, 16384, NULL),
-        RALLY_ARGS_UINT ("--height", &args->height, 120, 16384, NULL),
+        RALLY_ARGS_UINT ("--width", &args->width, VIEWER_MIN_W, 16384, NULL),
+        RALLY_ARGS_UINT ("--height", &args->height, VIEWER_MIN_H, 16384, NULL),
+        RALLY_ARGS_STRING ("--broker-key", &broker_key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &args->plaintext),
         RALLY_ARGS_SWITCH ("--help", "-h", &help),
     };
     int rc = rally_args_parse (PROGRAM, table,
@@ -93,6 +139,20 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
         return rally_args_fail (PROGRAM, "bad name '%s': %s", args->name, reason);
     if (args->timeout_set && !args->screenshot)
         return rally_args_fail (PROGRAM, "--timeout needs --screenshot");
+    if (args->when && !args->screenshot)
+        return rally_args_fail (PROGRAM, "--when needs --screenshot");
+    if (args->when && !s_screen_known (args->when))
+        return rally_args_fail (PROGRAM, "--when: no screen is called '%s'",
+                                args->when);
+    if (args->autoplay && args->watch)
+        return rally_args_fail (PROGRAM, "--autoplay and --watch: a"
+                                " spectator has no paddle");
+    if (args->watch && args->name)
+        return rally_args_fail (PROGRAM, "--watch and --name: a spectator"
+                                " does not play");
+    //  The client library reads it for brokers whose key the file lacks.
+    if (broker_key)
+        setenv ("RALLY_BROKER_KEY", broker_key, 1);
     if (rally_cluster_configure (&args->cluster, config, brokers.items,
                                  brokers.count, reason, sizeof reason))
         return rally_args_fail (PROGRAM, "%s", reason);
@@ -120,6 +180,11 @@ static void s_on_key (GLFWwindow *window, int key, int scancode, int action,
         case GLFW_KEY_W:         which = UI_KEY_W; break;
         case GLFW_KEY_S:         which = UI_KEY_S; break;
         case GLFW_KEY_F1:        which = UI_KEY_F1; break;
+        case GLFW_KEY_LEFT:      which = UI_KEY_LEFT; break;
+        case GLFW_KEY_RIGHT:     which = UI_KEY_RIGHT; break;
+        case GLFW_KEY_Q:         which = UI_KEY_Q; break;
+        case GLFW_KEY_M:         which = UI_KEY_M; break;
+        case GLFW_KEY_TAB:       which = UI_KEY_TAB; break;
         default:                 return;
     }
     //  A held key repeats; only Backspace wants that, and ui treats a
@@ -135,6 +200,17 @@ static void s_on_char (GLFWwindow *window, unsigned int codepoint)
     ui_char (ui, codepoint);
 }
 
+//  The window was uncovered or resized: what it shows must be drawn again.
+static void s_on_refresh (GLFWwindow *window)
+{
+    ui_invalidate ((ui_t *) glfwGetWindowUserPointer (window));
+}
+
+static void s_on_resize (GLFWwindow *window, int width, int height)
+{
+    ui_invalidate ((ui_t *) glfwGetWindowUserPointer (window));
+}
+
 static GLFWwindow *s_open_window (const viewer_args_t *args)
 {
     glfwWindowHint (GLFW_CONTEXT_VERSION_MAJOR, 3);
@@ -147,9 +223,31 @@ static GLFWwindow *s_open_window (const viewer_args_t *args)
                                            NULL, NULL);
     if (!window)
         return NULL;
+    glfwSetWindowSizeLimits (window, VIEWER_MIN_W, VIEWER_MIN_H, GLFW_DONT_CARE,
+                             GLFW_DONT_CARE);
     glfwMakeContextCurrent (window);
     glfwSwapInterval (1);
     return window;
+}
+
+//  True if the frame just drawn is the one --screenshot wants.
+static bool s_wanted (ui_t *ui, const viewer_args_t *args)
+{
+    if (!args->when || streq (args->when, "match"))
+        return ui_showing_match (ui);
+    return streq (ui_showing (ui), args->when);
+}
+
+//  Waits on the network until the frame that began at frame_start is
+//  over: a message wakes the wait, is read, and the wait goes on.
+static void s_wait_frame (ui_t *ui, int64_t frame_start)
+{
+    while (true) {
+        int64_t left_us = VIEWER_FRAME_US - (zclock_usecs () - frame_start);
+        if (left_us < 1000 || zsys_interrupted)
+            break;
+        ui_update (ui, (int) (left_us / 1000));
+    }
 }
 
 //  Runs frames until the player quits, the window closes, or the
@@ -164,33 +262,34 @@ static int s_run (GLFWwindow *window, render_t *render, ui_t *ui,
         glfwPollEvents ();
         ui_update (ui, 0);
         if (args->screenshot && zclock_mono () > deadline) {
-            zsys_error ("viewer: no match to screenshot after %u s",
-                        args->timeout_s);
+            zsys_error ("viewer: no %s screen to screenshot after %u s",
+                        args->when? args->when: "match", args->timeout_s);
             return 3;
         }
         if (glfwGetWindowAttrib (window, GLFW_ICONIFIED)) {
             ui_update (ui, VIEWER_HIDDEN_MS);
             continue;
         }
-        int width, height;
-        glfwGetFramebufferSize (window, &width, &height);
         int64_t now_us = zclock_usecs ();
         ui_step (ui, now_us);
-        ui_draw (ui, render, width, height, now_us);
-        if (args->screenshot && ui_showing_match (ui)) {
-            //  The back buffer, before the swap, holds the frame just drawn.
-            if (render_screenshot (render, args->screenshot)) {
-                zsys_error ("viewer: cannot write %s", args->screenshot);
-                return 1;
+        if (ui_redraw_due (ui, now_us)) {
+            int width, height;
+            glfwGetFramebufferSize (window, &width, &height);
+            ui_draw (ui, render, width, height, now_us);
+            if (args->screenshot && s_wanted (ui, args)) {
+                //  The back buffer, before the swap, holds the frame just
+                //  drawn.
+                if (render_screenshot (render, args->screenshot)) {
+                    zsys_error ("viewer: cannot write %s", args->screenshot);
+                    return 1;
+                }
+                zsys_info ("viewer: saved %s (%dx%d, %s)", args->screenshot,
+                           width, height, ui_showing (ui));
+                return 0;
             }
-            zsys_info ("viewer: saved %s (%dx%d)", args->screenshot, width,
-                       height);
-            return 0;
+            glfwSwapBuffers (window);
         }
-        glfwSwapBuffers (window);
-        int64_t left_us = VIEWER_FRAME_US - (zclock_usecs () - frame_start);
-        if (left_us >= 1000)
-            ui_update (ui, (int) (left_us / 1000));
+        s_wait_frame (ui, frame_start);
     }
     return 0;
 }
@@ -203,6 +302,9 @@ int main (int argc, char **argv)
         return rc;
     zsys_init ();
     zsys_set_logident (PROGRAM);
+    rally_keys_t *keys = args.plaintext ? rally_keys_plaintext_new (PROGRAM)
+                                        : rally_keys_player_new (NULL);
+    rally_client_set_keys (keys);
 
     glfwSetErrorCallback (s_glfw_error);
     if (!glfwInit ()) {
@@ -218,17 +320,24 @@ int main (int argc, char **argv)
         glfwTerminate ();
         return 1;
     }
-    ui_t *ui = ui_new (&args.cluster, args.name, args.name != NULL);
+    sound_t *sound = sound_new (args.mute);
+    ui_t *ui = ui_new (&args.cluster, args.name, args.name != NULL,
+                       args.watch, sound);
+    ui_set_autoplay (ui, args.autoplay);
     glfwSetWindowUserPointer (window, ui);
     glfwSetKeyCallback (window, s_on_key);
     glfwSetCharCallback (window, s_on_char);
+    glfwSetWindowRefreshCallback (window, s_on_refresh);
+    glfwSetFramebufferSizeCallback (window, s_on_resize);
 
     rc = s_run (window, render, ui, &args);
     zsys_debug ("viewer: leaving with exit code %d", rc);
 
     ui_destroy (&ui);
+    sound_destroy (&sound);
     render_destroy (&render);
     glfwDestroyWindow (window);
     glfwTerminate ();
+    rally_keys_destroy (&keys);
     return rc;
 }

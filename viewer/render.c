@@ -3,22 +3,20 @@
     Everything on screen is a coloured rectangle, so one tiny shader and one
     growing vertex array are enough: rectangles are appended as two
     triangles in pixel coordinates and the whole frame goes to the GPU in a
-    single draw call. Text is stb_easy_font's quads, scaled and appended
-    the same way.
+    single draw call. The shader multiplies each colour by the glyph
+    atlas (font.c): a glyph's quad samples its glyph; a plain rectangle has
+    no texture coordinates and is drawn in its colour alone. Glyph edges land on whole pixels, so text stays
+    sharp at every size.
 */
 #include "render.h"
 
+#include "font.h"
+
 #include <glad/gl.h>
 #include <czmq.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#include <stb_easy_font.h>
-#pragma GCC diagnostic pop
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
@@ -28,13 +26,12 @@
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
-//  Longest text drawn in one call, in bytes; longer text is cut.
-#define RENDER_TEXT_MAX     512
-//  stb_easy_font's quads are 64 bytes; no glyph has more than 16 of them.
-#define RENDER_FONT_BUF     (RENDER_TEXT_MAX * 16 * 64)
+//  The glyph atlas, pixels a side.
+#define RENDER_ATLAS        2048
 
 typedef struct {
     float x, y;
+    float u, v;
     uint8_t r, g, b, a;
 } render_vertex_t;
 
@@ -46,27 +43,35 @@ struct _render_t {
     size_t count;               //  vertices queued
     size_t capacity;            //  vertices verts can hold
     int width, height;          //  this frame's size in pixels
-    char *font_buf;             //  stb_easy_font's output
+    font_t *font;               //  faces and the glyph atlas
+    GLuint atlas;               //  the atlas as a texture
+    GLint u_atlas;              //  its sampler uniform
 };
 
 static const char *s_vertex_src =
     "#version 330 core\n"
     "layout (location = 0) in vec2 a_pos;\n"
-    "layout (location = 1) in vec4 a_color;\n"
+    "layout (location = 1) in vec2 a_uv;\n"
+    "layout (location = 2) in vec4 a_color;\n"
     "uniform vec2 u_size;\n"
+    "out vec2 v_uv;\n"
     "out vec4 v_color;\n"
     "void main () {\n"
     "    gl_Position = vec4 (a_pos.x / u_size.x * 2.0 - 1.0,\n"
     "                        1.0 - a_pos.y / u_size.y * 2.0, 0.0, 1.0);\n"
+    "    v_uv = a_uv;\n"
     "    v_color = a_color;\n"
     "}\n";
 
 static const char *s_fragment_src =
     "#version 330 core\n"
+    "in vec2 v_uv;\n"
     "in vec4 v_color;\n"
+    "uniform sampler2D u_atlas;\n"
     "out vec4 o_color;\n"
     "void main () {\n"
-    "    o_color = v_color;\n"
+    "    float ink = v_uv.x < 0.0? 1.0: texture (u_atlas, v_uv).r;\n"
+    "    o_color = vec4 (v_color.rgb, v_color.a * ink);\n"
     "}\n";
 
 static GLuint s_compile (GLenum type, const char *src)
@@ -113,6 +118,30 @@ static GLuint s_link (void)
     return program;
 }
 
+//  The atlas texture: one channel, sampled without mipmaps.
+static GLuint s_atlas_texture (int size)
+{
+    GLuint texture;
+    glGenTextures (1, &texture);
+    glBindTexture (GL_TEXTURE_2D, texture);
+    glPixelStorei (GL_UNPACK_ALIGNMENT, 1);
+    glTexImage2D (GL_TEXTURE_2D, 0, GL_R8, size, size, 0, GL_RED,
+                  GL_UNSIGNED_BYTE, NULL);
+    glTexParameteri (GL_TEXTURE_2D, GL_TEXTURE_MIN_FILTER, GL_NEAREST);
+    glTexParameteri (GL_TEXTURE_2D, GL_TEXTURE_MAG_FILTER, GL_NEAREST);
+    glTexParameteri (GL_TEXTURE_2D, GL_TEXTURE_WRAP_S, GL_CLAMP_TO_EDGE);
+    glTexParameteri (GL_TEXTURE_2D, GL_TEXTURE_WRAP_T, GL_CLAMP_TO_EDGE);
+    return texture;
+}
+
+static void s_attribute (GLuint index, GLint count, GLenum type,
+                         GLboolean normalise, size_t offset)
+{
+    glVertexAttribPointer (index, count, type, normalise,
+                           sizeof (render_vertex_t), (void *) offset);
+    glEnableVertexAttribArray (index);
+}
+
 render_t *render_new (render_loader_t load)
 {
     assert (load);
@@ -128,31 +157,30 @@ render_t *render_new (render_loader_t load)
         return NULL;
     }
     render_t *self = (render_t *) zmalloc (sizeof (render_t));
-    self->font_buf = (char *) malloc (RENDER_FONT_BUF);
+    self->font = font_new (RENDER_ATLAS);
     self->capacity = 4096;
     self->verts = (render_vertex_t *) malloc (self->capacity * sizeof (render_vertex_t));
     self->program = s_link ();
-    if (!self->font_buf || !self->verts || !self->program) {
+    if (!self->font || !self->verts || !self->program) {
         render_destroy (&self);
         return NULL;
     }
     self->u_size = glGetUniformLocation (self->program, "u_size");
+    self->u_atlas = glGetUniformLocation (self->program, "u_atlas");
+    self->atlas = s_atlas_texture (RENDER_ATLAS);
 
     glGenVertexArrays (1, &self->vao);
     glGenBuffers (1, &self->vbo);
     glBindVertexArray (self->vao);
     glBindBuffer (GL_ARRAY_BUFFER, self->vbo);
-    glVertexAttribPointer (0, 2, GL_FLOAT, GL_FALSE, sizeof (render_vertex_t),
-                           (void *) offsetof (render_vertex_t, x));
-    glEnableVertexAttribArray (0);
-    glVertexAttribPointer (1, 4, GL_UNSIGNED_BYTE, GL_TRUE,
-                           sizeof (render_vertex_t),
-                           (void *) offsetof (render_vertex_t, r));
-    glEnableVertexAttribArray (1);
+    s_attribute (0, 2, GL_FLOAT, GL_FALSE, offsetof (render_vertex_t, x));
+    s_attribute (1, 2, GL_FLOAT, GL_FALSE, offsetof (render_vertex_t, u));
+    s_attribute (2, 4, GL_UNSIGNED_BYTE, GL_TRUE, offsetof (render_vertex_t, r));
     glBindVertexArray (0);
 
-    zsys_debug ("render: OpenGL %s, %s", glGetString (GL_VERSION),
-                glGetString (GL_RENDERER));
+    zsys_debug ("render: OpenGL %s, %s; %zu font face(s), the first %s",
+                glGetString (GL_VERSION), glGetString (GL_RENDERER),
+                font_face_count (self->font), font_face_file (self->font, 0));
     return self;
 }
 
@@ -162,6 +190,8 @@ void render_destroy (render_t **self_p)
     render_t *self = *self_p;
     if (!self)
         return;
+    if (self->atlas)
+        glDeleteTextures (1, &self->atlas);
     if (self->vbo)
         glDeleteBuffers (1, &self->vbo);
     if (self->vao)
@@ -169,7 +199,7 @@ void render_destroy (render_t **self_p)
     if (self->program)
         glDeleteProgram (self->program);
     free (self->verts);
-    free (self->font_buf);
+    font_destroy (&self->font);
     free (self);
     *self_p = NULL;
 }
@@ -180,6 +210,7 @@ void render_begin (render_t *self, int width, int height, render_color_t clear)
     self->width = width > 0? width: 1;
     self->height = height > 0? height: 1;
     self->count = 0;
+    font_trim (self->font);
     glViewport (0, 0, self->width, self->height);
     glClearColor (clear.r / 255.0f, clear.g / 255.0f, clear.b / 255.0f, 1.0f);
     glClear (GL_COLOR_BUFFER_BIT);
@@ -202,19 +233,20 @@ static bool s_reserve (render_t *self, size_t n)
     return true;
 }
 
-//  Appends a quad's two triangles; (x0, y0) and (x1, y1) are corners.
+//  Appends a quad's two triangles: corners (x0, y0) and (x1, y1) on
+//  screen, (u0, v0) and (u1, v1) in the atlas.
 static void s_quad (render_t *self, float x0, float y0, float x1, float y1,
-                    render_color_t c)
+                    float u0, float v0, float u1, float v1, render_color_t c)
 {
     if (!s_reserve (self, 6))
         return;
     render_vertex_t *v = self->verts + self->count;
-    v[0] = (render_vertex_t) { x0, y0, c.r, c.g, c.b, c.a };
-    v[1] = (render_vertex_t) { x1, y0, c.r, c.g, c.b, c.a };
-    v[2] = (render_vertex_t) { x1, y1, c.r, c.g, c.b, c.a };
-    v[3] = (render_vertex_t) { x0, y0, c.r, c.g, c.b, c.a };
-    v[4] = (render_vertex_t) { x1, y1, c.r, c.g, c.b, c.a };
-    v[5] = (render_vertex_t) { x0, y1, c.r, c.g, c.b, c.a };
+    v[0] = (render_vertex_t) { x0, y0, u0, v0, c.r, c.g, c.b, c.a };
+    v[1] = (render_vertex_t) { x1, y0, u1, v0, c.r, c.g, c.b, c.a };
+    v[2] = (render_vertex_t) { x1, y1, u1, v1, c.r, c.g, c.b, c.a };
+    v[3] = v[0];
+    v[4] = v[2];
+    v[5] = (render_vertex_t) { x0, y1, u0, v1, c.r, c.g, c.b, c.a };
     self->count += 6;
 }
 
@@ -224,69 +256,98 @@ void render_rect (render_t *self, float x, float y, float w, float h,
     assert (self);
     if (w <= 0 || h <= 0)
         return;
-    s_quad (self, x, y, x + w, y + h, color);
+    //  No texture: a software renderer then fills big rectangles (the
+    //  field, the shades) without sampling the atlas at every pixel.
+    s_quad (self, x, y, x + w, y + h, -1, -1, -1, -1, color);
 }
 
-//  The letters U+00C0..U+00FF (Latin-1: "Zoë", "José") without their
-//  accents, so that most European names still read right.
-static const char s_latin1[] =
-    "AAAAAAACEEEEIIIIDNOOOOOxOUUUUYTs"
-    "aaaaaaaceeeeiiiidnooooo/ouuuuyty";
-
-//  Copies text into buf as printable ASCII, which is all the font has:
-//  accented Latin letters lose their accents, anything else shows as '?'.
-static void s_ascii (const char *text, char *buf, size_t size)
+//  Lays out one line of text from s to end with its baseline at y,
+//  starting at x; draws it when draw. Returns the width.
+static float s_line (render_t *self, float x, float y, int px,
+                     render_color_t color, const char *s, const char *end,
+                     bool draw)
 {
-    size_t n = 0;
-    for (const unsigned char *p = (const unsigned char *) text;
-         *p && n + 1 < size; p++) {
-        if (*p == 0xC3 && p[1] >= 0x80 && p[1] < 0xC0)
-            buf[n++] = s_latin1[*++p - 0x80];
-        else
-        if (*p >= 0x80 && *p < 0xC0)
-            continue;           //  a UTF-8 continuation: its lead shows
-        else
-        if (*p == '\n' || (*p >= 32 && *p < 127))
-            buf[n++] = (char) *p;
-        else
-            buf[n++] = '?';
+    float pen = 0;
+    uint32_t cp;
+    while ((cp = font_utf8_next (&s, end))) {
+        font_glyph_t g;
+        font_glyph (self->font, cp, px, &g);
+        if (draw && g.visible) {
+            float gx = roundf (x + pen), gy = roundf (y);
+            s_quad (self, gx + g.x0, gy + g.y0, gx + g.x1, gy + g.y1,
+                    g.u0, g.v0, g.u1, g.v1, color);
+        }
+        pen += g.advance;
     }
-    buf[n] = 0;
+    return pen;
 }
 
-void render_text (render_t *self, float x, float y, float scale,
+static int s_px (float px)
+{
+    return (int) lroundf (px < 1? 1: px);
+}
+
+void render_text (render_t *self, float x, float y, float px,
                   render_color_t color, const char *text)
 {
     assert (self && text);
-    char ascii[RENDER_TEXT_MAX + 1];
-    s_ascii (text, ascii, sizeof ascii);
-    int quads = stb_easy_font_print (0, 0, ascii, NULL, self->font_buf,
-                                     RENDER_FONT_BUF);
-    //  Each quad is four vertices of 16 bytes: x, y, z floats, then colour.
-    for (int i = 0; i < quads; i++) {
-        const float *q0 = (const float *) (self->font_buf + i * 64);
-        const float *q2 = (const float *) (self->font_buf + i * 64 + 32);
-        s_quad (self, x + q0[0] * scale, y + q0[1] * scale,
-                      x + q2[0] * scale, y + q2[1] * scale, color);
+    int size = s_px (px);
+    float ascent = font_ascent (self->font, size);
+    float line = font_line_height (self->font, size);
+    while (true) {
+        const char *end = strchr (text, '\n');
+        if (!end)
+            end = text + strlen (text);
+        s_line (self, x, y + ascent, size, color, text, end, true);
+        if (!*end)
+            break;
+        text = end + 1;
+        y += line;
     }
 }
 
-float render_text_width (const char *text, float scale)
+float render_text_width (render_t *self, const char *text, float px)
 {
-    char ascii[RENDER_TEXT_MAX + 1];
-    s_ascii (text, ascii, sizeof ascii);
-    return (float) stb_easy_font_width (ascii) * scale;
+    assert (self && text);
+    int size = s_px (px);
+    float widest = 0;
+    while (true) {
+        const char *end = strchr (text, '\n');
+        if (!end)
+            end = text + strlen (text);
+        float w = s_line (self, 0, 0, size, (render_color_t) { 0, 0, 0, 0 },
+                          text, end, false);
+        if (w > widest)
+            widest = w;
+        if (!*end)
+            break;
+        text = end + 1;
+    }
+    return widest;
 }
 
-float render_text_height (const char *text, float scale)
+float render_text_height (render_t *self, const char *text, float px)
 {
-    char ascii[RENDER_TEXT_MAX + 1];
-    s_ascii (text, ascii, sizeof ascii);
-    //  Glyphs are 7 font pixels high with descenders; a line is 12.
+    assert (self && text);
     int lines = 1;
-    for (const char *p = ascii; *p; p++)
+    for (const char *p = text; *p; p++)
         lines += *p == '\n';
-    return (float) ((lines - 1) * 12 + 8) * scale;
+    return (float) lines * font_line_height (self->font, s_px (px));
+}
+
+//  Sends the atlas rows that changed since the last frame.
+static void s_upload_atlas (render_t *self)
+{
+    int size, row0, row1;
+    const uint8_t *pixels = font_atlas (self->font, &size, &row0, &row1);
+    glActiveTexture (GL_TEXTURE0);
+    glBindTexture (GL_TEXTURE_2D, self->atlas);
+    if (row0 < row1) {
+        glPixelStorei (GL_UNPACK_ALIGNMENT, 1);
+        glTexSubImage2D (GL_TEXTURE_2D, 0, 0, row0, size, row1 - row0, GL_RED,
+                         GL_UNSIGNED_BYTE, pixels + (size_t) row0 * (size_t) size);
+        font_atlas_clean (self->font);
+    }
 }
 
 void render_end (render_t *self)
@@ -295,6 +356,8 @@ void render_end (render_t *self)
     glEnable (GL_BLEND);
     glBlendFunc (GL_SRC_ALPHA, GL_ONE_MINUS_SRC_ALPHA);
     glUseProgram (self->program);
+    s_upload_atlas (self);
+    glUniform1i (self->u_atlas, 0);
     glUniform2f (self->u_size, (float) self->width, (float) self->height);
     glBindVertexArray (self->vao);
     glBindBuffer (GL_ARRAY_BUFFER, self->vbo);

@@ -1,8 +1,8 @@
 /*  render - every OpenGL call of the viewer, and nothing else.
 
     One shader program draws coloured rectangles given in pixels (origin at
-    the top left, y down) through an orthographic projection. Text comes from
-    stb_easy_font, whose quads are drawn the same way. A frame is:
+    the top left, y down) through an orthographic projection. Text is real
+    fonts (font.h) rasterised at the size asked for, drawn the same way. A frame is:
     render_begin(), any number of render_rect() and render_text(), then
     render_end(), which sends the batch to the GPU. The caller owns the
     window and its context; render_new() needs that context to be current.
@@ -37,15 +37,16 @@ void render_begin (render_t *self, int width, int height, render_color_t clear);
 void render_rect (render_t *self, float x, float y, float w, float h,
                   render_color_t color);
 
-//  Queues text with its top-left corner at x, y, each font pixel drawn as
-//  scale x scale. Printable ASCII only: other bytes show as '?', and a
-//  UTF-8 sequence as one '?'. '\n' starts a new line.
-void render_text (render_t *self, float x, float y, float scale,
+//  Queues UTF-8 text with the top-left corner of its first line at x, y,
+//  at px pixels a line (the font's em size, rounded to whole pixels).
+//  Any script a face on the machine has is drawn; '\n' starts a new line.
+void render_text (render_t *self, float x, float y, float px,
                   render_color_t color, const char *text);
 
-//  Size in pixels that render_text() would cover.
-float render_text_width (const char *text, float scale);
-float render_text_height (const char *text, float scale);
+//  Size in pixels that render_text() would cover: the widest line, and
+//  the lines' height.
+float render_text_width (render_t *self, const char *text, float px);
+float render_text_height (render_t *self, const char *text, float px);
 
 //  Draws everything queued since render_begin().
 void render_end (render_t *self);
