@@ -1991,6 +1991,8 @@ static void s_commit (node_t *self, uint64_t seq)
 }
 
 //  This tick's diff to the followers, and a snapshot to each that asked.
+static void s_send_snapshots (node_t *self);
+
 static void s_replicate (node_t *self)
 {
     lobby_diff (self->lobby, self->repl);
@@ -2007,6 +2009,12 @@ static void s_replicate (node_t *self)
     zmsg_append (out, &body);
     if (zmsg_send (&out, self->heartbeat))
         zmsg_destroy (&out);
+    s_send_snapshots (self);
+}
+
+//  A snapshot at seq to each follower that asked since the last one.
+static void s_send_snapshots (node_t *self)
+{
     if (zlist_size (self->syncs) == 0)
         return;
     lobby_snapshot (self->lobby, self->repl);
@@ -2082,6 +2090,10 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     while (ran < NODE_CATCH_UP && s_leading (self, zclock_mono ())
            && s_deadline (self, self->tick_next) <= zclock_usecs ()) {
         if (s_held_back (self, zclock_mono ())) {
+            //  The followers it waits for may be waiting for a snapshot,
+            //  which goes out with a tick: a held leader that sent none
+            //  would wait for ever (it did, after a failover under load).
+            s_send_snapshots (self);
             held = true;
             break;
         }
