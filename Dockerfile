@@ -25,14 +25,18 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --user-group --uid 10001 --home-dir /var/lib/rally \
         --shell /usr/sbin/nologin rally \
- && install -d -o rally -g rally -m 0750 /var/lib/rally
+ && install -d -o rally -g rally -m 0750 /var/lib/rally \
+ && install -d -o rally -g rally -m 0755 /var/lib/rally-keys \
+        /var/lib/rally-keys/public
 COPY --from=build /build/bin/rally-broker /build/bin/rally-gamenode \
                   /build/bin/rallyctl /usr/local/bin/
 COPY config/compose.cfg config/compose-1broker.cfg /etc/rally/
 
-# A node keeps its finished matches in /var/lib/rally (a volume); which
-# program a container runs, and as which node, is up to docker-compose.yml.
-ENV RALLY_CONFIG=/etc/rally/compose.cfg RALLY_DATA=/var/lib/rally
+# A node keeps its finished matches and its own certificate in
+# /var/lib/rally (a volume); the members' public certificates are in
+# /var/lib/rally-keys/public (compose.cfg's keys). Which program a container runs, and as which node, is up to docker-compose.yml.
+ENV RALLY_CONFIG=/etc/rally/compose.cfg RALLY_DATA=/var/lib/rally \
+    RALLY_KEY=/var/lib/rally/rally.cert
 USER rally
 WORKDIR /var/lib/rally
 CMD ["rally-gamenode", "--help"]

@@ -34,6 +34,8 @@ typedef struct {
     uint64_t seed;              //  --seed
     bool trace;                 //  --trace
     uint32_t timeout_s;         //  --timeout, 0 = none
+    rally_args_list_t broker_keys;  //  --broker-key, each time it is given
+    bool plaintext;             //  --insecure-plaintext
 } flags_t;
 
 typedef struct {
@@ -74,6 +76,12 @@ static void s_usage (FILE *out)
         "  --trace             print a tick line for every state received,\n"
         "                      as it came (even one behind the last)\n"
         "  --timeout SECONDS   exit 3 if not done by then (default 0 = none)\n"
+        "  --broker-key KEY    the broker's public key (Z85, or a certificate\n"
+        "                      file); repeat, in the order of the brokers\n"
+        "                      (default: KEYS/broker<N>.cert of the cluster\n"
+        "                      file, else $RALLY_BROKER_KEY)\n"
+        "  --insecure-plaintext  no CURVE (for a cluster run so); says so in\n"
+        "                      every log line\n"
         "  -h, --help          print this and exit\n"
         "\n"
         "Exit status: 0 done (or interrupted), 1 a player refused for good,\n"
@@ -110,6 +118,8 @@ static int s_parse (int argc, char **argv, flags_t *flags)
         RALLY_ARGS_U64 ("--seed", &flags->seed),
         RALLY_ARGS_UINT ("--timeout", &flags->timeout_s, 0, 86400 * 365, NULL),
         RALLY_ARGS_SWITCH ("--trace", NULL, &flags->trace),
+        RALLY_ARGS_LIST ("--broker-key", &flags->broker_keys),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &flags->plaintext),
         RALLY_ARGS_SWITCH ("--help", "-h", &help),
     };
     int rc = rally_args_parse (PROGRAM, table,
@@ -237,6 +247,15 @@ static bool s_make_players (player_t *players, const flags_t *flags,
         s_player_name (flags, i, name, sizeof (name));
         rally_client_config_t cfg;
         rally_client_config_defaults (&cfg, cluster, name);
+        for (size_t k = 0; k < flags->broker_keys.count
+                        && k < RALLY_CLUSTER_BROKERS_MAX; k++)
+            if (rally_keys_parse (flags->broker_keys.items[k],
+                                  cfg.broker_keys[k])) {
+                zsys_error ("%s: --broker-key: '%s' is neither a Z85 key nor"
+                            " a certificate", PROGRAM,
+                            flags->broker_keys.items[k]);
+                return false;
+            }
         players[i].client = rally_client_new (&cfg, now);
         if (!players[i].client) {
             zsys_error ("%s: cannot start a client for broker '%s'%s", PROGRAM,
@@ -368,6 +387,10 @@ int main (int argc, char **argv)
     zsys_init ();
     zsys_set_logstream (stderr);
     s_start_ms = zclock_mono ();
+    //  One key for every player of the process, for as long as it runs.
+    rally_keys_t *keys = flags.plaintext ? rally_keys_plaintext_new (PROGRAM)
+                                         : rally_keys_player_new (NULL);
+    rally_client_set_keys (keys);
     //  Each player holds a few connections: hundreds of them pass 1,024.
     uint64_t limit = 0;
     if (rally_limits_raise_nofile (&limit))
@@ -376,9 +399,11 @@ int main (int argc, char **argv)
     static player_t players[BOT_CLIENTS_MAX];
     if (!s_make_players (players, &flags, &cluster, s_start_ms)) {
         s_destroy_players (players, flags.clients);
+        rally_keys_destroy (&keys);
         return 1;
     }
     code = s_run (players, &flags);
     s_destroy_players (players, flags.clients);
+    rally_keys_destroy (&keys);
     return code;
 }

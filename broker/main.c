@@ -21,6 +21,7 @@
 #include "broker.h"
 #include "rally_args.h"
 #include "rally_cluster.h"
+#include "rally_keys.h"
 #include "rally_limits.h"
 #include "rally_warn.h"
 
@@ -40,13 +41,18 @@
 typedef struct {
     const char *broker;         //  --broker ENDPOINT
     const char *config;         //  --config FILE
+    const char *key;            //  --key FILE
+    bool plaintext;             //  --insecure-plaintext
     bool verbose;               //  -v, --verbose
     bool help;                  //  -h, --help
 } flags_t;
 
 typedef struct {
     zloop_t *loop;              //  the reactor
-    zsock_t *router;            //  ROUTER: every request and heartbeat
+    zsock_t *router;            //  ROUTER, peer plane: heartbeats, status
+    zsock_t *players;           //  ROUTER, player plane: where, ping
+    zsock_t *answer;            //  the ROUTER of the request at hand
+    rally_keys_t *keys;         //  own and members' keys
     broker_t *table;            //  the nodes, and who leads
     zframe_t *routes[RALLY_NODE_ID_MAX + 1];    //  each node's routing id
     int fds[RALLY_NODE_ID_MAX + 1];     //  each node's connection, or -1
@@ -75,9 +81,16 @@ static void s_usage (FILE *out)
         "then the cluster file, then the environment (RALLY_*), then these\n"
         "flags.\n"
         "\n"
-        "  --broker ENDPOINT   endpoint to bind (default: the first broker in\n"
-        "                      the cluster file, else tcp://127.0.0.1:5600);\n"
-        "                      an address or *, not a host name\n"
+        "  --broker ENDPOINT   which broker of the cluster file this is, by\n"
+        "                      its player or peer endpoint (default: the\n"
+        "                      first); it binds both (addresses or *, not\n"
+        "                      host names)\n"
+        "  --key FILE          this broker's certificate (default $RALLY_KEY,\n"
+        "                      else KEYS/../broker<N>/rally.cert; rallyctl\n"
+        "                      keys makes them)\n"
+        "  --insecure-plaintext  no CURVE: anyone who reaches a port can\n"
+        "                      read and forge everything; every log line\n"
+        "                      says so\n"
         "  --config FILE       cluster file (ZPL; see config/README.md;\n"
         "                      default $RALLY_CONFIG)\n"
         "  -v, --verbose       log every message at debug level\n"
@@ -92,6 +105,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
     const rally_arg_t table[] = {
         RALLY_ARGS_STRING ("--broker", &f->broker),
         RALLY_ARGS_STRING ("--config", &f->config),
+        RALLY_ARGS_STRING ("--key", &f->key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_SWITCH ("--verbose", "-v", &f->verbose),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
@@ -107,6 +122,10 @@ static int s_configure (rally_cluster_t *c, const flags_t *f)
                                  reason, sizeof (reason))
         || rally_cluster_check_bind (c->brokers[0], reason, sizeof (reason)))
         return rally_args_fail (PROGRAM, "%s", reason);
+    if (!c->broker_index[0] || !*c->broker_peers[0])
+        return rally_args_fail (PROGRAM, "the broker at %s is not one of the "
+                                "cluster file with a peer endpoint "
+                                "(broker/peer)", c->brokers[0]);
     return 0;
 }
 
@@ -178,9 +197,19 @@ static void s_log_events (server_t *self)
 //  --------------------------------------------------------------------------
 //  Requests
 
+static void s_reply_on (server_t *self, zsock_t *sock, zframe_t *peer,
+                        const rally_msg_t *msg)
+{
+    if (rally_msg_send_to (msg, sock, peer))
+        zsys_error ("rally-broker: cannot send %s",
+                    rally_msg_type_name (msg->type));
+}
+
+//  Answers on the ROUTER the request came on.
 static void s_reply (server_t *self, zframe_t *peer, const rally_msg_t *msg)
 {
-    if (rally_msg_send_to (msg, self->router, peer))
+    if (rally_msg_send_to (msg, self->answer ? self->answer : self->router,
+                           peer))
         zsys_error ("rally-broker: cannot send %s",
                     rally_msg_type_name (msg->type));
 }
@@ -209,13 +238,22 @@ static bool s_answer_where (server_t *self, zframe_t *peer)
     rally_msg_init (&msg, RALLY_MSG_LEADER);
     if (!broker_leader (self->table, zclock_mono (), &msg.u.leader))
         return false;
-    s_reply (self, peer, &msg);
+    //  The key players will check the leader by: the broker's own copy,
+    //  never one a heartbeat carried.
+    char name[32];
+    snprintf (name, sizeof (name), "node%u", msg.u.leader.from.node);
+    const char *key = rally_keys_of (self->keys, name);
+    snprintf (msg.u.leader.key, sizeof (msg.u.leader.key), "%s",
+              key && !rally_keys_plaintext (self->keys) ? key : "");
+    s_reply_on (self, self->players, peer, &msg);
     return true;
 }
 
 static void s_no_leader (server_t *self, zframe_t *peer)
 {
-    s_send_error (self, peer, "no_leader", "no game node is leading");
+    rally_msg_t msg;
+    rally_msg_error (&msg, NULL, "no_leader", "no game node is leading");
+    s_reply_on (self, self->players, peer, &msg);
 }
 
 static void s_where (server_t *self, zframe_t *peer)
@@ -269,7 +307,7 @@ static void s_grant (server_t *self)
     rally_msg_init (&msg, RALLY_MSG_LEASE);
     uint32_t node = broker_grant_due (self->table, now, &msg.u.lease);
     if (node && self->routes[node])
-        s_reply (self, self->routes[node], &msg);
+        s_reply_on (self, self->router, self->routes[node], &msg);
     s_log_events (self);
     if (zlistx_size (self->parked))
         s_unpark (self, now);
@@ -317,9 +355,28 @@ static void s_ping (server_t *self, zframe_t *peer, const rally_msg_ping_t *ping
     s_reply (self, peer, &msg);
 }
 
+//  The peer plane takes heartbeats and status, the player plane where;
+//  both take ping.
+static bool s_plane_takes (server_t *self, rally_msg_type_t type)
+{
+    if (type == RALLY_MSG_PING)
+        return true;
+    if (self->answer == self->router)
+        return type == RALLY_MSG_NODE_HB || type == RALLY_MSG_STATUS;
+    return type == RALLY_MSG_WHERE;
+}
+
 static void s_dispatch (server_t *self, zframe_t *peer, int fd,
                         const rally_msg_t *req)
 {
+    if (!s_plane_takes (self, req->type)) {
+        char reason[RALLY_REASON_BUF];
+        snprintf (reason, sizeof (reason), "'%s' is not taken on the %s "
+                  "endpoint", rally_msg_type_name (req->type),
+                  self->answer == self->router ? "peer" : "player");
+        s_bad (self, peer, reason);
+        return;
+    }
     switch (req->type) {
     case RALLY_MSG_NODE_HB:
         s_heartbeat (self, peer, fd, &req->u.node_hb);
@@ -376,6 +433,7 @@ static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     zmsg_t *in = s_recv (reader, &fd);
     if (!in)
         return 0;               //  interrupted; the loop will see it
+    self->answer = reader;
     zframe_t *peer = zmsg_pop (in);
     if (!peer) {
         zmsg_destroy (&in);
@@ -403,6 +461,7 @@ static int s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
         s_dispatch (self, peer, fd, req);
         s_log_events (self);
     }
+    self->answer = NULL;
     free (req);
     zframe_destroy (&peer);
     zmsg_destroy (&in);
@@ -460,16 +519,20 @@ static int s_handle_timer (zloop_t *loop, int timer_id, void *arg)
 //  --------------------------------------------------------------------------
 //  Main: only wiring
 
-static int s_run (const rally_cluster_t *cluster, bool verbose)
+static int s_run (const rally_cluster_t *cluster, bool verbose,
+                  rally_keys_t *keys)
 {
     server_t self = { 0 };
     self.verbose = verbose;
+    self.keys = keys;
     rally_warn_init (&self.warn, PROGRAM, BROKER_WARN_BURST);
-    char endpoint[RALLY_ENDPOINT_BUF];
+    char endpoint[RALLY_ENDPOINT_BUF], peer_ep[RALLY_ENDPOINT_BUF];
     snprintf (endpoint, sizeof (endpoint), "%s", cluster->brokers[0]);
+    snprintf (peer_ep, sizeof (peer_ep), "%s", cluster->broker_peers[0]);
 
     int rc = 1;
     self.router = rally_msg_socket_new (ZMQ_ROUTER);
+    self.players = rally_msg_socket_new (ZMQ_ROUTER);
     self.table = broker_new (cluster->liveness_ms, cluster->lease_ms,
                              zclock_mono ());
     self.parked = zlistx_new ();
@@ -489,16 +552,25 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
         zsock_set_rcvtimeo (self.monitor, 0);
     if (self.parked)
         zlistx_set_destructor (self.parked, s_parked_free);
-    if (!self.router || !self.table || !self.loop || !self.parked
-        || !self.monitor)
+    if (!self.router || !self.players || !self.table || !self.loop
+        || !self.parked || !self.monitor)
         zsys_error ("rally-broker: out of memory");
-    else if (rally_cluster_bind (self.router, endpoint))
+    else if (rally_keys_serve (keys, self.router, RALLY_ZAP_PEER)
+             || rally_keys_serve (keys, self.players, RALLY_ZAP_PLAYER))
+        zsys_error ("rally-broker: cannot start the key checks");
+    else if (rally_cluster_bind (self.router, peer_ep))
+        zsys_error ("rally-broker: cannot bind %s: %s", peer_ep,
+                    zmq_strerror (zmq_errno ()));
+    else if (rally_cluster_bind (self.players, endpoint))
         zsys_error ("rally-broker: cannot bind %s: %s", endpoint,
                     zmq_strerror (zmq_errno ()));
     else {
+        //  The player endpoint last: the harness waits for this line.
+        zsys_info ("rally-broker: peers on %s", peer_ep);
         zsys_info ("rally-broker: listening on %s", endpoint);
         zloop_set_nonstop (self.loop, false);
         zloop_reader (self.loop, self.router, s_handle_request, &self);
+        zloop_reader (self.loop, self.players, s_handle_request, &self);
         zloop_reader (self.loop, self.monitor, s_handle_monitor, &self);
         zloop_timer (self.loop, BROKER_EXPIRE_MS, 0, s_handle_timer, &self);
         zloop_timer (self.loop, BROKER_GRANT_MS, 0, s_handle_grant, &self);
@@ -515,6 +587,7 @@ static int s_run (const rally_cluster_t *cluster, bool verbose)
         zframe_destroy (&self.routes[i]);
     broker_destroy (&self.table);
     zsock_destroy (&self.router);
+    zsock_destroy (&self.players);
     return rc;
 }
 
@@ -532,6 +605,14 @@ int main (int argc, char **argv)
     rc = s_configure (&cluster, &flags);
     if (rc)
         return rc;
+    char name[32], reason[RALLY_REASON_BUF * 2];
+    snprintf (name, sizeof (name), "broker%u", cluster.broker_index[0]);
+    rally_keys_t *keys = rally_keys_open_member (&cluster, PROGRAM, name,
+                                                 flags.key, NULL,
+                                                 flags.plaintext, reason,
+                                                 sizeof (reason));
+    if (!keys)
+        return rally_args_fail (PROGRAM, "%s", reason);
     //  A descriptor a connection: the soft limit would cap them early.
     uint64_t limit = 0;
     if (rally_limits_raise_nofile (&limit))
@@ -539,5 +620,7 @@ int main (int argc, char **argv)
                       "it stays %" PRIu64, strerror (errno), limit);
     else
         zsys_info ("rally-broker: descriptor limit %" PRIu64, limit);
-    return s_run (&cluster, flags.verbose);
+    rc = s_run (&cluster, flags.verbose, keys);
+    rally_keys_destroy (&keys);
+    return rc;
 }

@@ -106,6 +106,31 @@ struct _rally_client_t {
 
 static void s_send_where (rally_client_t *self);
 
+//  One key for the whole process: a session bound to it survives any
+//  reconnection, and a token alone, without it, is worth nothing.
+static rally_keys_t *s_keys;
+static rally_keys_t *s_process_keys (void);
+
+void rally_client_set_keys (rally_keys_t *keys)
+{
+    s_keys = keys;
+}
+
+rally_keys_t *rally_client_keys (void)
+{
+    return s_process_keys ();
+}
+
+static rally_keys_t *s_process_keys (void)
+{
+    if (!s_keys) {
+        static rally_keys_t *made;
+        made = rally_keys_player_new (NULL);
+        s_keys = made;
+    }
+    return s_keys;
+}
+
 //  --------------------------------------------------------------------------
 //  Configuration, constructor and destructor
 
@@ -121,9 +146,19 @@ void rally_client_config_defaults (rally_client_config_t *cfg,
         .ping_ms = CLIENT_PING_MS,
         .auto_requeue = false,
     };
+    const char *fallback = getenv ("RALLY_BROKER_KEY");
     for (size_t i = 0; i < cluster->broker_count
-                    && i < RALLY_CLUSTER_BROKERS_MAX; i++)
+                    && i < RALLY_CLUSTER_BROKERS_MAX; i++) {
+        char path[RALLY_CLUSTER_PATH_BUF + 32];
+        snprintf (path, sizeof (path), "%s/broker%u.cert", cluster->keys,
+                  cluster->broker_index[i]);
+        char *key = cfg->broker_keys[cfg->broker_count];
+        bool found = cluster->broker_index[i]
+                  && rally_keys_parse (path, key) == 0;
+        if (!found && (!fallback || rally_keys_parse (fallback, key)))
+            *key = 0;
         cfg->brokers[cfg->broker_count++] = cluster->brokers[i];
+    }
 }
 
 static int s_connect_to (zsock_t *sock, const char *endpoint)
@@ -144,21 +179,39 @@ static zsock_t *s_broker_socket (rally_client_t *self)
         return NULL;
     zsock_set_sndhwm (sock, CLIENT_BROKER_HWM);
     zsock_set_immediate (sock, 1);
-    for (size_t i = 0; sock && i < self->cfg.broker_count; i++)
+    rally_keys_t *keys = s_process_keys ();
+    for (size_t i = 0; sock && i < self->cfg.broker_count; i++) {
+        //  One DEALER, many brokers: the server key is set per connect.
+        if (!rally_keys_plaintext (keys)
+            && rally_keys_client (keys, sock, self->cfg.broker_keys[i])) {
+            zsys_warning ("rally_client: no public key for the broker at %s;"
+                          " skipped (see --broker-key)", self->cfg.brokers[i]);
+            continue;
+        }
         if (s_connect_to (sock, self->cfg.brokers[i]))
             zsock_destroy (&sock);
+    }
+    //  With no broker usable the session goes on looking, and has said why.
     return sock;
 }
 
 //  A socket to a node, NULL if the endpoint is refused. It redials often:
 //  a node that restarts on the same endpoints is heard again well within
 //  the silence that would send the session looking elsewhere.
-static zsock_t *s_node_socket (int type, const char *endpoint)
+static zsock_t *s_node_socket (int type, const char *endpoint,
+                               const char *key)
 {
     zsock_t *sock = rally_msg_socket_new (type);
     if (!sock)
         return NULL;
     zsock_set_reconnect_ivl (sock, CLIENT_RECONNECT_MS);
+    rally_keys_t *keys = s_process_keys ();
+    if (!rally_keys_plaintext (keys) && rally_keys_client (keys, sock, key)) {
+        zsys_warning ("rally_client: no valid key for the node at %s",
+                      endpoint);
+        zsock_destroy (&sock);
+    }
+    else
     if (s_connect_to (sock, endpoint))
         zsock_destroy (&sock);
     return sock;
@@ -426,10 +479,11 @@ static bool s_probing (rally_client_t *self)
 //  goes, so its states flow from the node's first tick after it. from is
 //  the leader as a broker named it; node 0 until the node says itself.
 static void s_connect (rally_client_t *self, const char *game_ep,
-                       const char *state_ep, const rally_origin_t *from)
+                       const char *state_ep, const char *key,
+                       const rally_origin_t *from)
 {
-    zsock_t *game = s_node_socket (ZMQ_DEALER, game_ep);
-    zsock_t *sub = s_node_socket (ZMQ_SUB, state_ep);
+    zsock_t *game = s_node_socket (ZMQ_DEALER, game_ep, key);
+    zsock_t *sub = s_node_socket (ZMQ_SUB, state_ep, key);
     if (!game || !sub) {
         zsock_destroy (&game);
         zsock_destroy (&sub);
@@ -464,7 +518,8 @@ static void s_find_due (rally_client_t *self)
         rally_origin_t unknown = { 0, 0 };
         self->going = false;
         self->where_at = self->now_ms;  //  if the node named a bad endpoint
-        s_connect (self, self->go_to.game, self->go_to.state, &unknown);
+        s_connect (self, self->go_to.game, self->go_to.state,
+                   self->go_to.key, &unknown);
     }
     else
         s_send_where (self);
@@ -554,7 +609,7 @@ static void s_move (rally_client_t *self)
 static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
 {
     if (self->view.status == RALLY_CLIENT_FINDING && !self->going)
-        s_connect (self, m->game, m->state, &m->from);
+        s_connect (self, m->game, m->state, m->key, &m->from);
     else
     if (s_probing (self) && s_is_current (self, m))
         s_ask_soon (self);
@@ -563,7 +618,7 @@ static void s_handle_leader (rally_client_t *self, const rally_msg_leader_t *m)
         zsys_info ("rally_client: %s: node at %s does not answer; a broker"
                    " names %s", self->name, self->game_ep, m->game);
         s_find_leader (self, self->now_ms + CLIENT_RETRY_MS, false);
-        s_connect (self, m->game, m->state, &m->from);
+        s_connect (self, m->game, m->state, m->key, &m->from);
     }
     //  Else an answer to an earlier where, or one we no longer wait for.
 }

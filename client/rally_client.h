@@ -17,6 +17,7 @@
 #define RALLY_CLIENT_H_INCLUDED
 
 #include "rally_cluster.h"
+#include "rally_keys.h"
 #include "rally_msg.h"
 
 typedef struct _rally_client_t rally_client_t;
@@ -105,6 +106,9 @@ typedef struct {
     const char *brokers[RALLY_CLUSTER_BROKERS_MAX];     //  endpoints; one
                                 //  or more, required
     size_t broker_count;
+    char broker_keys[RALLY_CLUSTER_BROKERS_MAX][RALLY_KEY_BUF];
+                                //  each broker's public key (Z85), ""
+                                //  where unknown: that broker is skipped
     const char *name;           //  username, required
     int64_t silence_ms;         //  quiet node after this: reconnect (800)
     int64_t play_silence_ms;    //  the same in a match, where states come
@@ -113,11 +117,21 @@ typedef struct {
     bool auto_requeue;          //  play again by itself after a match
 } rally_client_config_t;
 
-//  Fills cfg with defaults, the name, and every broker of cluster. The
-//  strings stay the caller's: they must last until rally_client_new.
+//  Fills cfg with defaults, the name, and every broker of cluster, with
+//  its key from the cluster's key directory (broker<N>.cert), else from
+//  $RALLY_BROKER_KEY (a Z85 key or a certificate file). The strings stay
+//  the caller's: they must last until rally_client_new.
 void rally_client_config_defaults (rally_client_config_t *cfg,
                                    const rally_cluster_t *cluster,
                                    const char *name);
+
+//  The keys every session of the process uses: a player's (made once, for
+//  the whole process, when a first session starts without this) or plain
+//  text. The caller keeps them for as long as any session lives.
+void rally_client_set_keys (rally_keys_t *keys);
+
+//  The keys sessions use (made here, for the process, if none were set).
+rally_keys_t *rally_client_keys (void);
 
 //  Starts a session: connects to every broker and asks for the leader at
 //  now_ms. NULL if the name is invalid (the caller validates first), a

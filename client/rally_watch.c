@@ -6,6 +6,7 @@
     question "which matches are under way", whose answer is the list.
 */
 #include "rally_watch.h"
+#include "rally_client.h"
 
 #include <string.h>
 
@@ -35,8 +36,15 @@ rally_watch_t *rally_watch_new (const rally_cluster_t *cluster, int64_t now_ms)
     }
     zsock_set_sndhwm (self->broker, 4);
     zsock_set_immediate (self->broker, 1);
+    //  CURVE as a player's: the process's key, the brokers' from the key
+    //  directory (rally_client_config_defaults).
+    rally_client_config_t cfg;
+    rally_client_config_defaults (&cfg, cluster, "watch");
+    rally_keys_t *keys = rally_client_keys ();
     for (size_t i = 0; i < cluster->broker_count; i++)
-        if (zsock_connect (self->broker, "%s", cluster->brokers[i])) {
+        if ((!rally_keys_plaintext (keys)
+             && rally_keys_client (keys, self->broker, cfg.broker_keys[i]))
+            || zsock_connect (self->broker, "%s", cluster->brokers[i])) {
             zsys_warning ("rally_watch: cannot connect to %s",
                           cluster->brokers[i]);
             rally_watch_destroy (&self);
@@ -135,7 +143,11 @@ static void s_connect (rally_watch_t *self, const rally_msg_leader_t *m)
 {
     self->game = rally_msg_socket_new (ZMQ_DEALER);
     self->sub = rally_msg_socket_new (ZMQ_SUB);
+    rally_keys_t *keys = rally_client_keys ();
+    bool plain = rally_keys_plaintext (keys);
     if (!self->game || !self->sub
+    ||  (!plain && rally_keys_client (keys, self->game, m->key))
+    ||  (!plain && rally_keys_client (keys, self->sub, m->key))
     ||  zsock_connect (self->game, "%s", m->game)
     ||  zsock_connect (self->sub, "%s", m->state)) {
         zsys_warning ("rally_watch: cannot connect to %s / %s", m->game,

@@ -71,12 +71,16 @@ void rally_cluster_defaults (rally_cluster_t *self)
     memset (self, 0, sizeof (*self));
     self->broker_count = 1;
     strcpy (self->brokers[0], "tcp://127.0.0.1:5600");
+    strcpy (self->broker_peers[0], "tcp://127.0.0.1:5609");
+    self->broker_index[0] = 1;
+    strcpy (self->keys, "keys");
     self->node_count = 1;
     self->nodes[0] = (rally_node_conf_t) {
         .id = 1,
         .heartbeat = "tcp://127.0.0.1:5601",
         .game = "tcp://127.0.0.1:5602",
         .state = "tcp://127.0.0.1:5603",
+        .peer = "tcp://127.0.0.1:5604",
     };
     self->heartbeat_ms = 50;
     self->liveness_ms = 500;
@@ -115,7 +119,8 @@ static int s_load_node (rally_cluster_t *self, zconfig_t *section,
         const char *value = s_value (item);
         char *dest = streq (key, "heartbeat")? node.heartbeat
                    : streq (key, "game")? node.game
-                   : streq (key, "state")? node.state: NULL;
+                   : streq (key, "state")? node.state
+                   : streq (key, "peer")? node.peer: NULL;
         if (streq (key, "id")) {
             if (rally_parse_u32 (value, 1, RALLY_NODE_ID_MAX, &node.id))
                 return s_fail (reason, reason_size,
@@ -168,12 +173,43 @@ static int s_load_broker (rally_cluster_t *self, zconfig_t *item,
     if (self->broker_count == RALLY_CLUSTER_BROKERS_MAX)
         return s_fail (reason, reason_size, "more than %d brokers",
                        RALLY_CLUSTER_BROKERS_MAX);
-    return s_endpoint (self->brokers[self->broker_count++],
-                       s_value (item), "broker", reason, reason_size);
+    size_t index = self->broker_count++;
+    self->broker_index[index] = (uint32_t) index + 1;
+    self->broker_peers[index][0] = 0;
+    if (s_endpoint (self->brokers[index], s_value (item), "broker", reason,
+                    reason_size))
+        return -1;
+    //  The peer endpoint is a child of the broker's line.
+    for (zconfig_t *child = zconfig_child (item); child; child = zconfig_next (child)) {
+        if (!streq (zconfig_name (child), "peer"))
+            return s_fail (reason, reason_size, "unknown key broker/%s",
+                           zconfig_name (child));
+        if (s_endpoint (self->broker_peers[index], s_value (child),
+                        "broker/peer", reason, reason_size))
+            return -1;
+    }
+    return 0;
+}
+
+//  keys = DIR: relative to the file's own directory, so that a file and
+//  its keys can move together and any working directory finds them.
+static int s_load_keys (rally_cluster_t *self, zconfig_t *item,
+                        const char *path, char *reason, size_t reason_size)
+{
+    const char *value = s_value (item);
+    const char *slash = strrchr (path, '/');
+    int dir_len = *value == '/' || !slash ? 0 : (int) (slash - path + 1);
+    int len = snprintf (self->keys, sizeof (self->keys), "%.*s%s", dir_len,
+                        path, value);
+    if (!*value || len >= (int) sizeof (self->keys))
+        return s_fail (reason, reason_size,
+                       "keys must be a directory, at most %zu bytes",
+                       sizeof (self->keys) - 1);
+    return 0;
 }
 
 static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
-                        char *reason, size_t reason_size)
+                        const char *path, char *reason, size_t reason_size)
 {
     //  Brokers and nodes in the file replace the defaults' one of each.
     self->broker_count = 0;
@@ -182,6 +218,7 @@ static int s_load_tree (rally_cluster_t *self, zconfig_t *rally,
         const char *key = zconfig_name (item);
         int rc = streq (key, "broker")? s_load_broker (self, item, reason, reason_size)
                : streq (key, "node")? s_load_node (self, item, reason, reason_size)
+               : streq (key, "keys")? s_load_keys (self, item, path, reason, reason_size)
                : streq (key, "timing") || streq (key, "game")
                    ? s_load_settings (self, item, reason, reason_size)
                : s_fail (reason, reason_size, "unknown key rally/%s", key);
@@ -292,7 +329,7 @@ int rally_cluster_load (rally_cluster_t *self, const char *path,
     else {
         rally_cluster_t loaded;
         rally_cluster_defaults (&loaded);
-        rc = s_load_tree (&loaded, rally, reason, reason_size);
+        rc = s_load_tree (&loaded, rally, path, reason, reason_size);
         if (rc == 0)
             *self = loaded;
     }
@@ -329,9 +366,9 @@ int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
                                  size_t reason_size)
 {
     assert (node);
-    static const char *parts[] = { "HEARTBEAT", "GAME", "STATE" };
-    char *fields[] = { node->heartbeat, node->game, node->state };
-    for (size_t i = 0; i < 3; i++) {
+    static const char *parts[] = { "HEARTBEAT", "GAME", "STATE", "PEER" };
+    char *fields[] = { node->heartbeat, node->game, node->state, node->peer };
+    for (size_t i = 0; i < 4; i++) {
         char name[48];
         snprintf (name, sizeof (name), "RALLY_NODE%u_%s", node->id, parts[i]);
         const char *value = getenv (name);
@@ -341,17 +378,53 @@ int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
     return 0;
 }
 
+//  Replaces the brokers with the count endpoints given (flags or the
+//  environment): a listed broker's player or peer endpoint picks that
+//  broker whole; another endpoint is an unlisted broker at it.
+static int s_pick_brokers (rally_cluster_t *self, const char *const *given,
+                           size_t count, const char *what, char *reason,
+                           size_t reason_size)
+{
+    if (count > RALLY_CLUSTER_BROKERS_MAX)
+        return s_fail (reason, reason_size, "%s: at most %d brokers", what,
+                       RALLY_CLUSTER_BROKERS_MAX);
+    rally_cluster_t picked = *self;
+    for (size_t i = 0; i < count; i++) {
+        size_t found = 0;
+        while (found < self->broker_count
+               && !streq (self->brokers[found], given[i])
+               && !streq (self->broker_peers[found], given[i]))
+            found++;
+        if (found < self->broker_count) {
+            strcpy (picked.brokers[i], self->brokers[found]);
+            strcpy (picked.broker_peers[i], self->broker_peers[found]);
+            picked.broker_index[i] = self->broker_index[found];
+        }
+        else {
+            if (s_endpoint (picked.brokers[i], given[i], what, reason,
+                            reason_size))
+                return -1;
+            strcpy (picked.broker_peers[i], picked.brokers[i]);
+            picked.broker_index[i] = 0;
+        }
+    }
+    picked.broker_count = count;
+    *self = picked;
+    return 0;
+}
+
 int rally_cluster_from_env (rally_cluster_t *self, char *reason,
                             size_t reason_size)
 {
     assert (self);
     rally_cluster_t changed = *self;
     const char *broker = getenv ("RALLY_BROKER");
-    if (broker) {
-        if (s_endpoint (changed.brokers[0], broker, "RALLY_BROKER", reason, reason_size))
-            return -1;
-        changed.broker_count = 1;
-    }
+    if (broker && s_pick_brokers (&changed, &broker, 1, "RALLY_BROKER",
+                                  reason, reason_size))
+        return -1;
+    const char *keys = getenv ("RALLY_KEYS");
+    if (keys && *keys)
+        snprintf (changed.keys, sizeof (changed.keys), "%s", keys);
     for (size_t i = 0; i < S_SETTINGS; i++) {
         const char *value = getenv (s_settings[i].env);
         if (value && rally_parse_u32 (value, s_settings[i].min, s_settings[i].max,
@@ -383,15 +456,9 @@ int rally_cluster_configure (rally_cluster_t *self, const char *path,
     }
     if (rally_cluster_from_env (self, reason, reason_size))
         return -1;
-    if (count > RALLY_CLUSTER_BROKERS_MAX)
-        return s_fail (reason, reason_size, "--broker: at most %d brokers",
-                       RALLY_CLUSTER_BROKERS_MAX);
-    for (size_t i = 0; i < count; i++)
-        if (s_endpoint (self->brokers[i], brokers[i], "--broker", reason,
-                        reason_size))
-            return -1;
-    if (count)
-        self->broker_count = count;
+    if (count && s_pick_brokers (self, brokers, count, "--broker", reason,
+                                 reason_size))
+        return -1;
     if (rally_cluster_check (self, reason, reason_size)) {
         char why[RALLY_REASON_BUF];
         snprintf (why, sizeof (why), "%s", reason);

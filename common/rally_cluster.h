@@ -6,7 +6,9 @@
     one node on loopback. The format is in config/README.md:
 
         rally
+            keys = "keys"
             broker = "tcp://127.0.0.1:5600"
+                peer = "tcp://127.0.0.1:5609"
             timing
                 heartbeat_ms = 50
             game
@@ -16,6 +18,12 @@
                 heartbeat = "tcp://127.0.0.1:5601"
                 game = "tcp://127.0.0.1:5602"
                 state = "tcp://127.0.0.1:5603"
+                peer = "tcp://127.0.0.1:5604"
+
+    A broker's value is its player endpoint (where); its peer endpoint
+    (heartbeats, leases, operators) is a child. A node's game and state are
+    player endpoints; heartbeat and peer are members' only. keys names the
+    directory of the members' public certificates (rally_keys.h).
 
     Endpoints are what peers connect to. A program binds the same endpoint,
     which must then be a numeric address or "*": a host name is refused.
@@ -32,6 +40,7 @@
 
 #define RALLY_CLUSTER_BROKERS_MAX 5
 #define RALLY_CLUSTER_NODES_MAX   RALLY_STATUS_NODES_MAX
+#define RALLY_CLUSTER_PATH_BUF    256
 #define RALLY_CLUSTER_FILE_MAX    65536   //  bytes in a cluster file
 #define RALLY_CLUSTER_ITEMS_MAX   1024    //  lines with an item in one
 
@@ -53,11 +62,21 @@ typedef struct {
     char heartbeat[RALLY_ENDPOINT_BUF];     //  PUB: heartbeats, diffs
     char game[RALLY_ENDPOINT_BUF];          //  ROUTER: requests
     char state[RALLY_ENDPOINT_BUF];         //  PUB: match states
+    char peer[RALLY_ENDPOINT_BUF];          //  ROUTER: sync, ack, fetch,
+                                            //  status; "" if not given
 } rally_node_conf_t;
 
 typedef struct {
     size_t broker_count;
     char brokers[RALLY_CLUSTER_BROKERS_MAX][RALLY_ENDPOINT_BUF];
+                                //  player endpoints (where)
+    char broker_peers[RALLY_CLUSTER_BROKERS_MAX][RALLY_ENDPOINT_BUF];
+                                //  peer endpoints (node_hb, status); ""
+                                //  where the file gives none
+    uint32_t broker_index[RALLY_CLUSTER_BROKERS_MAX];
+                                //  1-based place in the file (its key is
+                                //  broker<index>.cert), 0 if not listed
+    char keys[RALLY_CLUSTER_PATH_BUF];  //  public certificates' directory
     size_t node_count;
     rally_node_conf_t nodes[RALLY_CLUSTER_NODES_MAX];
     uint32_t heartbeat_ms;      //  node heartbeat period (50)
@@ -96,7 +115,10 @@ int rally_cluster_node_from_env (rally_node_conf_t *node, char *reason,
 
 //  What every program starts from: the defaults, then the file at path
 //  (else RALLY_CONFIG's, if set and not empty), then the environment, then the count endpoints given as
-//  --broker flags, which replace the brokers when count > 0; then checks
+//  --broker flags, which replace the brokers when count > 0. A --broker
+//  (or RALLY_BROKER) that is a listed broker's player or peer endpoint
+//  picks that broker, both endpoints and its key; any other endpoint is
+//  a broker not in the file, with that endpoint for both. Then it checks
 //  the timings (rally_cluster_check). Returns 0, or -1 with a reason that
 //  names the file, variable or flag at fault.
 int rally_cluster_configure (rally_cluster_t *self, const char *path,

@@ -23,10 +23,17 @@
     results and leaderboard find the node as status does and ask it for
     the stored matches (history -> results, the latest first) or the
     players' records (standings -> board): what players see in the viewer.
+
+    All ask on the peer plane, with an operator's key (any member's key
+    will do: a container's healthcheck uses its own program's).
+
+    keys makes the cluster's certificates (rally_keys_make), keeping any
+    that are there.
 */
 #include "rally_args.h"
 #include "rally_cluster.h"
 #include "rally_json.h"
+#include "rally_keys.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -45,12 +52,16 @@ typedef struct {
     const char *config;         //  --config FILE
     uint32_t timeout_ms;        //  --timeout MS
     bool json;                  //  --json
+    const char *key;            //  --key FILE
+    bool plaintext;             //  --insecure-plaintext
     bool help;                  //  -h, --help
 } flags_t;
 
 //  One status request to one endpoint, and what came of it.
 typedef struct {
-    const char *endpoint;       //  who is asked
+    const char *endpoint;       //  who is asked, as shown
+    const char *peer;           //  its peer endpoint, where it is asked
+    const char *key;            //  its public key, NULL if unknown
     rally_msg_t request;        //  what; a status when its type is 0
     zsock_t *dealer;            //  the socket it is asked on, NULL when done
     bool answered;              //  reply holds the answer wanted
@@ -60,6 +71,7 @@ typedef struct {
 
 //  Everything the report shows.
 typedef struct {
+    const rally_cluster_t *cluster;     //  as configured
     uint32_t liveness_ms;       //  a node older than this is not live
     size_t broker_count;        //  brokers asked
     ask_t brokers[RALLY_CLUSTER_BROKERS_MAX];   //  each one's cluster reply
@@ -87,6 +99,7 @@ static void s_usage (FILE *out)
         "       rallyctl results [--player NAME] [--json] [--broker EP]\n"
         "                        [--config FILE] [--timeout MS]\n"
         "       rallyctl leaderboard [--player NAME] [--json] [...]\n"
+        "       rallyctl keys [--config FILE]\n"
         "       rallyctl --help\n"
         "\n"
         "status asks every broker of the cluster, at once, for its lease and\n"
@@ -120,6 +133,15 @@ static void s_usage (FILE *out)
         "                    brokers are asked together, then the node\n"
         "  -h, --help        print this and exit\n"
         "\n"
+        "keys makes the cluster's CURVE certificates, keeping those already\n"
+        "there: KEYS/NAME.cert (public) for every node, broker and the\n"
+        "operator, and each one's own KEYS/../NAME/rally.cert (secret),\n"
+        "where KEYS is the cluster file's keys directory.\n"
+        "\n"
+        "  --key FILE        the operator's certificate (default $RALLY_KEY,\n"
+        "                    else KEYS/../operator/rally.cert)\n"
+        "  --insecure-plaintext  for a cluster run without CURVE\n"
+        "\n"
         "Exit status: status 0 when a broker answered (even if others or\n"
         "the node did not), health 0 when all that were asked answered;\n"
         "else 1; 2 when the command line is wrong.\n");
@@ -134,6 +156,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_UINT ("--node", &f->node, 1, RALLY_NODE_ID_MAX, NULL),
         RALLY_ARGS_SWITCH ("--json", NULL, &f->json),
         RALLY_ARGS_STRING ("--player", &f->player),
+        RALLY_ARGS_STRING ("--key", &f->key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_SWITCH ("--help", "-h", &f->help),
     };
     int rc = rally_args_parse (PROGRAM, table,
@@ -144,7 +168,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
     if (!f->command)
         return rally_args_fail (PROGRAM, "no command");
     if (!streq (f->command, "status") && !streq (f->command, "health")
-    &&  !streq (f->command, "results") && !streq (f->command, "leaderboard"))
+    &&  !streq (f->command, "results") && !streq (f->command, "leaderboard")
+    &&  !streq (f->command, "keys"))
         return rally_args_fail (PROGRAM, "unknown command '%s'", f->command);
     if (f->json && streq (f->command, "health"))
         return rally_args_fail (PROGRAM, "--json: only for status, results and"
@@ -166,6 +191,8 @@ static int s_parse (flags_t *f, int argc, char **argv)
 //  --------------------------------------------------------------------------
 //  Asking
 
+static rally_keys_t *s_keys;    //  the operator's
+
 //  Sends self's endpoint a status request. Returns 0, or -1 with why in
 //  self->reason. Until an answer comes, the reason is that none came.
 static int s_ask_start (ask_t *self, uint32_t timeout_ms)
@@ -179,7 +206,12 @@ static int s_ask_start (ask_t *self, uint32_t timeout_ms)
         rally_msg_init (&request, RALLY_MSG_STATUS);
     if (!self->dealer)
         snprintf (self->reason, sizeof (self->reason), "no socket to ask on");
-    else if (zsock_connect (self->dealer, "%s", self->endpoint) == -1)
+    else if (!rally_keys_plaintext (s_keys)
+             && rally_keys_client (s_keys, self->dealer, self->key))
+        snprintf (self->reason, sizeof (self->reason), "no public key for "
+                  "it in the key directory");
+    else if (zsock_connect (self->dealer, "%s",
+                            self->peer ? self->peer : self->endpoint) == -1)
         snprintf (self->reason, sizeof (self->reason), "cannot connect");
     else if (rally_msg_send (&request, self->dealer) == 0)
         return 0;
@@ -517,6 +549,26 @@ static void s_print_json (const report_t *r)
 //  --------------------------------------------------------------------------
 //  Main: only wiring
 
+static void s_ask_broker (ask_t *ask, const rally_cluster_t *cluster,
+                          size_t i)
+{
+    char name[32];
+    snprintf (name, sizeof (name), "broker%u", cluster->broker_index[i]);
+    ask->endpoint = cluster->brokers[i];
+    ask->peer = *cluster->broker_peers[i] ? cluster->broker_peers[i]
+                                          : cluster->brokers[i];
+    ask->key = rally_keys_of (s_keys, name);
+}
+
+static void s_ask_node (ask_t *ask, const rally_node_conf_t *node)
+{
+    char name[32];
+    snprintf (name, sizeof (name), "node%u", node->id);
+    ask->endpoint = node->peer;
+    ask->peer = node->peer;
+    ask->key = rally_keys_of (s_keys, name);
+}
+
 //  Asks the chosen node for its matches; says on stderr, for a person,
 //  why it did not answer.
 static void s_ask_matches (report_t *r, uint32_t timeout_ms, bool json)
@@ -525,11 +577,20 @@ static void s_ask_matches (report_t *r, uint32_t timeout_ms, bool json)
     if (!node)
         return;
     r->asked_node = node->id;
-    r->node.endpoint = node->game;
+    //  Matches are asked on the node's peer endpoint, which only the
+    //  cluster file names.
+    const rally_node_conf_t *conf = rally_cluster_node (r->cluster, node->id);
+    if (!conf || !*conf->peer) {
+        if (!json)
+            fprintf (stderr, "rallyctl: node %" PRIu32 " has no peer endpoint "
+                     "in the cluster file\n", node->id);
+        return;
+    }
+    s_ask_node (&r->node, conf);
     s_ask_all (&r->node, 1, RALLY_MSG_MATCHES, timeout_ms);
     if (!r->node.answered && !json)
         fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s\n", node->id,
-                 node->game, r->node.reason);
+                 conf->peer, r->node.reason);
 }
 
 static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
@@ -537,10 +598,11 @@ static int s_status (const rally_cluster_t *cluster, uint32_t timeout_ms,
 {
     report_t *r = (report_t *) zmalloc (sizeof (report_t));
     assert (r);
+    r->cluster = cluster;
     r->liveness_ms = cluster->liveness_ms;
     r->broker_count = cluster->broker_count;
     for (size_t i = 0; i < r->broker_count; i++)
-        r->brokers[i].endpoint = cluster->brokers[i];
+        s_ask_broker (&r->brokers[i], cluster, i);
     int rc = s_ask_brokers (r, timeout_ms);
     if (rc)
         for (size_t i = 0; i < r->broker_count; i++)
@@ -651,15 +713,24 @@ static int s_records (const rally_cluster_t *cluster, const flags_t *f)
 {
     report_t *r = (report_t *) zmalloc (sizeof (report_t));
     assert (r);
+    r->cluster = cluster;
     r->liveness_ms = cluster->liveness_ms;
     r->broker_count = cluster->broker_count;
     for (size_t i = 0; i < r->broker_count; i++)
-        r->brokers[i].endpoint = cluster->brokers[i];
+        s_ask_broker (&r->brokers[i], cluster, i);
     int rc = s_ask_brokers (r, f->timeout_ms);
     const rally_node_info_t *node = rc? NULL: s_pick_node (r);
+    const rally_node_conf_t *conf = node ? rally_cluster_node (cluster, node->id)
+                                         : NULL;
+    if (node && (!conf || !*conf->peer)) {
+        fprintf (stderr, "rallyctl: node %" PRIu32 " has no peer endpoint in "
+                 "the cluster file\n", node->id);
+        free (r);
+        return 1;
+    }
     bool board = streq (f->command, "leaderboard");
     if (node) {
-        r->node.endpoint = node->game;
+        s_ask_node (&r->node, conf);
         rally_msg_t *req = &r->node.request;
         rally_msg_init (req, board? RALLY_MSG_STANDINGS: RALLY_MSG_HISTORY);
         const char *name = f->player? f->player: "";
@@ -677,7 +748,7 @@ static int s_records (const rally_cluster_t *cluster, const flags_t *f)
     else
     if (!r->node.answered)
         fprintf (stderr, "rallyctl: node %" PRIu32 " at %s: %s\n", node->id,
-                 node->game, r->node.reason);
+                 conf->peer, r->node.reason);
     else
     if (board)
         s_print_board (node->id, &r->node.reply.u.board, f->json);
@@ -704,13 +775,13 @@ static int s_health (const rally_cluster_t *cluster, uint32_t id,
                      "cluster file\n", id);
             return 1;
         }
-        asks[0].endpoint = node->game;
+        s_ask_node (&asks[0], node);
         count = 1;
         want = RALLY_MSG_MATCHES;
     }
     else
         for (size_t i = 0; i < count; i++)
-            asks[i].endpoint = cluster->brokers[i];
+            s_ask_broker (&asks[i], cluster, i);
     s_ask_all (asks, count, want, timeout_ms);
     int rc = 0;
     for (size_t i = 0; i < count; i++) {
@@ -743,9 +814,26 @@ int main (int argc, char **argv)
 
     //  rallyctl is a command, not a service: Ctrl-C should just stop it.
     zsys_handler_set (NULL);
+    if (streq (flags.command, "keys")) {
+        if (rally_keys_make (&cluster, stdout, reason, sizeof (reason))) {
+            fprintf (stderr, "rallyctl: %s\n", reason);
+            return 1;
+        }
+        return 0;
+    }
+    char why[RALLY_REASON_BUF * 2];
+    s_keys = rally_keys_open_member (&cluster, PROGRAM, "operator", flags.key,
+                                     NULL, flags.plaintext, why, sizeof (why));
+    if (!s_keys) {
+        fprintf (stderr, "rallyctl: %s\n", why);
+        return 1;
+    }
     if (streq (flags.command, "health"))
-        return s_health (&cluster, flags.node, flags.timeout_ms);
-    if (!streq (flags.command, "status"))
-        return s_records (&cluster, &flags);
-    return s_status (&cluster, flags.timeout_ms, flags.json);
+        rc = s_health (&cluster, flags.node, flags.timeout_ms);
+    else if (!streq (flags.command, "status"))
+        rc = s_records (&cluster, &flags);
+    else
+        rc = s_status (&cluster, flags.timeout_ms, flags.json);
+    rally_keys_destroy (&s_keys);
+    return rc;
 }

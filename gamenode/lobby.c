@@ -94,7 +94,8 @@ static const struct {
     [LOBBY_BAD_NAME] = {"bad_name", "the name is not acceptable"},
     [LOBBY_NAME_TAKEN] = {"name_taken", "a current player holds this name"},
     [LOBBY_FULL] = {"full", "the node has all the players it can take"},
-    [LOBBY_UNKNOWN_TOKEN] = {"unknown_token", "no player holds this token"},
+    [LOBBY_UNKNOWN_TOKEN] = {"unknown_token", "no player holds this token "
+                             "with this connection's key"},
     [LOBBY_NOT_PLAYING] = {"not_playing", "the player is not in a live match"},
     [LOBBY_RATE_LIMITED] = {"rate_limited",
                             "more than 60 inputs in a second; input dropped"},

@@ -27,6 +27,9 @@ typedef struct {
     const char *game;
     const char *state;
     const char *heartbeat;
+    const char *peer;
+    const char *key;
+    bool plaintext;
     const char *advertise_game;
     const char *advertise_state;
     const char *data;
@@ -60,6 +63,14 @@ static void s_usage (FILE *out)
         "  --game ENDPOINT       ROUTER for requests (default tcp://127.0.0.1:5602)\n"
         "  --state ENDPOINT      PUB for match states (default tcp://127.0.0.1:5603)\n"
         "  --heartbeat ENDPOINT  PUB for node heartbeats (default tcp://127.0.0.1:5601)\n"
+        "  --peer ENDPOINT       ROUTER for the other members: sync, ack,\n"
+        "                        fetch, status (default tcp://127.0.0.1:5604)\n"
+        "  --key FILE            this node's certificate (default $RALLY_KEY,\n"
+        "                        else DATA/rally.cert with --data, else\n"
+        "                        KEYS/../node<ID>/rally.cert; rallyctl keys\n"
+        "                        makes them)\n"
+        "  --insecure-plaintext  no CURVE: anyone who reaches a port can read\n"
+        "                        and forge everything; every log line says so\n"
         "  --advertise-game ENDPOINT\n"
         "  --advertise-state ENDPOINT\n"
         "                        what players are told to connect to, when\n"
@@ -97,6 +108,9 @@ static int s_parse (flags_t *f, int argc, char **argv)
         RALLY_ARGS_STRING ("--game", &f->game),
         RALLY_ARGS_STRING ("--state", &f->state),
         RALLY_ARGS_STRING ("--heartbeat", &f->heartbeat),
+        RALLY_ARGS_STRING ("--peer", &f->peer),
+        RALLY_ARGS_STRING ("--key", &f->key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &f->plaintext),
         RALLY_ARGS_STRING ("--advertise-game", &f->advertise_game),
         RALLY_ARGS_STRING ("--advertise-state", &f->advertise_state),
         RALLY_ARGS_UINT ("--tick-hz", &f->tick_hz,
@@ -172,6 +186,7 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         strcpy (node.heartbeat, "tcp://127.0.0.1:5601");
         strcpy (node.game, "tcp://127.0.0.1:5602");
         strcpy (node.state, "tcp://127.0.0.1:5603");
+        strcpy (node.peer, "tcp://127.0.0.1:5604");
         char reason[RALLY_REASON_BUF];
         if (rally_cluster_node_from_env (&node, reason, sizeof (reason)))
             return rally_args_fail (PROGRAM, "%s", reason);
@@ -181,6 +196,8 @@ static int s_apply_node (rally_cluster_t *c, const flags_t *f, uint32_t id)
         rc = s_endpoint (f->state, "--state", node.state);
     if (!rc)
         rc = s_endpoint (f->heartbeat, "--heartbeat", node.heartbeat);
+    if (!rc)
+        rc = s_endpoint (f->peer, "--peer", node.peer);
     if (!rc && rally_cluster_set_node (c, &node))
         rc = rally_args_fail (PROGRAM, "--id: cannot add node %u", id);
     const char *own[] = { node.heartbeat, node.game, node.state };
@@ -266,6 +283,13 @@ int main (int argc, char **argv)
     zsys_init ();
     zsys_set_logident (PROGRAM);
     zsys_set_logstream (stderr);
+    char name[32], reason[RALLY_REASON_BUF * 2];
+    snprintf (name, sizeof (name), "node%u", cfg.id);
+    cfg.keys = rally_keys_open_member (&cfg.cluster, PROGRAM, name, flags.key,
+                                       cfg.data, flags.plaintext, reason,
+                                       sizeof (reason));
+    if (!cfg.keys)
+        return rally_args_fail (PROGRAM, "%s", reason);
     uint64_t limit = 0;
     if (rally_limits_raise_nofile (&limit))
         zsys_warning ("gamenode: cannot raise the descriptor limit: %s; it "
@@ -273,9 +297,12 @@ int main (int argc, char **argv)
     else
         zsys_info ("gamenode: descriptor limit %" PRIu64, limit);
     node_t *node = node_new (&cfg);
-    if (!node)
+    if (!node) {
+        rally_keys_destroy (&cfg.keys);
         return 1;
+    }
     rc = node_run (node);
     node_destroy (&node);
+    rally_keys_destroy (&cfg.keys);
     return rc == 0 ? 0 : 1;
 }

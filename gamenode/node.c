@@ -16,6 +16,15 @@
     players with where the leader is, and asks for a term of its own only
     when it hears no leader and a majority of the brokers (lease.h).
 
+    Sessions are bound to the player's CURVE key. The lobby never holds
+    the token a player holds, T, but SHA-1 (T, K) cut to the token's size,
+    where K is the public key the player's connection authenticated with
+    (ZAP's User-Id). A request with T from another key finds no session;
+    resume after a failover works, as the player keeps its key for the
+    process; and the diffs and snapshots carry the bound form only, which
+    is of no use without K's secret. So the player is the only one to ever
+    see T, in its joined, over its own CURVE link.
+
     Replication. After each tick the leader publishes the diff of the lobby
     (topic "diff") on its heartbeat PUB. A follower applies a diff only if
     it is the next seq of the term it follows and hashes right; otherwise it
@@ -114,7 +123,14 @@ struct _node_t {
     const char *told_game;              //  own endpoints, as players are
     const char *told_state;             //  told them (advertised)
     zloop_t *loop;                      //  the reactor
-    zsock_t *game;                      //  ROUTER: players, followers
+    zsock_t *game;                      //  ROUTER: players (player plane)
+    zsock_t *peer;                      //  ROUTER: followers, operators
+                                        //  (peer plane: members only)
+    zsock_t *answer;                    //  the ROUTER of the request at hand
+    uint8_t client_key[32];             //  the request's CURVE key, zeros
+                                        //  in plain text
+    uint8_t told_token[RALLY_TOKEN_SIZE];   //  the request's token as the
+                                        //  player holds it (before binding)
     zactor_t *monitor;                  //  the game ROUTER's failed accepts
     const char *source;                 //  the request's network address
     zsock_t *state;                     //  PUB: match states, for viewers
@@ -213,7 +229,7 @@ static void s_send_to (node_t *self, const uint8_t *peer, size_t peer_size,
     zmsg_t *out = zmsg_new ();
     zmsg_addmem (out, peer, peer_size);
     zmsg_append (out, &body);
-    if (zmsg_send (&out, self->game))
+    if (zmsg_send (&out, self->answer ? self->answer : self->game))
         zmsg_destroy (&out);
 }
 
@@ -454,16 +470,52 @@ static void s_drain_events (node_t *self)
 //  --------------------------------------------------------------------------
 //  Requests
 
+//  What the lobby knows a session by: the token bound to the key of the
+//  connection it came on (see the top of this file).
+static void s_bind_token (node_t *self, const uint8_t *token, uint8_t *bound)
+{
+    zdigest_t *digest = zdigest_new ();
+    assert (digest);
+    zdigest_update (digest, token, RALLY_TOKEN_SIZE);
+    zdigest_update (digest, self->client_key, sizeof (self->client_key));
+    memcpy (bound, zdigest_data (digest), RALLY_TOKEN_SIZE);
+    zdigest_destroy (&digest);
+}
+
+//  The CURVE key a request came with, from ZAP's User-Id (Z85); zeros when
+//  there is none (plain text) or the peer plane's (a member's name).
+static void s_take_client_key (node_t *self, zframe_t *body)
+{
+    memset (self->client_key, 0, sizeof (self->client_key));
+    const char *user = zframe_meta (body, "User-Id");
+    if (user && strlen (user) == 40)
+        if (!zmq_z85_decode (self->client_key, user))
+            memset (self->client_key, 0, sizeof (self->client_key));
+}
+
+//  The token field of a request that carries one, or NULL.
+static uint8_t *s_request_token (rally_msg_t *req)
+{
+    switch (req->type) {
+    case RALLY_MSG_RESUME: return req->u.resume.token;
+    case RALLY_MSG_INPUT: return req->u.input.token;
+    case RALLY_MSG_REQUEUE: return req->u.requeue.token;
+    case RALLY_MSG_LEAVE: return req->u.leave.token;
+    default: return NULL;
+    }
+}
+
 static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
                     const rally_msg_join_t *join)
 {
     uint8_t token[RALLY_TOKEN_SIZE];
-    if (getrandom (token, sizeof (token), 0) != (ssize_t) sizeof (token)) {
+    if (getrandom (self->told_token, RALLY_TOKEN_SIZE, 0) != RALLY_TOKEN_SIZE) {
         zsys_error ("gamenode: getrandom failed: %s", strerror (errno));
         s_send_error (self, peer, peer_size, "unavailable",
                       "could not issue a session token; try again");
         return;
     }
+    s_bind_token (self, self->told_token, token);
     char reason[RALLY_REASON_BUF];
     lobby_result_t result =
         lobby_join_from (self->lobby, join->name, token, peer, peer_size,
@@ -481,8 +533,8 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_JOINED);
     s_origin (self, &msg.u.joined.from);
-    memcpy (msg.u.joined.token, token, sizeof (token));
     strcpy (msg.u.joined.name, join->name);
+    memcpy (msg.u.joined.token, self->told_token, RALLY_TOKEN_SIZE);
     s_send_held (self, peer, peer_size, &msg);
     zsys_info ("gamenode: player %s joined (%zu players, %zu waiting)",
                join->name, lobby_players (self->lobby),
@@ -506,7 +558,7 @@ static void s_resume (node_t *self, const uint8_t *peer, size_t peer_size,
     rally_msg_t msg;
     rally_msg_init (&msg, RALLY_MSG_JOINED);
     s_origin (self, &msg.u.joined.from);
-    memcpy (msg.u.joined.token, resume->token, RALLY_TOKEN_SIZE);
+    memcpy (msg.u.joined.token, self->told_token, RALLY_TOKEN_SIZE);
     strcpy (msg.u.joined.name, info.name);
     msg.u.joined.match = info.match;
     s_send_held (self, peer, peer_size, &msg);
@@ -701,21 +753,43 @@ static void s_become_leader (node_t *self, uint64_t term, int64_t until)
 
 static int s_handle_upstream (zloop_t *loop, zsock_t *reader, void *arg);
 
+//  Makes sock a CURVE client of member kind<id> ("node2", "broker1").
+static int s_secure (node_t *self, zsock_t *sock, const char *kind,
+                     uint32_t id)
+{
+    char name[32];
+    snprintf (name, sizeof (name), "%s%u", kind, id);
+    const char *key = rally_keys_of (self->cfg.keys, name);
+    if (rally_keys_plaintext (self->cfg.keys))
+        return 0;
+    if (!key || rally_keys_client (self->cfg.keys, sock, key)) {
+        zsys_error ("gamenode: no public key for %s in %s", name,
+                    self->cfg.cluster.keys);
+        return -1;
+    }
+    return 0;
+}
+
 //  Points the DEALER for syncs and acks at the leader's ROUTER.
 static void s_connect_upstream (node_t *self, uint32_t leader)
 {
     if (self->upstream && self->upstream_node == leader)
         return;
+    //  Only a node of the cluster file: its peer endpoint and its key are
+    //  known, and a leader named by anything else is not one to sync from.
     const rally_node_conf_t *conf = rally_cluster_node (&self->cfg.cluster,
                                                         leader);
-    const char *endpoint = conf ? conf->game : self->leader_at.game;
+    if (!conf || !*conf->peer)
+        return;
+    const char *endpoint = conf->peer;
     if (self->upstream)
         zloop_reader_end (self->loop, self->upstream);
     zsock_destroy (&self->upstream);
     self->upstream = rally_msg_socket_new (ZMQ_DEALER);
     assert (self->upstream);
     zsock_set_maxmsgsize (self->upstream, RALLY_REPL_MAX_BYTES);
-    if (zsock_connect (self->upstream, "%s", endpoint)) {
+    if (s_secure (self, self->upstream, "node", leader)
+        || zsock_connect (self->upstream, "%s", endpoint)) {
         zsys_error ("gamenode: cannot connect to node %u at %s", leader,
                     endpoint);
         zsock_destroy (&self->upstream);
@@ -1389,6 +1463,11 @@ static void s_not_leader (node_t *self, const uint8_t *peer, size_t peer_size)
         rally_msg_init (&msg, RALLY_MSG_LEADER);
         msg.u.leader = self->leader_at;
         s_origin (self, &msg.u.leader.from);
+        char name[32];
+        snprintf (name, sizeof (name), "node%u", self->leader);
+        const char *key = rally_keys_of (self->cfg.keys, name);
+        snprintf (msg.u.leader.key, sizeof (msg.u.leader.key), "%s",
+                  key && !rally_keys_plaintext (self->cfg.keys) ? key : "");
         s_send_to (self, peer, peer_size, &msg);
     }
     else
@@ -1404,11 +1483,35 @@ static bool s_player_request (rally_msg_type_t type)
         || type == RALLY_MSG_LEAVE;
 }
 
+//  What each plane takes: players' requests on the game ROUTER, the
+//  members' (sync, ack, fetch, status) on the peer ROUTER; ping on both.
+static bool s_plane_takes (bool peer_plane, rally_msg_type_t type)
+{
+    //  Stored results are every player's to see, and the operator's.
+    if (type == RALLY_MSG_PING || type == RALLY_MSG_HISTORY
+        || type == RALLY_MSG_STANDINGS)
+        return true;
+    bool members = type == RALLY_MSG_SYNC || type == RALLY_MSG_ACK
+                || type == RALLY_MSG_FETCH || type == RALLY_MSG_HAVE
+                || type == RALLY_MSG_RESULTS || type == RALLY_MSG_STATUS;
+    return peer_plane ? members
+                      : s_player_request (type) || type == RALLY_MSG_WATCH;
+}
+
 static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
-                        const rally_msg_t *req)
+                        const rally_msg_t *req, bool peer_plane)
 {
     int64_t now = zclock_mono ();
     bool leading = s_leading (self, now);
+    if (!s_plane_takes (peer_plane, req->type)) {
+        char reason[RALLY_REASON_BUF];
+        snprintf (reason, sizeof (reason), "'%s' is not taken on the %s "
+                  "endpoint", rally_msg_type_name (req->type),
+                  peer_plane ? "peer" : "game");
+        s_refuse_with (self, peer, peer_size, "a message", "bad_message",
+                       reason);
+        return;
+    }
     if (s_player_request (req->type) && !leading) {
         s_not_leader (self, peer, peer_size);
         return;
@@ -1488,10 +1591,13 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
 }
 
 //  One request: [routing id][body]. Anything from a player's connection
-//  counts as hearing that player, even a message we then refuse.
+//  counts as hearing that player, even a message we then refuse. The same
+//  handler serves the peer ROUTER, which only members can reach.
 static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
 {
     node_t *self = (node_t *) arg;
+    bool peer_plane = reader == self->peer;
+    self->answer = reader;
     zmsg_t *in = zmsg_recv (reader);
     if (!in)
         return 0;               //  interrupted; the loop will see it
@@ -1500,7 +1606,7 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     size_t peer_size = id ? zframe_size (id) : 0;
     //  What a request changes lands in the next tick's diff.
     self->tag_seq = self->seq + 1;
-    if (s_leading (self, zclock_mono ()))
+    if (!peer_plane && s_leading (self, zclock_mono ()))
         lobby_heard_peer (self->lobby, peer, peer_size, zclock_mono ());
 
     char reason[RALLY_REASON_BUF];
@@ -1519,12 +1625,19 @@ static int s_handle_game (zloop_t *loop, zsock_t *reader, void *arg)
     if (rc == 0) {
         if (self->cfg.verbose)
             zsys_debug ("gamenode: %s request", rally_msg_type_name (req->type));
-        s_dispatch (self, peer, peer_size, req);
+        s_take_client_key (self, body);
+        uint8_t *token = s_request_token (req);
+        if (token) {
+            memcpy (self->told_token, token, RALLY_TOKEN_SIZE);
+            s_bind_token (self, self->told_token, token);
+        }
+        s_dispatch (self, peer, peer_size, req, peer_plane);
     }
     else {
         s_refuse_with (self, peer, peer_size, "a message", "bad_message",
                        reason);
     }
+    self->answer = NULL;
     s_drain_events (self);
     self->source = NULL;
     free (req);
@@ -1897,7 +2010,7 @@ static void s_replicate (node_t *self)
             zmsg_t *reply = zmsg_new ();
             zmsg_append (reply, &route);
             zmsg_addmem (reply, zframe_data (snap), zframe_size (snap));
-            if (zmsg_send (&reply, self->game))
+            if (zmsg_send (&reply, self->peer))
                 zmsg_destroy (&reply);
         }
         zframe_destroy (&route);
@@ -2017,6 +2130,9 @@ static int s_open_peers (node_t *self)
         const rally_node_conf_t *peer = &cluster->nodes[i];
         if (peer->id == self->cfg.id)
             continue;
+        //  One SUB, many servers: CURVE's server key is per connect.
+        if (s_secure (self, self->peers, "node", peer->id))
+            return -1;
         if (zsock_connect (self->peers, "%s", peer->heartbeat)) {
             zsys_error ("gamenode: cannot connect to node %u at %s", peer->id,
                         peer->heartbeat);
@@ -2026,13 +2142,18 @@ static int s_open_peers (node_t *self)
     return 0;
 }
 
-//  A DEALER to a broker, or NULL.
-static zsock_t *s_broker_dealer (const char *endpoint)
+//  A DEALER to broker i's peer endpoint, with its key, or NULL.
+static zsock_t *s_broker_dealer (node_t *self, size_t i)
 {
+    const rally_cluster_t *cluster = &self->cfg.cluster;
+    const char *endpoint = cluster->broker_peers[i];
     zsock_t *dealer = rally_msg_socket_new (ZMQ_DEALER);
     if (!dealer)
         return NULL;
     zsock_set_sndhwm (dealer, NODE_DEALER_HWM);
+    if (s_secure (self, dealer, "broker", cluster->broker_index[i]))
+        zsock_destroy (&dealer);
+    else
     if (zsock_connect (dealer, "%s", endpoint)) {
         zsys_error ("gamenode: cannot connect to broker %s", endpoint);
         zsock_destroy (&dealer);
@@ -2045,13 +2166,23 @@ static int s_open_sockets (node_t *self)
     self->game = rally_msg_socket_new (ZMQ_ROUTER);
     self->state = rally_msg_socket_new (ZMQ_PUB);
     self->heartbeat = rally_msg_socket_new (ZMQ_PUB);
-    if (!self->game || !self->state || !self->heartbeat)
+    self->peer = rally_msg_socket_new (ZMQ_ROUTER);
+    if (!self->game || !self->state || !self->heartbeat || !self->peer)
+        return -1;
+    //  Snapshots and results pages go out on the peer ROUTER.
+    zsock_set_maxmsgsize (self->peer, RALLY_MSG_MAX_BYTES);
+    rally_keys_t *keys = self->cfg.keys;
+    if (rally_keys_serve (keys, self->game, RALLY_ZAP_PLAYER)
+        || rally_keys_serve (keys, self->state, RALLY_ZAP_PLAYER)
+        || rally_keys_serve (keys, self->heartbeat, RALLY_ZAP_PEER)
+        || rally_keys_serve (keys, self->peer, RALLY_ZAP_PEER))
         return -1;
     zsock_set_sndhwm (self->game, NODE_GAME_HWM);
     zsock_set_rcvhwm (self->game, NODE_GAME_HWM);
     if (s_bind (self->game, self->me.game)
         || s_bind (self->state, self->me.state)
-        || s_bind (self->heartbeat, self->me.heartbeat))
+        || s_bind (self->heartbeat, self->me.heartbeat)
+        || s_bind (self->peer, self->me.peer))
         return -1;
     self->monitor = rally_limits_monitor (self->game);
     if (!self->monitor)
@@ -2060,8 +2191,8 @@ static int s_open_sockets (node_t *self)
     const rally_cluster_t *cluster = &self->cfg.cluster;
     for (size_t i = 0; i < cluster->broker_count; i++) {
         size_t n = self->broker_count++;
-        self->brokers[n] = s_broker_dealer (cluster->brokers[i]);
-        self->spares[n] = s_broker_dealer (cluster->brokers[i]);
+        self->brokers[n] = s_broker_dealer (self, i);
+        self->spares[n] = s_broker_dealer (self, i);
         if (!self->brokers[n] || !self->spares[n])
             return -1;
     }
@@ -2120,6 +2251,17 @@ node_t *node_new (const node_config_t *cfg)
         zsys_error ("gamenode: node %u is not in the cluster", cfg->id);
         return NULL;
     }
+    if (!*me->peer) {
+        zsys_error ("gamenode: node %u has no peer endpoint in the cluster "
+                    "file (node/peer)", cfg->id);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->cluster.broker_count; i++)
+        if (!*cfg->cluster.broker_peers[i]) {
+            zsys_error ("gamenode: broker %s has no peer endpoint in the "
+                        "cluster file (broker/peer)", cfg->cluster.brokers[i]);
+            return NULL;
+        }
     node_t *self = (node_t *) zmalloc (sizeof (node_t));
     assert (self);
     self->cfg = *cfg;
@@ -2212,6 +2354,7 @@ void node_destroy (node_t **self_p)
     zsock_destroy (&self->state);
     zactor_destroy (&self->monitor);    //  before the socket it watches
     zsock_destroy (&self->game);
+    zsock_destroy (&self->peer);
     lobby_destroy (&self->lobby);
     watchers_destroy (&self->watchers);
     free (self);
@@ -2223,8 +2366,8 @@ int node_run (node_t *self)
     assert (self);
     const rally_cluster_t *c = &self->cfg.cluster;
     zsys_info ("gamenode: node %u up as a follower; game %s, state %s, "
-               "heartbeat %s", self->cfg.id, self->me.game, self->me.state,
-               self->me.heartbeat);
+               "heartbeat %s, peer %s", self->cfg.id, self->me.game,
+               self->me.state, self->me.heartbeat, self->me.peer);
     if (self->told_game != self->me.game || self->told_state != self->me.state)
         zsys_info ("gamenode: node %u tells players game %s, state %s",
                    self->cfg.id, self->told_game, self->told_state);
@@ -2232,6 +2375,7 @@ int node_run (node_t *self)
                "%zu broker(s)", c->tick_hz, c->points_to_win, c->grace_ms,
                c->max_players, self->broker_count);
     zloop_reader (self->loop, self->game, s_handle_game, self);
+    zloop_reader (self->loop, self->peer, s_handle_game, self);
     if (self->monitor)
         zloop_reader (self->loop, (zsock_t *) self->monitor, s_handle_monitor,
                       self);

@@ -14,6 +14,7 @@
 #define NODE_H_INCLUDED
 
 #include "rally_cluster.h"
+#include "rally_keys.h"
 
 typedef struct _node_t node_t;
 
@@ -27,6 +28,7 @@ typedef struct {
     char advertise_game[RALLY_ENDPOINT_BUF];
     char advertise_state[RALLY_ENDPOINT_BUF];
     bool verbose;               //  log every message at debug level
+    rally_keys_t *keys;         //  own and members' keys (the caller's)
 } node_config_t;
 
 //  Binds and connects every socket. NULL (with a log line) if the node's id

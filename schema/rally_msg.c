@@ -79,6 +79,7 @@ static const rally_field_t s_leader[] = {
     F_ORIGIN (leader),
     F (M, STR, "game", u.leader.game, 1, RALLY_ENDPOINT_MAX),
     F (M, STR, "state", u.leader.state, 1, RALLY_ENDPOINT_MAX),
+    F (M, STR, "key", u.leader.key, 0, RALLY_KEY_MAX),
 };
 
 static const rally_field_t s_node_hb[] = {

@@ -49,6 +49,8 @@
 //  Buffer sizes include the terminating NUL.
 #define RALLY_NAME_BUF      (RALLY_NAME_MAX + 1)
 #define RALLY_ENDPOINT_BUF  (RALLY_ENDPOINT_MAX + 1)
+#define RALLY_KEY_MAX       40      //  a CURVE public key in Z85
+#define RALLY_KEY_BUF       (RALLY_KEY_MAX + 1)
 #define RALLY_CODE_BUF      (RALLY_CODE_MAX + 1)
 #define RALLY_REASON_BUF    (RALLY_REASON_MAX + 1)
 
@@ -117,6 +119,8 @@ typedef struct {
     rally_origin_t from;
     char game[RALLY_ENDPOINT_BUF];  //  leader's ROUTER, for requests
     char state[RALLY_ENDPOINT_BUF]; //  leader's PUB, for match states
+    char key[RALLY_KEY_BUF];        //  leader's CURVE public key (Z85),
+                                    //  "" in plain text
 } rally_msg_leader_t;
 
 typedef struct {

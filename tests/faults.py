@@ -7,8 +7,8 @@ script runs itself again under `unshare --net`), so its iptables rules
 touch nothing else on the machine: it needs root, unshare and iptables,
 and exits 77 (CTest's skip) saying why when it has them not.
 
-Links. A ProxiedCluster sends every link a node opens (to each broker,
-to each peer's heartbeat PUB and to each peer's game ROUTER) through one
+Links. A ProxiedCluster sends every link a node opens (to each broker's
+peer endpoint, to each peer's heartbeat PUB and peer ROUTER) through one
 delayproxy process (tests/delayproxy.py), on a port of its own: each node
 gets a cluster file of its own naming those ports. So one link, in one
 direction, can be delayed, cut or made lossy without touching the others:
@@ -148,13 +148,13 @@ class ProxiedCluster(rallytest.Cluster):
         self.links = {}         # (node, kind, index or peer) -> proxy port
         wanted = [(n, "broker", b) for n in self.nodes for b in range(len(self.brokers))]
         wanted += [(n, kind, m) for n in self.nodes for m in self.nodes if m != n
-                   for kind in ("hb", "game")]
+                   for kind in ("hb", "peer")]
         ports = rallytest.free_ports(len(wanted))
         self.links = dict(zip(wanted, ports))
         pairs = []
         for (n, kind, x), port in self.links.items():
-            target = (self.brokers[x] if kind == "broker"
-                      else self.nodes[x]["heartbeat" if kind == "hb" else "game"])
+            target = (self.broker_peers[x] if kind == "broker"
+                      else self.nodes[x]["heartbeat" if kind == "hb" else "peer"])
             pairs.append((port, _endpoint_port(target)))
         self.proxy = Proxy(self, pairs, **proxy_args)
         for n in self.nodes:
@@ -162,7 +162,7 @@ class ProxiedCluster(rallytest.Cluster):
 
     def link(self, node, kind, other):
         """The proxy port of node's link to broker index other ("broker"),
-        or to node other's heartbeat PUB ("hb") or game ROUTER ("game")."""
+        or to node other's heartbeat PUB ("hb") or peer ROUTER ("peer")."""
         return self.links[(node, kind, other)]
 
     def node_config(self, node_id):
@@ -171,19 +171,17 @@ class ProxiedCluster(rallytest.Cluster):
     def _write_node_config(self, n):
         local = lambda port: "tcp://127.0.0.1:%d" % port
         with open(self.config) as f:
-            text = f.read()
-        lines = []
-        for b in range(len(self.brokers)):
-            lines.append('    broker = "%s"' % local(self.link(n, "broker", b)))
-        text = text.split("\n")
-        head = text[0]
-        rest = [l for l in text[1:] if not l.strip().startswith("broker =")]
-        out = "\n".join([head] + lines + rest)
+            out = f.read()
+        # A node reaches brokers at their peer endpoints, the only ones
+        # it uses; the keys directory is the cluster file's own.
+        out = out.replace('keys = "public"', 'keys = "%s"' % self.keys)
+        for b, peer in enumerate(self.broker_peers):
+            out = out.replace('"%s"' % peer, '"%s"' % local(self.link(n, "broker", b)))
         for m, eps in self.nodes.items():
             if m == n:
                 continue
             out = out.replace('"%s"' % eps["heartbeat"], '"%s"' % local(self.link(n, "hb", m)))
-            out = out.replace('"%s"' % eps["game"], '"%s"' % local(self.link(n, "game", m)))
+            out = out.replace('"%s"' % eps["peer"], '"%s"' % local(self.link(n, "peer", m)))
         with open(self.node_config(n), "w") as f:
             f.write(out)
 

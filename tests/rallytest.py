@@ -9,6 +9,10 @@ Nodes must know each other's endpoints before they start, so a Cluster
 writes a cluster file with ports the kernel just handed out (bound to port 0
 and released) and gives every program --config. A restarted node reads the
 same file and gets its old ports back.
+
+Every link is CURVE: a Cluster makes the cluster's keys (rallyctl keys)
+into its directory, public ones in public/, each member's own in its
+directory (node1/, broker1/, operator/), as a real cluster keeps them.
 """
 
 import json
@@ -30,6 +34,9 @@ LEADS = re.compile(r"node (\d+) leads term (\d+) from mono (\d+) \(lease until m
 STOPS = re.compile(r"node (\d+) stops leading term (\d+) at mono (\d+): .* \(lease until mono (\d+)")
 GRANTED = re.compile(r"lease term (\d+) granted to node (\d+) at mono (\d+)")
 LAPSED = re.compile(r"lease term (\d+) of node (\d+) lapsed at mono (\d+)")
+
+
+NODE_ENDPOINTS = ("heartbeat", "game", "state", "peer")
 
 
 def free_ports(count):
@@ -124,25 +131,57 @@ class Cluster:
 
     def __init__(self, name, nodes=1, brokers=1, points=None):
         self._begin(name)
-        ports = free_ports(brokers + 3 * nodes)
+        ports = free_ports(2 * brokers + 4 * nodes)
         self.brokers = ["tcp://127.0.0.1:%d" % p for p in ports[:brokers]]
+        self.broker_peers = ["tcp://127.0.0.1:%d" % p for p in ports[brokers:2 * brokers]]
         self.broker = self.brokers[0]
         self.nodes = {}
         for i in range(nodes):
-            p = ports[brokers + 3 * i:brokers + 3 * i + 3]
+            p = ports[2 * brokers + 4 * i:2 * brokers + 4 * i + 4]
             self.nodes[i + 1] = {k: "tcp://127.0.0.1:%d" % v
-                                 for k, v in zip(("heartbeat", "game", "state"), p)}
+                                 for k, v in zip(NODE_ENDPOINTS, p)}
         self.config = os.path.join(self.dir, "cluster.cfg")
         with open(self.config, "w") as f:
-            f.write("rally\n")
-            for b in self.brokers:
-                f.write('    broker = "%s"\n' % b)
+            f.write('rally\n    keys = "public"\n')
+            for b, peer in zip(self.brokers, self.broker_peers):
+                f.write('    broker = "%s"\n        peer = "%s"\n' % (b, peer))
             if points:
                 f.write("    game\n        points_to_win = %d\n" % points)
             for node_id, eps in sorted(self.nodes.items()):
                 f.write("    node\n        id = %d\n" % node_id)
-                for key in ("heartbeat", "game", "state"):
+                for key in NODE_ENDPOINTS:
                     f.write('        %s = "%s"\n' % (key, eps[key]))
+        self.make_keys()
+
+    def make_keys(self):
+        """The cluster's certificates, as rallyctl keys makes them."""
+        out = subprocess.run([os.path.join(BIN, "rallyctl"), "keys", "--config", self.config],
+                             capture_output=True, timeout=30)
+        check(out.returncode == 0, "rallyctl keys failed: %s" % out.stderr.decode())
+        self.keys = os.path.join(self.dir, "public")
+
+    def member_keys(self, name):
+        """(public, secret) of member name ("node1", "operator"), as bytes
+        for python3-zmq's curve options."""
+        import zmq.auth
+        return zmq.auth.load_certificate(os.path.join(self.dir, name, "rally.cert_secret"))
+
+    def public_key(self, name):
+        import zmq.auth
+        return zmq.auth.load_certificate(os.path.join(self.keys, name + ".cert"))[0]
+
+    def player_socket(self, ctx, kind, server, key=None):
+        """A pyzmq socket of kind that reaches member server ("node1",
+        "broker1") as a player does: CURVE, with key (public, secret), or a
+        fresh one. Not connected yet."""
+        import zmq
+        sock = ctx.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        public, secret = key or zmq.curve_keypair()
+        sock.curve_publickey = public
+        sock.curve_secretkey = secret
+        sock.curve_serverkey = self.public_key(server)
+        return sock
 
     def _begin(self, name):
         """What every run keeps, whoever writes its cluster file: a

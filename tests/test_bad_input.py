@@ -47,10 +47,9 @@ def ask(sock, frame):
     return msgpack.unpackb(sock.recv(), raw=False)
 
 
-def hammer(endpoint, where):
+def hammer(cluster, endpoint, server, where):
     ctx = zmq.Context.instance()
-    sock = ctx.socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
+    sock = cluster.player_socket(ctx, zmq.DEALER, server)
     sock.connect(endpoint)
     try:
         for label, frame in BAD_FRAMES:
@@ -75,8 +74,8 @@ def test(cluster):
                             "--skill", "0.6", "--trace", "--name", "fair")
     bot.wait_for(lambda ev: any(e["event"] == "match_start" for e in ev), 15, "match start")
 
-    hammer(cluster.nodes[1]["game"], "node")
-    hammer(cluster.broker, "broker")
+    hammer(cluster, cluster.nodes[1]["game"], "node1", "node")
+    hammer(cluster, cluster.broker, "broker1", "broker")
 
     bot.wait_for(lambda ev: count(ev, "match_end") == 2,
                  45, "the match to finish")

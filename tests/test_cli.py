@@ -7,10 +7,12 @@ advertises, RALLY_CONFIG, and rallyctl health against live and dead ends.
 
 import json
 import os
+import shutil
 import subprocess
 
 import msgpack
 import zmq
+import zmq.auth
 
 from rallytest import BIN, TestFailure, check, run
 
@@ -77,7 +79,8 @@ def test(cluster):
     refused("rallyctl", [], ["no command"])
 
     # A well-formed command with nobody to answer is not a usage error.
-    out = call("rallyctl", "status", "--broker", "tcp://127.0.0.1:9", "--timeout", "200")
+    out = call("rallyctl", "status", "--broker", "tcp://127.0.0.1:9", "--timeout", "200",
+               "--insecure-plaintext")
     check(out.returncode == 1 and "no answer" in out.stderr,
           "rallyctl with no broker: exit %d, %s" % (out.returncode, out.stderr.strip()))
 
@@ -133,6 +136,14 @@ def refused_from_environment(cluster):
             env={"RALLY_ADVERTISE_GAME": "tcp://127.0.0.1:99999"})
     refused("rally-gamenode", cfg, ["RALLY_ADVERTISE_STATE:"],
             env={"RALLY_ADVERTISE_STATE": "udp://127.0.0.1:1"})
+    # A member without its key, or with a key that is not a member's,
+    # does not start, and says what to run.
+    for program, extra in (("rally-gamenode", ["--id", "1"]), ("rally-broker", [])):
+        refused(program, cfg + extra + ["--key", os.path.join(cluster.dir, "none.cert")],
+                ["no secret key", "rallyctl keys"])
+    _, stranger = zmq.auth.create_certificates(cluster.dir, "stranger")
+    refused("rally-gamenode", cfg + ["--id", "1", "--key", stranger[:-len("_secret")]],
+            ["is not one of the members'"])
     # Each flag belongs to one command.
     refused("rallyctl", ["health", "--json"], ["--json: only for status"])
     refused("rallyctl", ["status", "--node", "1"], ["--node: only for health"])
@@ -177,24 +188,27 @@ def advertised_endpoints(cluster):
     check(shown(st) == told, "rallyctl shows %s, not %s" % (shown(st), told))
 
     # What a player asking the broker is told: the leader's advertised pair.
-    reply = ask_broker(cluster.broker, {"v": 1, "type": "where"})
+    # and the leader's public key, from the broker's own key directory.
+    reply = ask_broker(cluster, {"v": 1, "type": "where"})
     check(reply and reply.get("type") == "leader"
           and (reply["game"], reply["state"]) == told.get(reply.get("node")),
           "the broker told a player %s; the nodes tell %s" % (reply, told))
+    check(reply["key"].encode() == cluster.public_key("node%d" % reply["node"]),
+          "the broker's where names node %d with key %r, not its own"
+          % (reply["node"], reply["key"]))
 
     # The advertised endpoints are not bound: the real ones answer.
     for node_id in (1, 2):
         out = call("rallyctl", "health", "--node", str(node_id), "--config", cluster.config)
         check(out.returncode == 0
-              and out.stdout == "node %s: answers\n" % cluster.nodes[node_id]["game"],
+              and out.stdout == "node %s: answers\n" % cluster.nodes[node_id]["peer"],
               "health --node %d: exit %d, %r %r" % (node_id, out.returncode, out.stdout,
                                                     out.stderr))
 
 
-def ask_broker(endpoint, request):
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(endpoint)
+def ask_broker(cluster, request):
+    sock = cluster.player_socket(zmq.Context.instance(), zmq.DEALER, "broker1")
+    sock.connect(cluster.broker)
     try:
         sock.send(msgpack.packb(request))
         return msgpack.unpackb(sock.recv(), raw=False) if sock.poll(2000) else None
@@ -211,12 +225,20 @@ def health(cluster):
 
     # One dead broker of two fails the check; the live one still says so.
     # The file comes from RALLY_CONFIG, as in a container.
+    # Its keys: the cluster's, and any for the dead ones (never checked).
     dead = "tcp://127.0.0.1:9"
     mixed = os.path.join(cluster.dir, "mixed.cfg")
+    keys = os.path.join(cluster.dir, "mixed-keys")
+    shutil.copytree(cluster.keys, keys)
+    shutil.copy(os.path.join(keys, "broker1.cert"), os.path.join(keys, "broker2.cert"))
+    shutil.copy(os.path.join(keys, "node1.cert"), os.path.join(keys, "node5.cert"))
     with open(mixed, "w") as f:
-        f.write('rally\n    broker = "%s"\n    broker = "%s"\n' % (cluster.broker, dead))
+        f.write('rally\n    keys = "mixed-keys"\n')
+        f.write('    broker = "%s"\n        peer = "%s"\n    broker = "%s"\n'
+                % (cluster.broker, cluster.broker_peers[0], dead))
         f.write('    node\n        id = 5\n        heartbeat = "%s"\n'
-                '        game = "%s"\n        state = "%s"\n' % (dead, dead, dead))
+                '        game = "%s"\n        state = "%s"\n        peer = "%s"\n'
+                % (dead, dead, dead, dead))
     out = call("rallyctl", "health", "--timeout", "300", env={"RALLY_CONFIG": mixed})
     check(out.returncode == 1 and out.stdout.splitlines() == [
               "broker %s: answers" % cluster.broker,

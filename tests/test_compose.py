@@ -33,6 +33,8 @@ import subprocess
 import sys
 import time
 
+import zmq.auth
+
 from rallytest import (STOPS, Cluster, TestFailure, check, check_monotonic,
                        check_one_leader, check_points_kept, count)
 
@@ -40,7 +42,8 @@ SKIP = 77
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROJECT = "rallytest"
 SERVICES = ("broker", "broker2", "broker3", "node1", "node2", "node3")
-HOST_PORTS = (5600, 5700, 5800, 5602, 5603, 5612, 5613, 5622, 5623)
+HOST_PORTS = (5600, 5700, 5800, 5602, 5603, 5612, 5613, 5622, 5623,
+              5609, 5709, 5809, 5604, 5614, 5624)
 #  The harness names brokers by index (broker, broker1, broker2); compose's
 #  services are broker, broker2, broker3.
 BROKER_SERVICES = {"broker1": "broker2", "broker2": "broker3"}
@@ -224,9 +227,21 @@ def partition_leader(cluster, bots, st):
     return leader, (network, address), taken
 
 
+def take_keys(cluster):
+    """The cluster's public keys and the operator's, out of the broker's
+    container (as README.md says), for the bots and rallyctl here."""
+    keys = os.path.join(cluster.dir, "keys")
+    shutil.rmtree(keys, ignore_errors=True)
+    subprocess.run(["docker", "cp", "%s:/var/lib/rally-keys" % cluster.container("broker"),
+                    keys], check=True, timeout=60)
+    os.environ["RALLY_KEYS"] = os.path.join(keys, "public")
+    return keys
+
+
 def test(cluster):
     build(cluster)
     cluster.compose("up", "-d", log="up.log")
+    take_keys(cluster)
     cluster.wait_leader(timeout=60)
     bots = cluster.start_bot("bots", "--clients", "2", "--matches", "1",
                              "--trace", "--timeout", "170")
@@ -293,6 +308,12 @@ def restart(cluster, match):
     cluster.compose("down", "-t", "5", log="down.log")
     cluster.compose("up", "-d", log="up.log")
     cluster.wait_leader(timeout=60)
+    def public(name):
+        return zmq.auth.load_certificate(os.path.join(os.environ["RALLY_KEYS"], name))[0]
+    before = [public("%s.cert" % m) for m in ("broker1", "node1", "node2", "node3")]
+    take_keys(cluster)
+    after = [public("%s.cert" % m) for m in ("broker1", "node1", "node2", "node3")]
+    check(before == after, "a second up made new keys")
     kept = "keeps results in /var/lib/rally/results.db (1 matches, last %d)" % match
     for node_id in (1, 2, 3):
         cluster.wait_log("node%d" % node_id, lambda text: kept in text, 30,

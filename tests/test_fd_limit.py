@@ -37,8 +37,7 @@ def test(cluster):
     socks = []
     try:
         for _ in range(CONNECTIONS):
-            s = ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
+            s = cluster.player_socket(ctx, zmq.DEALER, "node1")    # as a player
             s.connect(cluster.nodes[1]["game"])
             socks.append(s)
         cluster.wait_log(label, lambda t: "was refused: Too many open files" in t,

@@ -56,16 +56,20 @@ def pack(obj):
 class Junk:
     """JUNK connections from 127.0.0.2, each joining once."""
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, server_key):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         self.ctx = zmq.Context()
         self.ctx.setsockopt(zmq.MAX_SOCKETS, JUNK + 64)
         port = endpoint.rsplit(":", 1)[1]
         self.socks = []
+        key = zmq.curve_keypair()
         for i in range(JUNK):
             s = self.ctx.socket(zmq.DEALER)
             s.setsockopt(zmq.LINGER, 0)
+            # A player's CURVE: any key of its own, the node's public one.
+            s.curve_publickey, s.curve_secretkey = key
+            s.curve_serverkey = server_key
             s.connect("tcp://127.0.0.2:0;127.0.0.1:%s" % port)
             s.send(pack({"v": 1, "type": "join", "name": "junk%d" % i}))
             self.socks.append(s)
@@ -103,7 +107,7 @@ def test(cluster):
                               str(MAX_PLAYERS), "--grace-ms", "1000")
     cluster.wait_leader()
     before = rss_kb(node.pid)
-    junk = Junk(cluster.nodes[1]["game"])
+    junk = Junk(cluster.nodes[1]["game"], cluster.public_key("node1"))
     try:
         def answered():
             junk.read()

@@ -91,15 +91,23 @@ class Member:
     def __init__(self, cluster):
         ctx = zmq.Context.instance()
         eps = cluster.nodes[2]
+        keys = cluster.member_keys("node2")     # a member: node 2's own key
         self.broker = ctx.socket(zmq.DEALER)
         self.broker.setsockopt(zmq.LINGER, 0)
-        self.broker.connect(cluster.broker)
+        self.broker.curve_publickey, self.broker.curve_secretkey = keys
+        self.broker.curve_serverkey = cluster.public_key("broker1")
+        self.broker.connect(cluster.broker_peers[0])
         self.pub = ctx.socket(zmq.PUB)
         self.pub.setsockopt(zmq.LINGER, 0)
+        self.pub.curve_publickey, self.pub.curve_secretkey = keys
+        self.pub.curve_server = True
         self.pub.bind(eps["heartbeat"])
+        # Followers' syncs come to a node's peer ROUTER.
         self.game = ctx.socket(zmq.ROUTER)
         self.game.setsockopt(zmq.LINGER, 0)
-        self.game.bind(eps["game"])
+        self.game.curve_publickey, self.game.curve_secretkey = keys
+        self.game.curve_server = True
+        self.game.bind(eps["peer"])
         self.eps = eps
         self.term, self.role, self.nonce = 0, 0, 0
         self.syncs = 0

@@ -41,9 +41,10 @@ class FakeFollower(threading.Thread):
     The socket lives in this thread only; pacing is by deadline, waiting on
     the socket for node 1's subscriptions in between."""
 
-    def __init__(self, endpoints, term):
+    def __init__(self, endpoints, term, keys):
         super().__init__(daemon=True)
         self.endpoints = endpoints
+        self.keys = keys            # node 2's own: it is a member
         self.term = term
         self.stopping = threading.Event()
         self.subscribed = threading.Event()     # node 1's SUB asked for "hb"
@@ -70,6 +71,8 @@ class FakeFollower(threading.Thread):
         try:
             sock = ctx.socket(zmq.XPUB)
             sock.setsockopt(zmq.LINGER, 0)
+            sock.curve_publickey, sock.curve_secretkey = self.keys
+            sock.curve_server = True
             sock.bind(self.endpoints["heartbeat"])
             nonce = 0
             due = time.monotonic()
@@ -110,7 +113,7 @@ def test(cluster):
     term = st["term"]
     print("%.2f s: node 1 leads term %d" % (since(), term))
 
-    fake = FakeFollower(cluster.nodes[2], term)
+    fake = FakeFollower(cluster.nodes[2], term, cluster.member_keys("node2"))
     fake.start()
     try:
         cluster.poll(lambda: True if fake.subscribed.is_set() or fake.error else None,

@@ -24,7 +24,8 @@ def test(cluster):
     # would read as the viewer's leaks.
     env_argv = ["env", "LIBGL_ALWAYS_SOFTWARE=1", "ASAN_OPTIONS=detect_leaks=0",
                 "xvfb-run", "-a", "-s", "-screen 0 1280x800x24",
-                os.path.join(BIN, "rally-viewer"), "--broker", cluster.broker,
+                os.path.join(BIN, "rally-viewer"), "--config", cluster.config,
+                "--broker", cluster.broker,
                 "--name", "alice", "--screenshot", shot, "--timeout", "40"]
     viewer = cluster.start_group("viewer", env_argv)
     viewer.wait(timeout=60)

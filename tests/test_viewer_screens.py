@@ -292,8 +292,7 @@ def crowd_spectators(cluster, match):
     none comes within 3 s."""
     node = cluster.nodes[1]["state"]
     ctx = zmq.Context.instance()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.LINGER, 0)
+    sub = cluster.player_socket(ctx, zmq.SUB, "node1")     # CURVE, as a player
     sub.connect(node)
     sub.setsockopt(zmq.SUBSCRIBE, b"%08x" % match)
     deadline = time.monotonic() + 3

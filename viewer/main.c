@@ -13,6 +13,7 @@
     scripts and tests see the real window.
 */
 #include "rally_args.h"
+#include "rally_client.h"
 #include "rally_cluster.h"
 #include "render.h"
 #include "sound.h"
@@ -40,6 +41,7 @@ typedef struct {
     bool autoplay;                      //  --autoplay
     uint32_t timeout_s;                 //  give up on the screenshot after
     bool timeout_set;                   //  --timeout was given
+    bool plaintext;                     //  --insecure-plaintext
     uint32_t width, height;             //  window size
 } viewer_args_t;
 
@@ -55,6 +57,10 @@ static void s_usage (FILE *out)
         "  --broker ENDPOINT   a broker to ask for the leader; repeat for\n"
         "                      several, up to %d"
         " (default tcp://127.0.0.1:5600)\n"
+        "  --broker-key KEY    the brokers' public key (Z85, or a certificate\n"
+        "                      file), where the cluster file's key\n"
+        "                      directory has none ($RALLY_BROKER_KEY)\n"
+        "  --insecure-plaintext  no CURVE, for a cluster run so\n"
         "  --config FILE       cluster file: its brokers are used (default\n"
         "                      $RALLY_CONFIG)\n"
         "  --name NAME         fill in the username and join at once\n"
@@ -100,6 +106,7 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     *args = (viewer_args_t) { .timeout_s = 60, .width = 960, .height = 720 };
     const char *config = NULL;
     rally_args_list_t brokers = { .count = 0 };
+    const char *broker_key = NULL;
     bool help = false;
     const rally_arg_t table[] = {
         RALLY_ARGS_LIST ("--broker", &brokers),
@@ -114,6 +121,8 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
                          1, 86400, &args->timeout_set),
         RALLY_ARGS_UINT ("--width", &args->width, VIEWER_MIN_W, 16384, NULL),
         RALLY_ARGS_UINT ("--height", &args->height, VIEWER_MIN_H, 16384, NULL),
+        RALLY_ARGS_STRING ("--broker-key", &broker_key),
+        RALLY_ARGS_SWITCH ("--insecure-plaintext", NULL, &args->plaintext),
         RALLY_ARGS_SWITCH ("--help", "-h", &help),
     };
     int rc = rally_args_parse (PROGRAM, table,
@@ -141,6 +150,9 @@ static int s_parse (int argc, char **argv, viewer_args_t *args)
     if (args->watch && args->name)
         return rally_args_fail (PROGRAM, "--watch and --name: a spectator"
                                 " does not play");
+    //  The client library reads it for brokers whose key the file lacks.
+    if (broker_key)
+        setenv ("RALLY_BROKER_KEY", broker_key, 1);
     if (rally_cluster_configure (&args->cluster, config, brokers.items,
                                  brokers.count, reason, sizeof reason))
         return rally_args_fail (PROGRAM, "%s", reason);
@@ -290,6 +302,9 @@ int main (int argc, char **argv)
         return rc;
     zsys_init ();
     zsys_set_logident (PROGRAM);
+    rally_keys_t *keys = args.plaintext ? rally_keys_plaintext_new (PROGRAM)
+                                        : rally_keys_player_new (NULL);
+    rally_client_set_keys (keys);
 
     glfwSetErrorCallback (s_glfw_error);
     if (!glfwInit ()) {
@@ -323,5 +338,6 @@ int main (int argc, char **argv)
     render_destroy (&render);
     glfwDestroyWindow (window);
     glfwTerminate ();
+    rally_keys_destroy (&keys);
     return rc;
 }
