@@ -35,9 +35,17 @@ def test(cluster):
     victim = 3
     mount = cluster.data_dir(victim)
     os.makedirs(mount, exist_ok=True)
+    kept = {}                   # what the harness put there (keys): kept
+    for name in os.listdir(mount):
+        with open(os.path.join(mount, name), "rb") as f:
+            kept[name] = (f.read(), os.stat(os.path.join(mount, name)).st_mode)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", mount]).returncode:
         print("SKIP: cannot mount a tmpfs")
         sys.exit(77)
+    for name, (data, mode) in kept.items():
+        with open(os.path.join(mount, name), "wb") as f:
+            f.write(data)
+        os.chmod(os.path.join(mount, name), mode & 0o7777)
     try:
         cluster.start_broker()
         for n in (1, 2):
