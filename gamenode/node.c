@@ -1046,6 +1046,15 @@ static void s_on_results (node_t *self, const rally_msg_results_t *page)
                         LOBBY_MATCH_ID_MAX);
             return;
         }
+        //  Nor a term no broker grants (rally_term.h): it would not even
+        //  fit the store's integers.
+        if (page->results[i].term > RALLY_TERM_MAX) {
+            rally_warn (&self->warn, zclock_mono (), "result of match %u "
+                        "refused: term %" PRIu64 " is past %" PRIu64,
+                        page->results[i].match, page->results[i].term,
+                        RALLY_TERM_MAX);
+            return;
+        }
         s_keep (self, &page->results[i]);
     }
     if (page->count)

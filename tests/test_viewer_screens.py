@@ -12,8 +12,9 @@ smallest window) and not cut off by the window's edge. Names are typed as
 players' screens. There is no audio device here, so every viewer must say
 it plays silently, and nothing from OpenAL or ALSA may reach stderr.
 
-Screens: the name screen (3 sizes), the board (Tab), looking for a server
-and the unreachable question, a match (3 sizes, two viewers), the Esc menu
+Screens: the name screen (3 sizes) and names typed through X (what the
+server would refuse is refused as typed), looking for a server and the
+unreachable question, the leaderboard (Tab), a reconnection, a match (3 sizes, two viewers), the Esc menu
 (which must not forfeit), a paused match with its grace countdown, the end
 screen with the leaderboard (which must agree with the stored results),
 and --watch at two sizes, whose spectator the players' crowd messages
@@ -105,7 +106,7 @@ class Screens:
         """Types keys into proc's window, through X."""
         out = subprocess.run(["xdotool", "search", "--sync", "--pid", str(proc.pid),
                               "--name", "^Rally$", "windowfocus", "--sync",
-                              "key", *keys],
+                              *(["key", *keys] if keys else [])],
                              env=self.env, capture_output=True, timeout=20)
         # A key that closes the window (Return on "leave") may leave
         # xdotool talking to a window that is gone.
@@ -252,6 +253,54 @@ def paused_screen(screens, cluster, bot):
     legible(shot, 3, "paused")
 
 
+def typed_name(screens, cluster):
+    """The name box as typed through X: leading spaces and the 17th
+    character refused as they are typed. (xdotool types characters outside
+    Xvfb's keymap by remapping keys on the fly, and drops some when the
+    machine is busy, so "Zoë 日本" is given with --name instead.)"""
+    for typed, joined in (("  abcdefghijklmnopq", "abcdefghijklmnop"),):
+        label = "typed-%d" % len(joined)
+        shot = os.path.join(cluster.dir, label + ".png")
+        proc = screens.start(label, ["--config", cluster.config, "--screenshot", shot,
+                                     "--when", "queued", "--timeout", "40"], (320, 240))
+        cluster.wait_log(label, lambda t: "OpenGL" in t, 20, "the window", proc=proc)
+        screens.key(proc)       # focus, no key
+        out = subprocess.run(["xdotool", "type", "--delay", "20", typed], env=screens.env,
+                             capture_output=True, timeout=30)
+        check(out.returncode == 0, "xdotool type: %s" % out.stderr.decode().strip())
+        screens.key(proc, "Return")
+        screens.finish(label, proc, 40)
+        check("joining as '%s'" % joined in cluster.log(label),
+              "typed %r, joined as: %s" % (typed, cluster.log(label)[-300:]))
+        legible(shot, 4, label)
+    # Tab: the leaderboard, from the name screen.
+    shot = os.path.join(cluster.dir, "board.png")
+    proc = screens.start("board", ["--config", cluster.config, "--screenshot", shot,
+                                   "--when", "board", "--timeout", "40"], (960, 720))
+    cluster.wait_log("board", lambda t: "OpenGL" in t, 20, "the window", proc=proc)
+    screens.key(proc, "Tab")
+    screens.finish("board", proc, 40)
+    legible(shot, 3, "board")
+
+
+def reconnecting_screen(screens, cluster):
+    """The node freezes under a match: the player is told, with a timer."""
+    shot = os.path.join(cluster.dir, "reconnecting.png")
+    proc = screens.start("reconnecting", ["--config", cluster.config, "--name", "recon",
+                                          "--screenshot", shot, "--when", "reconnecting",
+                                          "--timeout", "40"], (320, 240))
+    cluster.wait_log("reconnecting", lambda t: "viewer: match" in t, 30, "a match",
+                     proc=proc)
+    node = cluster.proc("node1")
+    os.kill(node.pid, signal.SIGSTOP)
+    try:
+        screens.finish("reconnecting", proc, 40)
+    finally:
+        os.kill(node.pid, signal.SIGCONT)
+    legible(shot, 3, "reconnecting")
+    cluster.wait_leader()
+
+
 def end_screen(screens, cluster):
     """A match played out (--autoplay): the end screen and its leaderboard,
     which must be the stored results' own."""
@@ -339,12 +388,14 @@ def test(cluster):
     cluster.start_node(1)
     cluster.wait_leader()
     two_players(screens, cluster)
+    typed_name(screens, cluster)
     bot = cluster.start_bot("bot", "--clients", "1", "--matches", "0", "--skill", "0.5",
                             "--name", "robot")
     bot.wait_for(lambda ev: any(e["event"] == "queued" for e in ev), 15, "the bot to queue")
     match_screens(screens, cluster, bot)
     menu_screen(screens, cluster, bot)
     paused_screen(screens, cluster, bot)
+    reconnecting_screen(screens, cluster)
     end_screen(screens, cluster)
     pair = cluster.start_bot("pair", "--clients", "2", "--matches", "0", "--skill", "0.9")
     pair.wait_for(lambda ev: any(e["event"] == "match_start" for e in ev), 15,
