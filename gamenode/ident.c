@@ -11,6 +11,7 @@
     the fsync of the directory makes the rename itself survive a power cut.
 */
 #include "ident.h"
+#include "rally_term.h"
 
 #include <czmq.h>
 #include <errno.h>
@@ -127,7 +128,10 @@ static int s_load (ident_t *self, const char *path, char *why,
     if (!fgets (magic, sizeof (magic), file)
         || strcmp (magic, S_MAGIC "\n"))
         snprintf (why, why_size, "line 1: not '%s'", S_MAGIC);
-    else if (s_line (file, "term", INT64_MAX, &term, 2, why, why_size) == 0
+    //  No term past what any broker grants (rally_term.h): a node that
+    //  started with one would ask for a term nobody believes, for ever.
+    else if (s_line (file, "term", RALLY_TERM_MAX, &term, 2, why,
+                     why_size) == 0
           && s_line (file, "matches", UINT32_MAX - 1, &matches, 3, why,
                      why_size) == 0) {
         if (fgetc (file) != EOF)

@@ -1046,6 +1046,15 @@ static void s_on_results (node_t *self, const rally_msg_results_t *page)
                         LOBBY_MATCH_ID_MAX);
             return;
         }
+        //  Nor a term no broker grants (rally_term.h): it would not even
+        //  fit the store's integers.
+        if (page->results[i].term > RALLY_TERM_MAX) {
+            rally_warn (&self->warn, zclock_mono (), "result of match %u "
+                        "refused: term %" PRIu64 " is past %" PRIu64,
+                        page->results[i].match, page->results[i].term,
+                        RALLY_TERM_MAX);
+            return;
+        }
         s_keep (self, &page->results[i]);
     }
     if (page->count)
@@ -1890,8 +1899,11 @@ static bool s_commit_alone (node_t *self, int64_t now)
 //  heard and no other acks. It says so once per stall.
 static bool s_held_back (node_t *self, int64_t now)
 {
+    //  A follower that asked for a snapshot gets it after the next tick
+    //  (s_replicate): that tick runs, else the follower could never catch
+    //  up and ack. What it shows waits for the ack all the same.
     if (self->seq - self->committed < NODE_PENDING
-        || !s_have_followers (self, now))
+        || !s_have_followers (self, now) || zlist_size (self->syncs))
         return false;
     if (!self->stalled)
         zsys_warning ("gamenode: node %u: no follower acked seq %" PRIu64

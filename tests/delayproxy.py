@@ -209,8 +209,11 @@ async def main():
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     print("ready " + " ".join(str(p) for p in links), flush=True)
-    asyncio.ensure_future(control(links, settings, stop))
+    # Held here: the loop keeps only a weak reference to a task, and a
+    # control task collected while it waits for a line stops all commands.
+    commands = asyncio.ensure_future(control(links, settings, stop))
     await stop.wait()
+    commands.cancel()
     for s in servers:
         s.close()
 

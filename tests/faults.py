@@ -26,6 +26,7 @@ and the leader spans disjoint (rallytest.check_one_leader).
 
 import os
 import random
+import select
 import shutil
 import signal
 import subprocess
@@ -49,6 +50,9 @@ def private_netns():
     loopback up, and exits with its status; returns in that child. Skips
     (exit 77) without root, unshare or iptables."""
     if os.environ.get("RALLY_FAULTS_NETNS") == str(os.getpid()):
+        #  Stopped (CTest's timeout), it still stops what it started: the
+        #  finally blocks run on SystemExit, not on a bare SIGTERM.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
         return
     if os.geteuid() != 0:
         skip("fault tests need root, for a network namespace and iptables")
@@ -62,11 +66,14 @@ def private_netns():
         skip("cannot make a network namespace with iptables here: %s"
              % probe.stderr.strip())
     # exec keeps the pid: the child knows itself by it.
-    env = dict(os.environ)
-    script = "ip link set lo up && RALLY_FAULTS_NETNS=$$ exec \"$0\" \"$@\""
-    proc = subprocess.run(["unshare", "--net", "sh", "-c", script, sys.executable,
-                           *sys.argv], env=env)
-    sys.exit(proc.returncode)
+    script = ("ip link set lo up && export RALLY_FAULTS_NETNS=$$"
+              " && exec \"$0\" \"$@\"")
+    proc = subprocess.Popen(["unshare", "--net", "sh", "-c", script, sys.executable,
+                             *sys.argv])
+    #  unshare execs sh, which execs the child: a signal to this pid is
+    #  the child's own.
+    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
+    sys.exit(proc.wait())
 
 
 class Net:
@@ -115,9 +122,11 @@ class Proxy:
         ready = self.proc.stdout.readline()
         check(ready.startswith("ready"), "delayproxy did not start: %r" % ready)
 
-    def command(self, line):
+    def command(self, line, timeout=5):
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        check(ready, "delayproxy did not answer %r within %d s" % (line, timeout))
         answer = self.proc.stdout.readline().strip()
         check(answer.startswith("ok"), "delayproxy: %s -> %r" % (line, answer))
 

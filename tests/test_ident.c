@@ -101,6 +101,8 @@ START_TEST (test_malformed_refused)
         "rally-node-state 1\nterm -1\nmatches 1\n",
         "rally-node-state 1\nterm 1\nmatches 4294967295\n",
         "rally-node-state 1\nterm 99999999999999999999\nmatches 1\n",
+        "rally-node-state 1\nterm 9007199254740992\nmatches 1\n",
+        "rally-node-state 1\nterm 9223372036854775807\nmatches 1\n",
         "rally-node-state 1\nterm 1\nmatches 1\nmore\n",
         "rally-node-state 1\nmatches 1\nterm 1\n",
     };
@@ -115,11 +117,12 @@ START_TEST (test_malformed_refused)
     }
     char dir[64], reason[160] = "";
     s_tmpdir (dir, sizeof (dir));
-    s_write (dir, "rally-node-state 1\nterm 9223372036854775807\nmatches "
+    //  The last term a broker grants (rally_term.h), and the last id.
+    s_write (dir, "rally-node-state 1\nterm 9007199254740991\nmatches "
              "4294967294\n");
     ident_t *ident = ident_new (dir, reason, sizeof (reason));
     ck_assert_msg (ident, "ident_new: %s", reason);
-    ck_assert_uint_eq (ident_term (ident), INT64_MAX);
+    ck_assert_uint_eq (ident_term (ident), (UINT64_C (1) << 53) - 1);
     ck_assert_uint_eq (ident_matches (ident), UINT32_MAX - 1);
     ident_destroy (&ident);
     s_rmdir (dir);

@@ -1,12 +1,17 @@
 /*  fuzz_args - the command line: rally_args_parse, with a table that has
-    every kind of flag, on argv words cut from the input at NUL bytes.
+    every kind of flag, on argv words cut from the input at NUL bytes; and
+    each word as an endpoint, through rally_parse_endpoint.
 
-    Promise checked: what is taken is in range (a uint within its bounds,
+    Promises checked: what is taken is in range (a uint within its bounds,
     a fraction in 0..1, no more list items than the list holds, at most
-    the positional words asked for); a refusal is the usage status.
+    the positional words asked for); a refusal is the usage status; an
+    endpoint taken is short, has no space, and names a transport Rally
+    uses.
 */
 #include "fuzz.h"
 #include "rally_args.h"
+#include "rally_msg.h"
+#include "rally_parse.h"
 
 #include <string.h>
 
@@ -15,6 +20,20 @@
 int LLVMFuzzerInitialize (int *argc, char ***argv)
 {
     return 0;
+}
+
+static void s_endpoint (const char *word)
+{
+    char reason[RALLY_REASON_BUF] = "";
+    if (rally_parse_endpoint (word, reason, sizeof (reason))) {
+        FUZZ_CHECK (strlen (reason) > 0);
+        return;
+    }
+    FUZZ_CHECK (strlen (word) <= RALLY_ENDPOINT_MAX);
+    FUZZ_CHECK (!strchr (word, ' '));
+    FUZZ_CHECK (strncmp (word, "tcp://", 6) == 0
+                || strncmp (word, "ipc://", 6) == 0
+                || strncmp (word, "inproc://", 9) == 0);
 }
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -56,6 +75,8 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         for (size_t i = 0; i < brokers.count; i++)
             FUZZ_CHECK (brokers.items[i] && *brokers.items[i]);
     }
+    for (int i = 1; i < argc; i++)
+        s_endpoint (argv[i]);
     free (copy);
     return 0;
 }

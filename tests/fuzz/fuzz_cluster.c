@@ -3,8 +3,9 @@
 
     Promise checked: a file taken describes a cluster every program can
     use: one to RALLY_CLUSTER_BROKERS_MAX brokers, nodes with distinct ids
-    in range, every endpoint one rally_parse_endpoint accepts, every
-    setting in its range; a file refused leaves a reason.
+    in range, every endpoint (player and peer) one rally_parse_endpoint
+    accepts, a keys path that fits its buffer, every setting in its range;
+    a file refused leaves a reason.
 */
 #include "fuzz.h"
 #include "rally_cluster.h"
@@ -36,8 +37,12 @@ static void s_check (const rally_cluster_t *c)
 {
     FUZZ_CHECK (c->broker_count >= 1
                 && c->broker_count <= RALLY_CLUSTER_BROKERS_MAX);
-    for (size_t i = 0; i < c->broker_count; i++)
+    for (size_t i = 0; i < c->broker_count; i++) {
         s_check_endpoint (c->brokers[i]);
+        if (*c->broker_peers[i])
+            s_check_endpoint (c->broker_peers[i]);
+    }
+    FUZZ_CHECK (memchr (c->keys, 0, sizeof (c->keys)));
     FUZZ_CHECK (c->node_count <= RALLY_CLUSTER_NODES_MAX);
     for (size_t i = 0; i < c->node_count; i++) {
         const rally_node_conf_t *n = &c->nodes[i];
@@ -46,6 +51,8 @@ static void s_check (const rally_cluster_t *c)
         s_check_endpoint (n->heartbeat);
         s_check_endpoint (n->game);
         s_check_endpoint (n->state);
+        if (*n->peer)
+            s_check_endpoint (n->peer);
     }
     FUZZ_CHECK (c->heartbeat_ms >= RALLY_HEARTBEAT_MS_MIN
                 && c->heartbeat_ms <= RALLY_HEARTBEAT_MS_MAX);
