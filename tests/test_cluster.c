@@ -183,6 +183,64 @@ START_TEST (configure_layers_file_then_environment)
 }
 END_TEST
 
+START_TEST (planes_and_keys)
+{
+    //  A broker's peer endpoint is a child of its line; a node's is a key
+    //  of its section; keys is taken from the file's own directory.
+    rally_cluster_t cluster;
+    s_write ("rally\n"
+             "    keys = \"pub\"\n"
+             "    broker = \"tcp://10.0.0.1:5600\"\n"
+             "        peer = \"tcp://10.0.0.1:5609\"\n"
+             "    broker = \"tcp://10.0.0.2:5600\"\n"
+             "        peer = \"tcp://10.0.0.2:5609\"\n"
+             "    node\n"
+             "        id = 4\n"
+             "        heartbeat = \"tcp://10.0.0.4:5601\"\n"
+             "        game = \"tcp://10.0.0.4:5602\"\n"
+             "        state = \"tcp://10.0.0.4:5603\"\n"
+             "        peer = \"tcp://10.0.0.4:5604\"\n");
+    int rc = rally_cluster_configure (&cluster, s_path, NULL, 0, s_reason,
+                                      sizeof (s_reason));
+    ck_assert_msg (rc == 0, "configure failed: %s", s_reason);
+    ck_assert_str_eq (cluster.keys, "/tmp/pub");
+    ck_assert_str_eq (cluster.broker_peers[1], "tcp://10.0.0.2:5609");
+    ck_assert_uint_eq (cluster.broker_index[1], 2);
+    ck_assert_str_eq (rally_cluster_node (&cluster, 4)->peer,
+                      "tcp://10.0.0.4:5604");
+
+    //  --broker picks a listed broker by either endpoint, with its place
+    //  (its key's name); another endpoint is a broker the file lacks.
+    const char *pick[] = { "tcp://10.0.0.2:5609" };
+    rc = rally_cluster_configure (&cluster, s_path, pick, 1, s_reason,
+                                  sizeof (s_reason));
+    ck_assert_msg (rc == 0, "configure failed: %s", s_reason);
+    ck_assert_uint_eq (cluster.broker_count, 1);
+    ck_assert_str_eq (cluster.brokers[0], "tcp://10.0.0.2:5600");
+    ck_assert_uint_eq (cluster.broker_index[0], 2);
+    const char *other[] = { "tcp://10.0.0.3:5600" };
+    rc = rally_cluster_configure (&cluster, s_path, other, 1, s_reason,
+                                  sizeof (s_reason));
+    ck_assert_int_eq (rc, 0);
+    ck_assert_uint_eq (cluster.broker_index[0], 0);
+    ck_assert_str_eq (cluster.broker_peers[0], "tcp://10.0.0.3:5600");
+
+    //  RALLY_KEYS wins over the file.
+    setenv ("RALLY_KEYS", "/elsewhere", 1);
+    rc = rally_cluster_configure (&cluster, s_path, NULL, 0, s_reason,
+                                  sizeof (s_reason));
+    unsetenv ("RALLY_KEYS");
+    unlink (s_path);
+    ck_assert_int_eq (rc, 0);
+    ck_assert_str_eq (cluster.keys, "/elsewhere");
+
+    //  Only peer under a broker.
+    ck_assert_int_eq (s_load (&cluster, "rally\n    broker = \"tcp://a:1\"\n"
+                              "        pear = \"tcp://a:2\"\n"), -1);
+    ck_assert_ptr_nonnull (strstr (s_reason, "unknown key broker/pear"));
+}
+END_TEST
+
 START_TEST (configure_reads_rally_config)
 {
     rally_cluster_t cluster;
@@ -413,6 +471,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, environment_overrides);
     tcase_add_test (tc, configure_layers_file_then_environment);
     tcase_add_test (tc, configure_reads_rally_config);
+    tcase_add_test (tc, planes_and_keys);
     tcase_add_test (tc, set_node_adds_and_replaces);
     tcase_add_test (tc, bind_endpoint_refuses_names);
     tcase_add_test (tc, only_regular_files_are_read);
