@@ -204,6 +204,7 @@ static void s_drop_held (node_t *self);
 static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg);
 static void s_check_ids (node_t *self, int64_t now);
 static void s_commit (node_t *self, uint64_t seq);
+static void s_serve_syncs (node_t *self);
 
 //  --------------------------------------------------------------------------
 //  Sending
@@ -2007,6 +2008,12 @@ static void s_replicate (node_t *self)
     zmsg_append (out, &body);
     if (zmsg_send (&out, self->heartbeat))
         zmsg_destroy (&out);
+    s_serve_syncs (self);
+}
+
+//  A snapshot of the state as it stands to each follower that asked.
+static void s_serve_syncs (node_t *self)
+{
     if (zlist_size (self->syncs) == 0)
         return;
     lobby_snapshot (self->lobby, self->repl);
@@ -2082,6 +2089,10 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     while (ran < NODE_CATCH_UP && s_leading (self, zclock_mono ())
            && s_deadline (self, self->tick_next) <= zclock_usecs ()) {
         if (s_held_back (self, zclock_mono ())) {
+            //  Held back for want of an ack, it still answers the syncs:
+            //  a follower that is loading a snapshot acks only once it has
+            //  one, and without it the wait would never end.
+            s_serve_syncs (self);
             held = true;
             break;
         }
