@@ -1900,8 +1900,11 @@ static bool s_commit_alone (node_t *self, int64_t now)
 //  heard and no other acks. It says so once per stall.
 static bool s_held_back (node_t *self, int64_t now)
 {
+    //  A follower that asked for a snapshot gets it after the next tick
+    //  (s_replicate): that tick runs, else the follower could never catch
+    //  up and ack. What it shows waits for the ack all the same.
     if (self->seq - self->committed < NODE_PENDING
-        || !s_have_followers (self, now))
+        || !s_have_followers (self, now) || zlist_size (self->syncs))
         return false;
     if (!self->stalled)
         zsys_warning ("gamenode: node %u: no follower acked seq %" PRIu64

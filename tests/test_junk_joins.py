@@ -20,6 +20,7 @@ at a bounded rate.
 """
 
 import os
+import re
 import resource
 import subprocess
 import time
@@ -71,9 +72,11 @@ class Junk:
             s.curve_publickey, s.curve_secretkey = key
             s.curve_serverkey = server_key
             s.connect("tcp://127.0.0.2:0;127.0.0.1:%s" % port)
-            s.send(pack({"v": 1, "type": "join", "name": "junk%d" % i}))
             self.socks.append(s)
         self.answers = {}
+        self.sent = {}
+        for s in self.socks:
+            self.join(s)
         self.poller = zmq.Poller()
         for s in self.socks:
             self.poller.register(s, zmq.POLLIN)
@@ -86,10 +89,24 @@ class Junk:
                 if kind == "error" and msg.get("code") == "not_leader":
                     # The node lost its lease under the flood, for a
                     # moment: ask again, as an attacker would.
-                    s.send(pack({"v": 1, "type": "join",
-                                 "name": "junk%d" % self.socks.index(s)}))
+                    self.join(s)
+                elif kind == "error" and msg.get("code") == "name_taken":
+                    # Joined, but the answer went with a lease lost before
+                    # it was sent: the seat is held all the same.
+                    self.answers.setdefault(s, {"type": "joined"})
                 elif kind in ("joined", "busy", "error") and s not in self.answers:
                     self.answers[s] = msg
+
+    def join(self, s):
+        s.send(pack({"v": 1, "type": "join", "name": "junk%d" % self.socks.index(s)}))
+        self.sent[s] = time.monotonic()
+
+    def ask_again(self, after):
+        """Joins again from each connection unanswered for after seconds."""
+        now = time.monotonic()
+        for s in self.socks:
+            if s not in self.answers and now - self.sent[s] > after:
+                self.join(s)
 
     def ping(self):
         for s in self.socks:
@@ -109,16 +126,27 @@ def test(cluster):
     before = rss_kb(node.pid)
     junk = Junk(cluster.nodes[1]["game"], cluster.public_key("node1"))
     try:
+        pinged = [time.monotonic()]
+
         def answered():
             junk.read()
+            if time.monotonic() - pinged[0] > 0.3:
+                junk.ping()         # hold the seats taken so far
+                junk.ask_again(3)
+                pinged[0] = time.monotonic()
             return True if len(junk.answers) == JUNK else None
-        cluster.poll(answered, 30, "an answer to every junk join")
+        cluster.poll(answered, 60, "an answer to every junk join")
         kinds = [m["type"] for m in junk.answers.values()]
         joined = kinds.count("joined")
         busy = [m for m in junk.answers.values() if m["type"] == "busy"]
-        check(joined == PER_SOURCE, "the node took %d junk players, not %d"
-              % (joined, PER_SOURCE))
-        check(len(busy) == JUNK - PER_SOURCE and
+        # On a loaded machine a junk player may go unheard past its grace
+        # before the pings reach it, and its seat is given to the next:
+        # what counts is how many the node held at once.
+        dropped = len(re.findall(r"player junk\d+ dropped", cluster.log("node1")))
+        check(joined >= PER_SOURCE and joined - dropped <= PER_SOURCE,
+              "the node took %d junk players and dropped %d: it held more "
+              "than %d" % (joined, dropped, PER_SOURCE))
+        check(len(busy) == JUNK - joined and
               all(m["code"] == "busy" and 1 <= m["retry_ms"] <= 60000 for m in busy),
               "junk refusals: %s, e.g. %s" % ({k: kinds.count(k) for k in set(kinds)},
                                                [m for m in junk.answers.values()

@@ -3,9 +3,9 @@
     Everything on screen is a coloured rectangle, so one tiny shader and one
     growing vertex array are enough: rectangles are appended as two
     triangles in pixel coordinates and the whole frame goes to the GPU in a
-    single draw call. The shader multiplies each colour by the glyph
-    atlas (font.c): a glyph's quad samples its glyph; a plain rectangle has
-    no texture coordinates and is drawn in its colour alone. Glyph edges land on whole pixels, so text stays
+    few draw calls: runs of plain rectangles go through a flat shader, runs
+    of glyphs through one that multiplies the colour by the glyph atlas
+    (font.c), in the order they were queued. Glyph edges land on whole pixels, so text stays
     sharp at every size.
 */
 #include "render.h"
@@ -29,6 +29,9 @@
 //  The glyph atlas, pixels a side.
 #define RENDER_ATLAS        2048
 
+//  Runs of quads of one kind (flat, glyph) in a frame, drawn in order.
+#define RENDER_RUNS_MAX     256
+
 typedef struct {
     float x, y;
     float u, v;
@@ -36,8 +39,13 @@ typedef struct {
 } render_vertex_t;
 
 struct _render_t {
-    GLuint program;             //  the rectangle shader
+    GLuint program;             //  the glyph shader (samples the atlas)
     GLint u_size;               //  its viewport-size uniform
+    GLuint flat;                //  the rectangle shader (colour alone)
+    GLint u_flat_size;          //  its viewport-size uniform
+    size_t runs[RENDER_RUNS_MAX];   //  where each run of one kind starts
+    size_t run_count;           //  runs this frame; even ones flat
+    bool glyphs;                //  the last quad was a glyph
     GLuint vao, vbo;            //  vertex layout and buffer
     render_vertex_t *verts;     //  this frame's triangles
     size_t count;               //  vertices queued
@@ -70,8 +78,17 @@ static const char *s_fragment_src =
     "uniform sampler2D u_atlas;\n"
     "out vec4 o_color;\n"
     "void main () {\n"
-    "    float ink = v_uv.x < 0.0? 1.0: texture (u_atlas, v_uv).r;\n"
-    "    o_color = vec4 (v_color.rgb, v_color.a * ink);\n"
+    "    o_color = vec4 (v_color.rgb, v_color.a * texture (u_atlas, v_uv).r);\n"
+    "}\n";
+
+//  Rectangles need no texture: a software renderer fills the field and
+//  the shades far faster without sampling one at every pixel.
+static const char *s_flat_src =
+    "#version 330 core\n"
+    "in vec4 v_color;\n"
+    "out vec4 o_color;\n"
+    "void main () {\n"
+    "    o_color = v_color;\n"
     "}\n";
 
 static GLuint s_compile (GLenum type, const char *src)
@@ -91,10 +108,10 @@ static GLuint s_compile (GLenum type, const char *src)
     return shader;
 }
 
-static GLuint s_link (void)
+static GLuint s_link (const char *fragment_src)
 {
     GLuint vs = s_compile (GL_VERTEX_SHADER, s_vertex_src);
-    GLuint fs = s_compile (GL_FRAGMENT_SHADER, s_fragment_src);
+    GLuint fs = s_compile (GL_FRAGMENT_SHADER, fragment_src);
     GLuint program = 0;
     if (vs && fs) {
         program = glCreateProgram ();
@@ -160,13 +177,15 @@ render_t *render_new (render_loader_t load)
     self->font = font_new (RENDER_ATLAS);
     self->capacity = 4096;
     self->verts = (render_vertex_t *) malloc (self->capacity * sizeof (render_vertex_t));
-    self->program = s_link ();
-    if (!self->font || !self->verts || !self->program) {
+    self->program = s_link (s_fragment_src);
+    self->flat = s_link (s_flat_src);
+    if (!self->font || !self->verts || !self->program || !self->flat) {
         render_destroy (&self);
         return NULL;
     }
     self->u_size = glGetUniformLocation (self->program, "u_size");
     self->u_atlas = glGetUniformLocation (self->program, "u_atlas");
+    self->u_flat_size = glGetUniformLocation (self->flat, "u_size");
     self->atlas = s_atlas_texture (RENDER_ATLAS);
 
     glGenVertexArrays (1, &self->vao);
@@ -198,6 +217,8 @@ void render_destroy (render_t **self_p)
         glDeleteVertexArrays (1, &self->vao);
     if (self->program)
         glDeleteProgram (self->program);
+    if (self->flat)
+        glDeleteProgram (self->flat);
     free (self->verts);
     font_destroy (&self->font);
     free (self);
@@ -210,6 +231,9 @@ void render_begin (render_t *self, int width, int height, render_color_t clear)
     self->width = width > 0? width: 1;
     self->height = height > 0? height: 1;
     self->count = 0;
+    self->run_count = 1;        //  run 0, flat, starts at 0
+    self->runs[0] = 0;
+    self->glyphs = false;
     font_trim (self->font);
     glViewport (0, 0, self->width, self->height);
     glClearColor (clear.r / 255.0f, clear.g / 255.0f, clear.b / 255.0f, 1.0f);
@@ -238,6 +262,13 @@ static bool s_reserve (render_t *self, size_t n)
 static void s_quad (render_t *self, float x0, float y0, float x1, float y1,
                     float u0, float v0, float u1, float v1, render_color_t c)
 {
+    bool glyph = u0 >= 0;
+    if (glyph != self->glyphs) {
+        if (self->run_count == RENDER_RUNS_MAX)
+            return;             //  a frame that busy is cut short
+        self->runs[self->run_count++] = self->count;
+        self->glyphs = glyph;
+    }
     if (!s_reserve (self, 6))
         return;
     render_vertex_t *v = self->verts + self->count;
@@ -256,8 +287,7 @@ void render_rect (render_t *self, float x, float y, float w, float h,
     assert (self);
     if (w <= 0 || h <= 0)
         return;
-    //  No texture: a software renderer then fills big rectangles (the
-    //  field, the shades) without sampling the atlas at every pixel.
+    //  No texture coordinates: drawn by the flat shader.
     s_quad (self, x, y, x + w, y + h, -1, -1, -1, -1, color);
 }
 
@@ -359,12 +389,22 @@ void render_end (render_t *self)
     s_upload_atlas (self);
     glUniform1i (self->u_atlas, 0);
     glUniform2f (self->u_size, (float) self->width, (float) self->height);
+    glUseProgram (self->flat);
+    glUniform2f (self->u_flat_size, (float) self->width, (float) self->height);
     glBindVertexArray (self->vao);
     glBindBuffer (GL_ARRAY_BUFFER, self->vbo);
     glBufferData (GL_ARRAY_BUFFER,
                   (GLsizeiptr) (self->count * sizeof (render_vertex_t)),
                   self->verts, GL_STREAM_DRAW);
-    glDrawArrays (GL_TRIANGLES, 0, (GLsizei) self->count);
+    //  Runs alternate, flat first, in the order they were queued.
+    for (size_t i = 0; i < self->run_count; i++) {
+        size_t end = i + 1 < self->run_count? self->runs[i + 1]: self->count;
+        if (end == self->runs[i])
+            continue;
+        glUseProgram (i % 2? self->program: self->flat);
+        glDrawArrays (GL_TRIANGLES, (GLint) self->runs[i],
+                      (GLsizei) (end - self->runs[i]));
+    }
     glBindVertexArray (0);
     GLenum error = glGetError ();
     if (error != GL_NO_ERROR)
