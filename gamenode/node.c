@@ -182,6 +182,7 @@ struct _node_t {
     ident_t *ident;                     //  term and match ids, on disk
     int64_t started;                    //  when the node started (mono)
     bool loading;                       //  events come from a snapshot
+    bool followed;                      //  has followed a leader since start
     uint32_t used_max;                  //  highest match id known taken:
                                         //  on disk at start, seen, given
     zlist_t *unstored;                  //  results_match_t: stores to retry
@@ -819,6 +820,7 @@ static void s_follow (node_t *self, uint32_t leader, uint64_t term,
         self->synced = false;
         self->round_lo = 0;
     }
+    self->followed = true;
     //  On disk, so that after a restart this node never asks for a term
     //  at or below one it followed.
     if (term > ident_term (self->ident) && ident_raise (self->ident, term, 0))
@@ -1804,8 +1806,10 @@ static int s_handle_heartbeat (zloop_t *loop, int timer_id, void *arg)
     hb->seq = self->seq;
     //  A leader renews its term (a suspended one too); a follower may
     //  campaign for one. A node just started asks nothing until it has
-    //  heard every peer that is up, and with them the terms they have seen.
-    bool young = now - self->started
+    //  heard every peer that is up, and with them the terms they have seen,
+    //  or has followed a leader (which told it the term): a node that
+    //  synced and acked may be the most up to date, and must be electable.
+    bool young = !self->followed && now - self->started
                < (int64_t) self->cfg.cluster.liveness_ms;
     hb->want = self->role == RALLY_ROLE_LEADER ? self->term
              : young ? 0 : s_want (self, now);
