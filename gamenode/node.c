@@ -417,6 +417,10 @@ static int s_handle_tick (zloop_t *loop, int timer_id, void *arg)
     while (ran < NODE_CATCH_UP && node_leading (self, zclock_mono ())
            && s_deadline (self, self->tick_next) <= zclock_usecs ()) {
         if (node_held_back (self, zclock_mono ())) {
+            //  Held back for want of an ack, it still answers the syncs:
+            //  a follower that is loading a snapshot acks only once it has
+            //  one, and without it the wait would never end.
+            node_serve_syncs (self);
             held = true;
             break;
         }

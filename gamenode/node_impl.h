@@ -247,6 +247,10 @@ void node_drop_pending (node_t *self);
 //  heard and no other acks. It says so once per stall.
 bool node_held_back (node_t *self, int64_t now);
 
+//  Sends a snapshot of the state as it stands to each follower that asked
+//  (sync) since the last one went out.
+void node_serve_syncs (node_t *self);
+
 //  --------------------------------------------------------------------------
 //  Leading: what followers ask
 void node_on_ack (node_t *self, const rally_msg_ack_t *ack, int64_t now);

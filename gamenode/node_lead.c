@@ -237,6 +237,11 @@ static void s_replicate (node_t *self)
     zmsg_append (out, &body);
     if (zmsg_send (&out, self->heartbeat))
         zmsg_destroy (&out);
+    node_serve_syncs (self);
+}
+
+void node_serve_syncs (node_t *self)
+{
     if (zlist_size (self->syncs) == 0)
         return;
     lobby_snapshot (self->lobby, self->repl);
