@@ -188,18 +188,34 @@ static int s_sitting_leader (broker_t *self, int64_t now_ms)
     return -1;
 }
 
+//  True if a live node holds state (it has applied or made a tick): a
+//  node restarted empty must not lead while one does, or the matches
+//  under way are lost, however high the term on its disk.
+static bool s_state_held (broker_t *self, int64_t now_ms)
+{
+    for (size_t i = 0; i < self->node_count; i++)
+        if (self->nodes[i].hb.seq > 0
+            && s_node_live (self, &self->nodes[i], now_ms))
+            return true;
+    return false;
+}
+
 //  The candidate a lapsed lease goes to: among live nodes that ask for a
 //  new term, the most up to date (highest term, then seq), lowest id among
-//  equals. Returns an index, or -1.
+//  equals; never an empty node while a live node holds state, even one
+//  that does not ask yet (it is in its campaign's back-off). Returns an
+//  index, or -1.
 static int s_candidate (broker_t *self, int64_t now_ms)
 {
     uint64_t next = s_next_term (self);
     if (!rally_term_grantable (next - 1))
         return -1;      //  the last term is spent: none is left
+    bool state_held = s_state_held (self, now_ms);
     int best = -1;
     for (size_t i = 0; i < self->node_count; i++) {
         const rally_msg_node_hb_t *hb = &self->nodes[i].hb;
-        if (hb->want < next || !s_node_live (self, &self->nodes[i], now_ms))
+        if (hb->want < next || !s_node_live (self, &self->nodes[i], now_ms)
+            || (state_held && hb->seq == 0))
             continue;
         const rally_msg_node_hb_t *top = best < 0 ? NULL : &self->nodes[best].hb;
         //  Sorted by id, so only a strictly better node displaces.

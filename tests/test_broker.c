@@ -618,6 +618,37 @@ START_TEST (test_first_grant)
 }
 END_TEST
 
+START_TEST (test_empty_node_waits)
+{
+    //  Node 1 led term 2 and dies; node 2 followed it to seq 500 and is
+    //  still in its campaign's back-off; node 3 restarted empty (seq 0)
+    //  with term 2 on its disk, and asks at once. The match lives on node
+    //  2 only: node 3 gets nothing until node 2 asks, and node 2 gets it.
+    broker_t *broker = broker_new (0, 0, 0);
+    rally_msg_node_hb_t two = s_hb (2, RALLY_ROLE_FOLLOWER, 2);
+    two.seq = 500;
+    s_beat (broker, &two, 600);
+    rally_msg_node_hb_t three = s_hb (3, RALLY_ROLE_FOLLOWER, 2);
+    three.seq = 0;
+    three.want = 3;
+    s_beat (broker, &three, 600);
+    s_drain (broker);
+    s_grant (broker, 600, 0, 0, 0);
+    s_beat (broker, &three, 650);
+    s_grant (broker, 650, 0, 0, 0);
+    two.want = 3;
+    s_beat (broker, &two, 700);
+    s_grant (broker, 700, 2, 3, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+
+    //  With no node holding state (a cluster starting), an empty node leads.
+    broker = broker_new (0, 0, 0);
+    s_beat (broker, &three, 600);
+    s_grant (broker, 600, 3, 3, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
 START_TEST (test_want_too_low)
 {
     broker_t *broker = broker_new (0, 0, 0);
@@ -1214,6 +1245,7 @@ Suite *rally_test_suite (void)
     tc = tcase_create ("lease");
     tcase_add_test (tc, test_quiet_period);
     tcase_add_test (tc, test_first_grant);
+    tcase_add_test (tc, test_empty_node_waits);
     tcase_add_test (tc, test_want_too_low);
     tcase_add_test (tc, test_renewal);
     tcase_add_test (tc, test_lapse);
