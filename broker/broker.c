@@ -25,6 +25,9 @@ typedef struct {
     bool closed;                    //  its connection closed, not heard since
 } s_node_t;
 
+#define BROKER_WAIT_FRESHEST 2   //  leases a lapsed lease waits for the
+                                    //  freshest live node to ask
+
 struct _broker_t {
     uint32_t liveness_ms;               //  unheard this long: not live
     uint32_t lease_ms;                  //  length of a grant or renewal
@@ -37,6 +40,8 @@ struct _broker_t {
     uint32_t held_for;                  //  a silent holder whose lapsed
                                         //  lease is held for it, or 0
     uint64_t held_term;                 //  the term held
+    int64_t first_ask_ms;               //  when a candidate first asked
+                                        //  since the lease lapsed, or 0
     int64_t held_until;                 //  held until then at the latest
     s_node_t nodes[BROKER_NODES_MAX];   //  the table, sorted by id
     size_t node_count;                  //  entries in use
@@ -188,6 +193,38 @@ static int s_sitting_leader (broker_t *self, int64_t now_ms)
     return -1;
 }
 
+//  True if a's state is more up to date than b's: a higher term, then a
+//  higher seq. Among equals the lower id wins, by the table's order.
+static bool s_fresher (const rally_msg_node_hb_t *a,
+                       const rally_msg_node_hb_t *b)
+{
+    return a->from.term > b->from.term
+        || (a->from.term == b->from.term && a->seq > b->seq);
+}
+
+//  The live follower whose state is the most up to date, or -1. A node
+//  whose connection closed is dead; one that says it leads is the holder
+//  or held for (above), and no candidate.
+static int s_freshest (broker_t *self, int64_t now_ms)
+{
+    int top = -1;
+    for (size_t i = 0; i < self->node_count; i++)
+        if (s_node_live (self, &self->nodes[i], now_ms)
+            && !self->nodes[i].closed
+            && self->nodes[i].hb.role != RALLY_ROLE_LEADER
+            && (top < 0 || s_fresher (&self->nodes[i].hb, &self->nodes[top].hb)))
+            top = (int) i;
+    return top;
+}
+
+//  Since when this broker could grant: its last lease's end, or the end
+//  of its quiet start, whichever is later.
+static int64_t s_lapsed_at (broker_t *self)
+{
+    return self->expires_ms > self->quiet_until ? self->expires_ms
+                                                : self->quiet_until;
+}
+
 //  True if a live node holds state (it has applied or made a tick): a
 //  node restarted empty must not lead while one does, or the matches
 //  under way are lost, however high the term on its disk.
@@ -217,12 +254,25 @@ static int s_candidate (broker_t *self, int64_t now_ms)
         if (hb->want < next || !s_node_live (self, &self->nodes[i], now_ms)
             || (state_held && hb->seq == 0))
             continue;
-        const rally_msg_node_hb_t *top = best < 0 ? NULL : &self->nodes[best].hb;
-        //  Sorted by id, so only a strictly better node displaces.
-        if (!top || hb->from.term > top->from.term
-            || (hb->from.term == top->from.term && hb->seq > top->seq))
+        if (best < 0 || s_fresher (hb, &self->nodes[best].hb))
             best = (int) i;
     }
+    //  The freshest live node, asking or not, is waited for a while: every
+    //  broker that hears the same nodes then grants the same one, instead
+    //  of each the first to ask (grants that split cost a term each), and
+    //  a node behind the others never leads while they live. Bounded, for
+    //  a node that is heard but cannot win (it hears too few brokers).
+    if (best < 0)
+        return -1;
+    //  The wait counts from the first ask, not the lapse: after an outage
+    //  in which nobody could ask, the lapse is long past.
+    if (!self->first_ask_ms || self->first_ask_ms < s_lapsed_at (self))
+        self->first_ask_ms = now_ms;
+    int top = s_freshest (self, now_ms);
+    if (top >= 0 && top != best
+        && s_fresher (&self->nodes[top].hb, &self->nodes[best].hb)
+        && now_ms < self->first_ask_ms + BROKER_WAIT_FRESHEST * self->lease_ms)
+        return -1;
     return best;
 }
 

@@ -398,7 +398,11 @@ END_TEST
 START_TEST (test_cluster_report)
 {
     broker_t *broker = broker_new (0, 0, 0);
-    s_heard (broker, 200, RALLY_ROLE_FOLLOWER, 3, 1000);
+    //  Node 200 is behind node 2 (seq 1000 against 1002), so node 2's ask
+    //  need not wait for it.
+    rally_msg_node_hb_t behind = s_hb (200, RALLY_ROLE_FOLLOWER, 3);
+    behind.seq = 1000;
+    broker_heard (broker, &behind, 1000);
     s_ask (broker, 2, 3, 4, 1100);
     s_grant (broker, 1100, 2, 4, BROKER_LEASE_MS);
     s_heard (broker, 50, RALLY_ROLE_FOLLOWER, 2, 1200);
@@ -417,6 +421,7 @@ START_TEST (test_cluster_report)
                                RALLY_ROLE_FOLLOWER };
     const uint64_t terms[] = { 4, 2, 3 };
     const uint64_t lags[] = { 0, 350, 1400 };
+    const uint64_t seqs[] = { 1002, 1050, 1000 };
     for (size_t i = 0; i < 3; i++) {
         const rally_node_info_t *n = &cluster.nodes[i];
         char game[RALLY_ENDPOINT_BUF], state[RALLY_ENDPOINT_BUF];
@@ -425,7 +430,7 @@ START_TEST (test_cluster_report)
         ck_assert_uint_eq (n->id, ids[i]);
         ck_assert_uint_eq (n->role, roles[i]);
         ck_assert_uint_eq (n->term, terms[i]);
-        ck_assert_uint_eq (n->seq, 1000 + ids[i]);
+        ck_assert_uint_eq (n->seq, seqs[i]);
         ck_assert_uint_eq (n->age_ms, ages[i]);
         ck_assert_uint_eq (n->matches, ids[i]);
         ck_assert_uint_eq (n->players, 2 * ids[i]);
@@ -549,7 +554,8 @@ START_TEST (test_first_grant)
 {
     //  Node, term, seq, want. Node 7 is the most up to date but is heard
     //  only at 0, so not live at 600; node 5 asks for a term already seen,
-    //  node 6 asks for nothing. Of the rest, 3 and 4 are the most up to
+    //  node 6 asks for nothing (both behind node 3, so not waited for).
+    //  Of the rest, 3 and 4 are the most up to
     //  date (term 2, seq 100), and 3 the lower id.
     const struct {
         uint32_t id;
@@ -561,8 +567,8 @@ START_TEST (test_first_grant)
         { 1, 1, 500, 3, 600 },
         { 4, 2, 100, 3, 600 },
         { 2, 2, 99, 3, 600 },
-        { 6, 2, 102, 0, 600 },
-        { 5, 2, 101, 2, 600 },
+        { 6, 2, 98, 0, 600 },
+        { 5, 2, 97, 2, 600 },
         { 3, 2, 100, 3, 600 },
     };
     broker_t *broker = broker_new (0, 0, 0);
@@ -649,6 +655,43 @@ START_TEST (test_empty_node_waits)
 }
 END_TEST
 
+START_TEST (test_freshest_waited)
+{
+    //  The leader is gone. Node 3 (seq 100) asks first; node 1 (seq 200)
+    //  is live and will ask after its back-off. Every broker that hears
+    //  both waits for node 1, so their grants meet on one node instead of
+    //  splitting on whoever asked each first, and node 3, behind, never
+    //  leads while node 1 lives.
+    broker_t *broker = broker_new (0, 0, 0);
+    rally_msg_node_hb_t one = s_hb (1, RALLY_ROLE_FOLLOWER, 2);
+    one.seq = 200;
+    s_beat (broker, &one, 300);
+    rally_msg_node_hb_t three = s_hb (3, RALLY_ROLE_FOLLOWER, 2);
+    three.seq = 100;
+    three.want = 3;
+    s_beat (broker, &three, 300);
+    s_grant (broker, 300, 0, 0, 0);
+    s_grant (broker, 450, 0, 0, 0);
+    one.want = 3;
+    s_beat (broker, &one, 460);
+    s_grant (broker, 460, 1, 3, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+
+    //  Waited for two leases at most: a node heard but unable to win (it
+    //  hears too few brokers to ask) does not stop the others.
+    broker = broker_new (0, 0, 0);
+    one.want = 0;
+    s_beat (broker, &one, 300);
+    s_beat (broker, &three, 300);
+    s_grant (broker, 300, 0, 0, 0);             //  node 3 asks first at 300
+    s_beat (broker, &one, 500);
+    s_beat (broker, &three, 550);
+    s_grant (broker, 699, 0, 0, 0);
+    s_grant (broker, 700, 3, 3, BROKER_LEASE_MS);
+    broker_destroy (&broker);
+}
+END_TEST
+
 START_TEST (test_want_too_low)
 {
     broker_t *broker = broker_new (0, 0, 0);
@@ -665,7 +708,11 @@ START_TEST (test_want_too_low)
     ck_assert_uint_eq (reply.ms, 0);
     reply = s_ask (broker, 1, 3, 5, 300);
     ck_assert_uint_eq (reply.lease_term, 0);
-    s_grant (broker, 300, 1, 5, BROKER_LEASE_MS);
+    //  Node 2 is more up to date and may yet ask: it is waited for two
+    //  leases from node 1's first ask (300), or until it is not live.
+    s_grant (broker, 300, 0, 0, 0);
+    s_grant (broker, 699, 0, 0, 0);
+    s_grant (broker, 700, 1, 5, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
 END_TEST
@@ -814,8 +861,12 @@ START_TEST (test_dead_holder)
     ck_assert_uint_eq (reply.holder, 0);
     ck_assert_uint_eq (reply.ms, 0);
     s_grant (broker, 700, 0, 0, 0);
+    //  Node 2 (seq 1002) is more up to date than node 1 (1001): while it
+    //  is live it is waited for, and node 1 gets term 3 once it is not.
     s_ask (broker, 1, 1, 3, 720);
-    s_grant (broker, 720, 1, 3, BROKER_LEASE_MS);
+    s_grant (broker, 720, 0, 0, 0);
+    s_grant (broker, 799, 0, 0, 0);
+    s_grant (broker, 800, 1, 3, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
 END_TEST
@@ -846,7 +897,11 @@ START_TEST (test_terms_grow)
     ck_assert_uint_eq (reply.lease_term, 8);
     s_grant (broker, 30520, 0, 0, 0);
     s_ask (broker, 4, 0, 21, 30530);
-    s_grant (broker, 30530, 4, 21, BROKER_LEASE_MS);
+    //  Node 5 is more up to date (term 20): waited for two leases from
+    //  node 4's first ask (30530).
+    s_grant (broker, 30530, 0, 0, 0);
+    s_grant (broker, 30929, 0, 0, 0);
+    s_grant (broker, 30930, 4, 21, BROKER_LEASE_MS);
     broker_destroy (&broker);
 }
 END_TEST
@@ -954,12 +1009,15 @@ START_TEST (test_sitting_leader)
         uint64_t seen;              //  node 3's term
         uint32_t winner;
         uint64_t granted;
+        int64_t at;                 //  when the grant comes
     } cases[] = {
-        { RALLY_ROLE_LEADER, 5, 5, 1101, 5, 2, 5 },
-        { RALLY_ROLE_LEADER, 5, 5, 1100, 5, 1, 7 },     //  not heard lately
-        { RALLY_ROLE_FOLLOWER, 5, 5, 1150, 5, 1, 7 },   //  not leading
-        { RALLY_ROLE_LEADER, 5, 6, 1150, 5, 1, 7 },     //  asks another term
-        { RALLY_ROLE_LEADER, 5, 5, 1150, 6, 1, 7 },     //  a newer term known
+        { RALLY_ROLE_LEADER, 5, 5, 1101, 5, 2, 5, 1200 },
+        { RALLY_ROLE_LEADER, 5, 5, 1100, 5, 1, 7, 1200 },   //  not heard lately
+        { RALLY_ROLE_FOLLOWER, 5, 5, 1150, 5, 1, 7, 1200 }, //  not leading
+        { RALLY_ROLE_LEADER, 5, 6, 1150, 5, 1, 7, 1200 },   //  asks another term
+        //  A newer term known: node 3 follows it, so it is more up to date
+        //  than node 1 and waited for two leases from 1200.
+        { RALLY_ROLE_LEADER, 5, 5, 1150, 6, 1, 7, 1600 },
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         broker_t *broker = broker_new (0, 0, 1000);
@@ -975,7 +1033,11 @@ START_TEST (test_sitting_leader)
         s_heard (broker, 3, RALLY_ROLE_FOLLOWER, cases[i].seen, 1150);
         s_grant (broker, 1199, 0, 0, 0);       //  quiet all the same
         s_drain (broker);
-        s_grant (broker, 1200, cases[i].winner, cases[i].granted,
+        if (cases[i].at > 1200) {
+            s_grant (broker, 1200, 0, 0, 0);    //  node 1 asks from here
+            s_grant (broker, cases[i].at - 1, 0, 0, 0);
+        }
+        s_grant (broker, cases[i].at, cases[i].winner, cases[i].granted,
                  BROKER_LEASE_MS);
         broker_event_t event = s_expect (broker, BROKER_EVENT_GRANTED,
                                          cases[i].winner);
@@ -1246,6 +1308,7 @@ Suite *rally_test_suite (void)
     tcase_add_test (tc, test_quiet_period);
     tcase_add_test (tc, test_first_grant);
     tcase_add_test (tc, test_empty_node_waits);
+    tcase_add_test (tc, test_freshest_waited);
     tcase_add_test (tc, test_want_too_low);
     tcase_add_test (tc, test_renewal);
     tcase_add_test (tc, test_lapse);
