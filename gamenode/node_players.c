@@ -243,7 +243,7 @@ static void s_join (node_t *self, const uint8_t *peer, size_t peer_size,
     if (getrandom (self->told_token, RALLY_TOKEN_SIZE, 0) != RALLY_TOKEN_SIZE) {
         zsys_error ("gamenode: getrandom failed: %s", strerror (errno));
         node_send_error (self, peer, peer_size, "unavailable",
-                      "could not issue a session token; try again");
+                         "could not issue a session token; try again");
         return;
     }
     s_bind_token (self, self->told_token, token);
@@ -282,7 +282,7 @@ static void s_resume (node_t *self, const uint8_t *peer, size_t peer_size,
     if (result != LOBBY_OK
         || lobby_player_info (self->lobby, resume->token, &info)) {
         node_send_error (self, peer, peer_size, "unknown_token",
-                      lobby_result_reason (LOBBY_UNKNOWN_TOKEN));
+                         lobby_result_reason (LOBBY_UNKNOWN_TOKEN));
         return;
     }
     //  joined goes first; the lobby's queued or match event follows it.
@@ -379,8 +379,8 @@ static void s_not_leader (node_t *self, const uint8_t *peer, size_t peer_size)
     }
     else
         node_send_error (self, peer, peer_size, "not_leader",
-                      "this node does not lead and knows no leader; ask a "
-                      "broker");
+                         "this node does not lead and knows no leader; ask a "
+                         "broker");
 }
 
 static bool s_player_request (rally_msg_type_t type)
@@ -443,7 +443,7 @@ static void s_dispatch (node_t *self, const uint8_t *peer, size_t peer_size,
     case RALLY_MSG_RESULTS:
         //  A follower's answer to this node's have: what it lacked.
         if (leading && node_from_follower (self, &req->u.results.from, peer,
-                                        peer_size))
+                                           peer_size))
             node_on_results (self, &req->u.results);
         else
             s_refuse_with (self, peer, peer_size, "results", "bad_message",

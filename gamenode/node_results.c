@@ -379,7 +379,7 @@ void node_send_history (node_t *self, const uint8_t *peer,
     }
     else
         node_send_error (self, peer, peer_size, "unavailable",
-                      "the results store cannot be read");
+                         "the results store cannot be read");
     free (msg);
 }
 
@@ -400,6 +400,6 @@ void node_send_board (node_t *self, const uint8_t *peer,
     }
     else
         node_send_error (self, peer, peer_size, "unavailable",
-                      "the results store cannot be read");
+                         "the results store cannot be read");
     free (msg);
 }

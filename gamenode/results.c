@@ -245,15 +245,12 @@ size_t results_count (results_t *self)
     return count > 0 ? (size_t) count : 0;
 }
 
-int results_since (results_t *self, uint32_t after, size_t max,
-                   results_match_t *out, size_t *count)
+//  Runs a statement whose binding gave rc, reading at most max matches
+//  into out; resets it. 0, or -1 with the failure logged as what.
+static int s_read_rows (results_t *self, sqlite3_stmt *st, int rc,
+                        const char *what, size_t max, results_match_t *out,
+                        size_t *count)
 {
-    assert (self && count && (out || max == 0));
-    sqlite3_stmt *st = self->since;
-    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t) max;
-    int rc = sqlite3_bind_int64 (st, 1, after);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_bind_int64 (st, 2, limit);
     if (rc == SQLITE_OK)
         rc = sqlite3_step (st);
     size_t n = 0;
@@ -263,10 +260,23 @@ int results_since (results_t *self, uint32_t after, size_t max,
     }
     //  The limit ends the rows at max; a row left over is one unreadable.
     if (rc != SQLITE_DONE)
-        s_log (self, "since", rc);
+        s_log (self, what, rc);
     sqlite3_reset (st);
+    sqlite3_clear_bindings (st);
     *count = rc == SQLITE_DONE ? n : 0;
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int results_since (results_t *self, uint32_t after, size_t max,
+                   results_match_t *out, size_t *count)
+{
+    assert (self && count && (out || max == 0));
+    sqlite3_stmt *st = self->since;
+    int64_t limit = max > INT64_MAX ? INT64_MAX : (int64_t) max;
+    int rc = sqlite3_bind_int64 (st, 1, after);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_int64 (st, 2, limit);
+    return s_read_rows (self, st, rc, "since", max, out, count);
 }
 
 int results_recent (results_t *self, const char *name, uint32_t before,
@@ -280,19 +290,7 @@ int results_recent (results_t *self, const char *name, uint32_t before,
         rc = sqlite3_bind_text (st, 2, name ? name : "", -1, SQLITE_STATIC);
     if (rc == SQLITE_OK)
         rc = sqlite3_bind_int64 (st, 3, limit);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step (st);
-    size_t n = 0;
-    while (rc == SQLITE_ROW && n < max && s_read_row (st, &out[n]) == 0) {
-        n++;
-        rc = sqlite3_step (st);
-    }
-    if (rc != SQLITE_DONE)
-        s_log (self, "recent", rc);
-    sqlite3_reset (st);
-    sqlite3_clear_bindings (st);
-    *count = rc == SQLITE_DONE ? n : 0;
-    return rc == SQLITE_DONE ? 0 : -1;
+    return s_read_rows (self, st, rc, "recent", max, out, count);
 }
 
 //  One record row (name, wins, losses, forfeits) into out; -1 if a value
