@@ -294,11 +294,19 @@ def test(cluster):
     check(check_one_leader(cluster, "compose") >= 3, "expected three leaders in turn")
     gaps = [e["gap_ms"] for e in bots.of("reconnect")]
     print("reconnect gaps (ms): %s" % gaps)
-    # Two moves each, no more: the node coming back, heard before it can
-    # ack, must not stall the game (a tick waits at most 100 ms for an ack).
+    # Two moves each, no more. The cut node, heard again before it has
+    # loaded the leader's snapshot and acked, holds the game back: a leader
+    # shows no tick that a live follower could lead without (DESIGN,
+    # Replication). Players may then pause on the same node, briefly, but
+    # never move again.
     for c in (0, 1):
-        moves = [(e["from_node"], e["to_node"]) for e in bots.of("reconnect", c)]
+        events = bots.of("reconnect", c)
+        moves = [(e["from_node"], e["to_node"]) for e in events
+                 if e["from_node"] != e["to_node"]]
         check(len(moves) == 2, "client %d should move twice (kill, cut): %s" % (c, moves))
+        pauses = [e["gap_ms"] for e in events if e["from_node"] == e["to_node"]]
+        check(all(p < 1000 for p in pauses),
+              "client %d paused on one node for too long: %s ms" % (c, pauses))
 
     # The leader stored the match as it ended; so did the node that
     # rejoined, whether it applied the end or fetched it.
